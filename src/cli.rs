@@ -1,0 +1,156 @@
+//! Command-line flags, turned into a validated [`TrainConfig`]. Errors name the flag.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "wgangp-tui",
+    version,
+    about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP) and watch it learn.",
+    long_about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP, Gulrajani et al. 2017) on MNIST \
+                  or a toy 2-d set. Without --no-ui it trains in the terminal; with it, it writes \
+                  config.json, metrics.jsonl and sample pictures into the run folder."
+)]
+pub struct Cli {
+    /// Training data: `mnist` (the embedded 10k MNIST subset), `toy:8gaussians`,
+    /// `toy:25gaussians`, `toy:swissroll`, or the path of an IDX image file (raw or gzipped)
+    /// of 28x28 images such as MNIST or Fashion-MNIST. The model family follows from the data.
+    #[arg(long, default_value = "mnist", value_name = "DATA")]
+    pub data: String,
+
+    /// Run folder for config.json, metrics.jsonl and samples/ [default: runs/<UTC date-time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Generator steps to train for (each after --n-critic critic steps)
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+
+    /// Seed of every random choice (weights, data, noise); the same seed and --threads repeat
+    /// a run exactly [default: random, recorded in config.json]
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Samples per batch [default: 256 for toy data, 50 for MNIST]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..1_000_000))]
+    pub batch: Option<u64>,
+
+    /// Penalty weight lambda, >= 0 [default: 0.1 for toy data, 10 for MNIST]
+    #[arg(long, value_parser = non_negative)]
+    pub lambda: Option<f64>,
+
+    /// Learning rate of both nets, > 0 [default: 1e-4 (Adam); 5e-5 with --penalty clip (RMSprop)]
+    #[arg(long, value_parser = positive)]
+    pub lr: Option<f64>,
+
+    /// Critic steps per generator step
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub n_critic: u32,
+
+    /// Lipschitz constraint: `gp` gradient penalty, `lp` one-sided penalty, `clip` weight
+    /// clipping (the original WGAN, with RMSprop)
+    #[arg(long, value_enum, default_value_t = PenaltyMode::Gp)]
+    pub penalty: PenaltyMode,
+
+    /// Clipping bound c of --penalty clip: critic weights stay in [-c, c]
+    #[arg(long, default_value_t = 0.01, value_parser = positive)]
+    pub clip: f64,
+
+    /// Write sample pictures every N generator steps
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_every: u64,
+
+    /// Write metrics every N generator steps
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: u64,
+
+    /// Threads for the training kernels [default: all cores]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+
+    /// Train without the terminal monitor, writing files only (implied when stdout is not a
+    /// terminal)
+    #[arg(long)]
+    pub no_ui: bool,
+}
+
+fn number(s: &str) -> Result<f64, String> {
+    let x: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if x.is_finite() { Ok(x) } else { Err(format!("`{s}` is not a finite number")) }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if x >= 0.0 { Ok(x) } else { Err(format!("must be >= 0, got {s}")) }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if x > 0.0 { Ok(x) } else { Err(format!("must be > 0, got {s}")) }
+}
+
+/// Parses `--data`.
+pub fn parse_data(s: &str) -> Result<DataSpec, String> {
+    if s == "mnist" {
+        return Ok(DataSpec::Mnist);
+    }
+    if let Some(name) = s.strip_prefix("toy:") {
+        return ToySet::from_str(name, true).map(DataSpec::Toy).map_err(|_| {
+            format!("--data: unknown toy set `{name}` (use 8gaussians, 25gaussians or swissroll)")
+        });
+    }
+    Ok(DataSpec::Idx(PathBuf::from(s)))
+}
+
+/// `runs/<UTC date-time>`, e.g. `runs/20261126-193812`.
+pub fn default_out_dir() -> PathBuf {
+    let t = time::OffsetDateTime::now_utc();
+    PathBuf::from("runs").join(format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+impl Cli {
+    /// The run's configuration, with the family's defaults filled in.
+    pub fn to_config(&self) -> Result<TrainConfig, String> {
+        let data = parse_data(&self.data)?;
+        let family = data.family();
+        let (batch, lambda) = family.defaults();
+        let lr = self.lr.unwrap_or(self.penalty.default_lr());
+        let hyper = Hyper {
+            lambda: self.lambda.unwrap_or(lambda),
+            lr_generator: lr,
+            lr_critic: lr,
+            n_critic: self.n_critic,
+            penalty: self.penalty,
+            clip: self.clip,
+        };
+        hyper.validate()?;
+        let threads = self
+            .threads
+            .map(|t| t as usize)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(TrainConfig {
+            data,
+            family,
+            out: self.out.clone().unwrap_or_else(default_out_dir),
+            steps: Some(self.steps),
+            seed: self.seed.unwrap_or_else(rand::random),
+            batch: self.batch.map_or(batch, |b| b as usize),
+            hyper,
+            sample_every: self.sample_every,
+            log_every: self.log_every,
+            threads,
+        })
+    }
+}

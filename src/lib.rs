@@ -1,0 +1,13 @@
+//! wgangp-tui: train a Wasserstein GAN with gradient penalty and watch it learn.
+//!
+//! Data flows one way: `data` -> `train` (worker thread) -> [`event::TrainEvent`] -> a front
+//! end (`headless`, later the monitor), and [`event::Command`]s flow back.
+
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod event;
+pub mod headless;
+pub mod model;
+pub mod render;
+pub mod train;

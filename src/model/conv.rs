@@ -1,0 +1,314 @@
+//! Convolution and transposed convolution on stable dfdx.
+//!
+//! dfdx 0.13 compiles its conv layers only on nightly, so the MNIST nets use this module.
+//! Activations are *rows*: a batch of `B` images of `H x W` pixels with `C` channels is a
+//! `(B*H*W, C)` tensor, pixels in row-major order (channels last).
+//!
+//! All spatial work is done by two index operations that are each other's adjoint:
+//! - [`im2col`]: `(B*H*W, C)` -> `(B*OH*OW, K*K*C)`, the patch under each output pixel;
+//! - [`col2im`]: `(B*OH*OW, K*K*C)` -> `(B*H*W, C)`, each patch entry added back where it came from.
+//!
+//! They are custom ops on dfdx's tape with their own CPU kernels; the channel mixing is a dfdx
+//! matmul. A conv is `im2col` then matmul; its input gradient is matmul then `col2im`, which is
+//! also the transposed conv. Because that input gradient is built from ordinary taped ops on the
+//! *same* weight tensor, the gradient penalty can be differentiated w.r.t. the weights (dfdx has
+//! no double backward). A faster implementation only has to replace the two layer types below.
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::Float;
+
+/// Side of every kernel in the MNIST nets (k5 s2 p2, as in the paper's code).
+pub const KERNEL: usize = 5;
+pub const STRIDE: usize = 2;
+pub const PAD: usize = 2;
+
+/// The geometry of a convolution from an `in_h x in_w` image to an `out_h x out_w` one.
+///
+/// A transposed conv uses the geometry of the conv it is the adjoint of: its *output* is the
+/// conv's input. That also expresses TF's "SAME" transposed conv followed by a crop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvGeom {
+    /// The conv of an `in_h x in_w` image with the given kernel, stride and zero padding.
+    pub fn conv(in_h: usize, in_w: usize, kernel: usize, stride: usize, pad: usize) -> Self {
+        assert!(stride > 0 && kernel > 0, "kernel and stride must be positive");
+        assert!(in_h + 2 * pad >= kernel && in_w + 2 * pad >= kernel, "kernel larger than input");
+        Self {
+            in_h,
+            in_w,
+            out_h: (in_h + 2 * pad - kernel) / stride + 1,
+            out_w: (in_w + 2 * pad - kernel) / stride + 1,
+            kernel,
+            stride,
+            pad,
+        }
+    }
+
+    /// The k5 s2 p2 conv of a square image of side `side`, as used by the MNIST nets.
+    pub fn mnist(side: usize) -> Self {
+        Self::conv(side, side, KERNEL, STRIDE, PAD)
+    }
+
+    pub fn in_pixels(&self) -> usize {
+        self.in_h * self.in_w
+    }
+
+    pub fn out_pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Length of one patch row of `im2col` for `c` channels.
+    pub fn patch_len(&self, c: usize) -> usize {
+        self.kernel * self.kernel * c
+    }
+
+    /// The input pixel under kernel offset `(kh, kw)` of output pixel `(oh, ow)`, if inside.
+    #[inline]
+    fn source(&self, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<usize> {
+        let ih = (oh * self.stride + kh).checked_sub(self.pad)?;
+        let iw = (ow * self.stride + kw).checked_sub(self.pad)?;
+        (ih < self.in_h && iw < self.in_w).then_some(ih * self.in_w + iw)
+    }
+}
+
+/// `cols += im2col(x)` for one image: `x` is `(in_h*in_w, c)`, `cols` `(out_h*out_w, k*k*c)`.
+fn im2col_add_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    let k = g.kernel;
+    let row_len = g.patch_len(c);
+    for oh in 0..g.out_h {
+        for ow in 0..g.out_w {
+            let row = &mut cols[(oh * g.out_w + ow) * row_len..][..row_len];
+            for kh in 0..k {
+                for kw in 0..k {
+                    if let Some(src) = g.source(oh, ow, kh, kw) {
+                        let dst = &mut row[(kh * k + kw) * c..][..c];
+                        for (d, s) in dst.iter_mut().zip(&x[src * c..][..c]) {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `x += col2im(cols)` for one image (the adjoint of [`im2col_add_image`]).
+fn col2im_add_image<E: Float>(g: &ConvGeom, c: usize, cols: &[E], x: &mut [E]) {
+    let k = g.kernel;
+    let row_len = g.patch_len(c);
+    for oh in 0..g.out_h {
+        for ow in 0..g.out_w {
+            let row = &cols[(oh * g.out_w + ow) * row_len..][..row_len];
+            for kh in 0..k {
+                for kw in 0..k {
+                    if let Some(dst) = g.source(oh, ow, kh, kw) {
+                        let src = &row[(kh * k + kw) * c..][..c];
+                        for (d, s) in x[dst * c..][..c].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `cols += im2col(x)` over a batch, one image per task.
+pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
+    assert_eq!(x.len() / x_len, cols.len() / col_len, "batch mismatch in im2col");
+    cols.par_chunks_mut(col_len)
+        .zip(x.par_chunks(x_len))
+        .for_each(|(cols, x)| im2col_add_image(g, c, x, cols));
+}
+
+/// `x += col2im(cols)` over a batch, one image per task.
+pub fn col2im_add<E: Float>(g: &ConvGeom, c: usize, cols: &[E], x: &mut [E]) {
+    let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
+    assert_eq!(x.len() / x_len, cols.len() / col_len, "batch mismatch in col2im");
+    x.par_chunks_mut(x_len)
+        .zip(cols.par_chunks(col_len))
+        .for_each(|(x, cols)| col2im_add_image(g, c, cols, x));
+}
+
+type Rows<E, T> = Tensor<(usize, usize), E, Cpu, T>;
+
+/// The shared body of the two index ops: `forward` fills a zeroed output from the input, and
+/// the backward pass adds `backward(grad_out)` into the input's gradient.
+fn index_op<E: Float, T: Tape<E, Cpu>>(
+    x: Rows<E, T>,
+    out_shape: (usize, usize),
+    forward: impl Fn(&[E], &mut [E]),
+    backward: impl Fn(&[E], &mut [E]) + 'static,
+) -> Rows<E, T> {
+    // copy_into reads raw memory, so the input must be laid out densely.
+    let x = x.contiguous();
+    let (x, mut tape) = x.split_tape();
+    let mut input = vec![E::default(); x.shape().num_elements()];
+    x.copy_into(&mut input);
+    let mut output = vec![E::default(); out_shape.0 * out_shape.1];
+    forward(&input, &mut output);
+    drop(input);
+    let out = x.device().tensor_from_vec(output, out_shape);
+    if T::OWNS_TAPE {
+        let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            // Only one gradient buffer can be borrowed at a time: move the output's out and back.
+            let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            backward(&grad_out, grads.get_or_alloc_mut(&x_ghost)?);
+            **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// Patches under each output pixel: `(B*in_h*in_w, c)` -> `(B*out_h*out_w, k*k*c)`, patch
+/// entries ordered `(kh, kw, channel)`, zeros where the kernel hangs over the padding.
+pub fn im2col<E: Float, T: Tape<E, Cpu>>(x: Rows<E, T>, g: ConvGeom) -> Rows<E, T> {
+    let (rows, c) = *x.shape();
+    assert_eq!(rows % g.in_pixels(), 0, "im2col: {rows} rows is not a whole batch of images");
+    let batch = rows / g.in_pixels();
+    let out_shape = (batch * g.out_pixels(), g.patch_len(c));
+    index_op(
+        x,
+        out_shape,
+        move |x, cols| im2col_add(&g, c, x, cols),
+        move |grad_cols, grad_x| col2im_add(&g, c, grad_cols, grad_x),
+    )
+}
+
+/// The adjoint of [`im2col`]: `(B*out_h*out_w, k*k*c)` -> `(B*in_h*in_w, c)`, summing the patch
+/// entries that land on the same pixel.
+pub fn col2im<E: Float, T: Tape<E, Cpu>>(cols: Rows<E, T>, g: ConvGeom, c: usize) -> Rows<E, T> {
+    let (rows, len) = *cols.shape();
+    assert_eq!(len, g.patch_len(c), "col2im: patch length does not match kernel and channels");
+    assert_eq!(rows % g.out_pixels(), 0, "col2im: {rows} rows is not a whole batch");
+    let batch = rows / g.out_pixels();
+    let out_shape = (batch * g.in_pixels(), c);
+    index_op(
+        cols,
+        out_shape,
+        move |cols, x| col2im_add(&g, c, cols, x),
+        move |grad_x, grad_cols| im2col_add(&g, c, grad_x, grad_cols),
+    )
+}
+
+/// A k5 s2 p2 convolution layer. Weight layout `(kh, kw, in_channel, out_channel)`.
+#[derive(Clone, Debug)]
+pub struct Conv2d<const CIN: usize, const COUT: usize, E: Dtype, D: Storage<E>> {
+    pub weight: Tensor<Rank4<KERNEL, KERNEL, CIN, COUT>, E, D>,
+    pub bias: Tensor<Rank1<COUT>, E, D>,
+}
+
+/// A k5 s2 p2 transposed convolution layer. Weight layout `(in_channel, kh, kw, out_channel)`.
+#[derive(Clone, Debug)]
+pub struct ConvTranspose2d<const CIN: usize, const COUT: usize, E: Dtype, D: Storage<E>> {
+    pub weight: Tensor<Rank4<CIN, KERNEL, KERNEL, COUT>, E, D>,
+    pub bias: Tensor<Rank1<COUT>, E, D>,
+}
+
+macro_rules! conv_collection {
+    ($layer:ident, $fan_in:expr) => {
+        impl<const CIN: usize, const COUT: usize, E: Float> TensorCollection<E, Cpu>
+            for $layer<CIN, COUT, E, Cpu>
+        where
+            Cpu: Device<E>,
+        {
+            type To<E2: Dtype, D2: Device<E2>> = $layer<CIN, COUT, E2, D2>;
+
+            fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
+                visitor: &mut V,
+            ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+                // PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+                visitor.visit_fields(
+                    (
+                        Self::tensor(
+                            "weight",
+                            |s| &s.weight,
+                            |s| &mut s.weight,
+                            TensorOptions::reset_with(|t| {
+                                let b = E::ONE / E::from_usize($fan_in).unwrap().sqrt();
+                                t.try_fill_with_distr(rand_distr::Uniform::new(-b, b))
+                            }),
+                        ),
+                        Self::tensor(
+                            "bias",
+                            |s| &s.bias,
+                            |s| &mut s.bias,
+                            TensorOptions::reset_with(|t| {
+                                let b = E::ONE / E::from_usize($fan_in).unwrap().sqrt();
+                                t.try_fill_with_distr(rand_distr::Uniform::new(-b, b))
+                            }),
+                        ),
+                    ),
+                    |(weight, bias)| $layer { weight, bias },
+                )
+            }
+        }
+    };
+}
+conv_collection!(Conv2d, CIN * KERNEL * KERNEL);
+// PyTorch computes a transposed conv's fan-in from the weight's second dim: out channels.
+conv_collection!(ConvTranspose2d, COUT * KERNEL * KERNEL);
+
+/// Activation rows with a compile-time channel count.
+pub type Act<const C: usize, E, T> = Tensor<(usize, Const<C>), E, Cpu, T>;
+
+fn add_bias<const C: usize, E: Float, T: Tape<E, Cpu>>(
+    y: Act<C, E, T>,
+    bias: &Tensor<Rank1<C>, E, Cpu>,
+) -> Act<C, E, T>
+where
+    Cpu: Device<E>,
+{
+    let shape = *y.shape();
+    y + bias.retaped::<T>().broadcast_like(&shape)
+}
+
+impl<const CIN: usize, const COUT: usize, E: Float> Conv2d<CIN, COUT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    /// `(B*in_h*in_w, CIN)` -> `(B*out_h*out_w, COUT)`.
+    pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
+        debug_assert_eq!(g.kernel, KERNEL);
+        let rows = x.shape().0;
+        let cols = im2col(x.reshape_like(&(rows, CIN)), g);
+        let w = self.weight.retaped::<T>().reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
+        add_bias(cols.matmul(w), &self.bias)
+    }
+
+    /// The gradient of `sum(dy * forward(x))` w.r.t. `x`: `(B*out_pixels, COUT)` ->
+    /// `(B*in_pixels, CIN)`. Built from taped ops on this layer's own weight.
+    pub fn input_grad<T: Tape<E, Cpu>>(&self, dy: Act<COUT, E, T>, g: ConvGeom) -> Act<CIN, E, T> {
+        let w = self.weight.retaped::<T>().reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
+        let cols = dy.matmul(w.permute::<(Const<COUT>, usize), _>());
+        let rows = cols.shape().0 / g.out_pixels() * g.in_pixels();
+        col2im(cols, g, CIN).reshape_like(&(rows, Const::<CIN>))
+    }
+}
+
+impl<const CIN: usize, const COUT: usize, E: Float> ConvTranspose2d<CIN, COUT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    /// `(B*g.out_pixels, CIN)` -> `(B*g.in_pixels, COUT)`: the adjoint geometry of the conv `g`.
+    pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
+        let w = self.weight.retaped::<T>().reshape_like(&(Const::<CIN>, KERNEL * KERNEL * COUT));
+        let cols = x.matmul(w);
+        let rows = cols.shape().0 / g.out_pixels() * g.in_pixels();
+        add_bias(col2im(cols, g, COUT).reshape_like(&(rows, Const::<COUT>)), &self.bias)
+    }
+}

@@ -1,0 +1,194 @@
+//! The paper's MNIST models (DCGAN-like, DIM = 64, noise 128), exactly the architecture of the
+//! PyTorch reference benchmark so that speed compares 1:1. Layouts differ from PyTorch's only by
+//! fixed permutations (channels-last rows; see `conv`).
+
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+
+use super::conv::{Act, Conv2d, ConvGeom, ConvTranspose2d};
+use super::{flat, slopes, Batch, Critic, Float, Generator};
+
+pub const MNIST_SIDE: usize = 28;
+pub const MNIST_PIXELS: usize = MNIST_SIDE * MNIST_SIDE;
+pub const MNIST_NOISE: usize = 128;
+/// LeakyReLU slope of the critic (tflib's LeakyReLU).
+pub const LEAKY_SLOPE: f64 = 0.2;
+
+/// Critic on square grayscale images of `X` pixels: three k5 s2 p2 convs with `C1`, `C2`, `C3`
+/// channels and LeakyReLU, then a linear layer from the `FLAT` features to one score.
+/// No normalisation (WGAN-GP forbids batch norm in the critic).
+#[derive(Clone, Debug)]
+pub struct ConvCritic<
+    const X: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+    const FLAT: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    pub c1: Conv2d<1, C1, E, D>,
+    pub c2: Conv2d<C1, C2, E, D>,
+    pub c3: Conv2d<C2, C3, E, D>,
+    pub fc: Linear<FLAT, 1, E, D>,
+}
+
+/// The paper's MNIST critic: 1 -> 64 -> 128 -> 256 channels (28 -> 14 -> 7 -> 4), 4096 -> 1.
+pub type MnistCritic<E> = ConvCritic<MNIST_PIXELS, 64, 128, 256, 4096, E, Cpu>;
+
+impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
+    TensorCollection<E, Cpu> for ConvCritic<X, C1, C2, C3, FLAT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = ConvCritic<X, C1, C2, C3, FLAT, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("c1", |s| &s.c1, |s| &mut s.c1),
+                Self::module("c2", |s| &s.c2, |s| &mut s.c2),
+                Self::module("c3", |s| &s.c3, |s| &mut s.c3),
+                Self::module("fc", |s| &s.fc, |s| &mut s.fc),
+            ),
+            |(c1, c2, c3, fc)| ConvCritic { c1, c2, c3, fc },
+        )
+    }
+}
+
+/// The three conv geometries of a critic on square images of `pixels` pixels.
+fn critic_geoms(pixels: usize) -> [ConvGeom; 3] {
+    let side = (pixels as f64).sqrt().round() as usize;
+    assert_eq!(side * side, pixels, "critic input must be a square image");
+    let g1 = ConvGeom::mnist(side);
+    let g2 = ConvGeom::mnist(g1.out_h);
+    let g3 = ConvGeom::mnist(g2.out_h);
+    [g1, g2, g3]
+}
+
+impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
+    ConvCritic<X, C1, C2, C3, FLAT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    fn slope() -> E {
+        E::from_f64(LEAKY_SLOPE).unwrap()
+    }
+
+    /// The conv stack; returns the last activation and the three slope masks.
+    #[allow(clippy::type_complexity)]
+    fn features<T: Tape<E, Cpu>>(
+        &self,
+        x: Batch<X, E, T>,
+    ) -> (Act<C3, E, T>, [Tensor<(usize, usize), E, Cpu>; 3]) {
+        let [g1, g2, g3] = critic_geoms(X);
+        assert_eq!(g3.out_pixels() * C3, FLAT, "FLAT must be the size of the last feature map");
+        let n = x.shape().0;
+        let z1 = self.c1.forward(x.reshape_like(&(n * X, Const::<1>)), g1);
+        let m1 = slopes(&z1, Self::slope());
+        let z2 = self.c2.forward(z1 * m1.clone(), g2);
+        let m2 = slopes(&z2, Self::slope());
+        let z3 = self.c3.forward(z2 * m2.clone(), g3);
+        let m3 = slopes(&z3, Self::slope());
+        let a3 = z3 * m3.clone();
+        (a3, [to_dyn(m1), to_dyn(m2), to_dyn(m3)])
+    }
+}
+
+fn to_dyn<const C: usize, E: Float>(m: Tensor<(usize, Const<C>), E, Cpu>) -> Tensor<(usize, usize), E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    let n = m.shape().0;
+    m.reshape_like(&(n, C))
+}
+
+fn from_dyn<const C: usize, E: Float>(m: &Tensor<(usize, usize), E, Cpu>) -> Tensor<(usize, Const<C>), E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    let n = m.shape().0;
+    m.clone().reshape_like(&(n, Const::<C>))
+}
+
+impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
+    Critic<E, X> for ConvCritic<X, C1, C2, C3, FLAT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    fn score<T: Tape<E, Cpu>>(&self, x: Batch<X, E, T>) -> Tensor<(usize,), E, Cpu, T> {
+        let n = x.shape().0;
+        let (a3, _) = self.features(x);
+        self.fc.forward(a3.reshape_like(&(n, Const::<FLAT>))).reshape_like(&(n,))
+    }
+
+    fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<X, E>) -> Batch<X, E, T> {
+        let [g1, g2, g3] = critic_geoms(X);
+        let n = x.shape().0;
+        let (_, [m1, m2, m3]) = self.features(x.clone());
+        let w = self.fc.weight.retaped::<T>().reshape_like(&(Const::<FLAT>,));
+        let g = w.broadcast_like(&(n, Const::<FLAT>));
+        let g = g.reshape_like(&(n * g3.out_pixels(), Const::<C3>)) * from_dyn::<C3, E>(&m3);
+        let g = self.c3.input_grad(g, g3) * from_dyn::<C2, E>(&m2);
+        let g = self.c2.input_grad(g, g2) * from_dyn::<C1, E>(&m1);
+        self.c1.input_grad(g, g1).reshape_like(&(n, Const::<X>))
+    }
+
+    fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)> {
+        vec![
+            ("c1", flat(&self.c1.weight)),
+            ("c2", flat(&self.c2.weight)),
+            ("c3", flat(&self.c3.weight)),
+            ("fc", flat(&self.fc.weight)),
+        ]
+    }
+}
+
+/// The paper's MNIST generator: Linear(128 -> 4*4*256) ReLU, then transposed convs
+/// 256 -> 128 (4 -> 8, cropped to 7) ReLU, 128 -> 64 (7 -> 14) ReLU, 64 -> 1 (14 -> 28) sigmoid.
+#[derive(Clone, Debug)]
+pub struct MnistGenerator<E: Dtype, D: Storage<E>> {
+    pub fc: Linear<MNIST_NOISE, 4096, E, D>,
+    pub d1: ConvTranspose2d<256, 128, E, D>,
+    pub d2: ConvTranspose2d<128, 64, E, D>,
+    pub d3: ConvTranspose2d<64, 1, E, D>,
+}
+
+impl<E: Float> TensorCollection<E, Cpu> for MnistGenerator<E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = MnistGenerator<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("fc", |s| &s.fc, |s| &mut s.fc),
+                Self::module("d1", |s| &s.d1, |s| &mut s.d1),
+                Self::module("d2", |s| &s.d2, |s| &mut s.d2),
+                Self::module("d3", |s| &s.d3, |s| &mut s.d3),
+            ),
+            |(fc, d1, d2, d3)| MnistGenerator { fc, d1, d2, d3 },
+        )
+    }
+}
+
+impl<E: Float> Generator<E, MNIST_NOISE, MNIST_PIXELS> for MnistGenerator<E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    fn generate<T: Tape<E, Cpu>>(&self, z: Batch<MNIST_NOISE, E, T>) -> Batch<MNIST_PIXELS, E, T> {
+        let n = z.shape().0;
+        let h = self.fc.forward(z).relu().reshape_like(&(n * 16, Const::<256>));
+        // Each transposed conv is the adjoint of the conv from its output size to its input size;
+        // 7 -> 4 is TF's "SAME" 4 -> 8 followed by the crop to 7x7.
+        let h = self.d1.forward(h, ConvGeom::mnist(7)).relu();
+        let h = self.d2.forward(h, ConvGeom::mnist(14)).relu();
+        let h = self.d3.forward(h, ConvGeom::mnist(MNIST_SIDE)).sigmoid();
+        h.reshape_like(&(n, Const::<MNIST_PIXELS>))
+    }
+}

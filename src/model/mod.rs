@@ -1,0 +1,76 @@
+//! The two model families and what the trainer needs of them.
+//!
+//! Compile-time shapes live here and nowhere else: a batch of samples is a
+//! `(usize, Const<X>)` tensor (X = 2 for the toy sets, 784 for MNIST), noise is
+//! `(usize, Const<Z>)`. Critics use only piecewise-linear activations so that the exact input
+//! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
+
+pub mod conv;
+pub mod mnist;
+pub mod params;
+pub mod toy;
+
+use dfdx::prelude::*;
+
+/// The float types the models run in: f32 for training, f64 for the gradient checks.
+pub trait Float:
+    Dtype + num_traits::Float + rand_distr::uniform::SampleUniform + Send + Sync + 'static
+{
+}
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// A batch of samples or noise vectors, one per row.
+pub type Batch<const N: usize, E, T = NoneTape> = Tensor<(usize, Const<N>), E, Cpu, T>;
+
+/// A critic D: R^X -> R.
+pub trait Critic<E: Float, const X: usize>: TensorCollection<E, Cpu> + Clone
+where
+    Cpu: Device<E>,
+{
+    /// D(x), one score per row.
+    fn score<T: Tape<E, Cpu>>(&self, x: Batch<X, E, T>) -> Tensor<(usize,), E, Cpu, T>;
+
+    /// The exact gradient of D w.r.t. its input at `x`, one row per sample, built as ordinary
+    /// ops on the critic's own weight tensors with the activation slopes at `x` held constant
+    /// (exact wherever no pre-activation is exactly zero). Differentiating a function of it
+    /// w.r.t. the weights therefore gives the exact gradient-penalty gradient, which dfdx
+    /// (having no double backward) could not give otherwise.
+    fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<X, E>) -> Batch<X, E, T>;
+
+    /// The weight tensors (biases left out), by layer name, for per-layer figures.
+    fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)>;
+}
+
+/// A generator G: R^Z -> R^X.
+pub trait Generator<E: Float, const Z: usize, const X: usize>: TensorCollection<E, Cpu> + Clone
+where
+    Cpu: Device<E>,
+{
+    fn generate<T: Tape<E, Cpu>>(&self, z: Batch<Z, E, T>) -> Batch<X, E, T>;
+}
+
+/// The slope of ReLU (`negative_slope` 0) or LeakyReLU at each pre-activation, as a constant
+/// tensor. Multiplying by it is the activation, and it is also the activation's derivative.
+pub(crate) fn slopes<S: Shape, E: Float, T: Tape<E, Cpu>>(
+    z: &Tensor<S, E, Cpu, T>,
+    negative_slope: E,
+) -> Tensor<S, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    let mut v = z.retaped::<NoneTape>().contiguous().as_vec();
+    for x in v.iter_mut() {
+        *x = if *x > E::zero() { E::one() } else { negative_slope };
+    }
+    z.device().tensor_from_vec(v, *z.shape())
+}
+
+/// A flat view of a tensor that shares its data and id (reshape of a dense tensor is free).
+pub(crate) fn flat<S: Shape, E: Float>(t: &Tensor<S, E, Cpu>) -> Tensor<(usize,), E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    let n = t.shape().num_elements();
+    t.clone().reshape_like(&(n,))
+}

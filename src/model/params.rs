@@ -1,0 +1,132 @@
+//! Walking a model's parameter tensors in a fixed order (dfdx's `TensorCollection` order), as
+//! plain slices: for optimizers, weight clipping, figures and tests.
+
+use dfdx::prelude::*;
+
+use super::Float;
+
+/// Called for each parameter tensor in turn with its index, its values and, when gradients
+/// were given, its gradient.
+struct EachParam<'a, E: Dtype, F> {
+    index: usize,
+    grads: Option<&'a Gradients<E, Cpu>>,
+    scratch: Vec<E>,
+    f: F,
+}
+
+impl<E: Float, F> EachParam<'_, E, F>
+where
+    Cpu: Device<E>,
+{
+    fn load<S: Shape>(&mut self, t: &Tensor<S, E, Cpu>) -> Option<Vec<E>> {
+        self.scratch.resize(t.shape().num_elements(), E::default());
+        t.copy_into(&mut self.scratch);
+        self.grads.map(|g| {
+            let mut grad = vec![E::default(); t.shape().num_elements()];
+            g.get(t).copy_into(&mut grad);
+            grad
+        })
+    }
+}
+
+impl<E: Float, F: FnMut(usize, &mut [E], Option<&[E]>)> TensorVisitor<E, Cpu>
+    for EachParam<'_, E, F>
+where
+    Cpu: Device<E>,
+{
+    type Viewer = ViewTensorMut;
+    type Err = <Cpu as HasErr>::Err;
+    type E2 = E;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        _: TensorOptions<S, E, Cpu>,
+        t: &mut Tensor<S, E, Cpu>,
+    ) -> Result<Option<Tensor<S, E, Cpu>>, Self::Err> {
+        let grad = self.load(t);
+        (self.f)(self.index, &mut self.scratch, grad.as_deref());
+        t.copy_from(&self.scratch);
+        self.index += 1;
+        Ok(None)
+    }
+}
+
+struct EachParamRef<'a, E: Dtype, F>(EachParam<'a, E, F>);
+
+impl<E: Float, F: FnMut(usize, &[E], Option<&[E]>)> TensorVisitor<E, Cpu> for EachParamRef<'_, E, F>
+where
+    Cpu: Device<E>,
+{
+    type Viewer = ViewTensorRef;
+    type Err = <Cpu as HasErr>::Err;
+    type E2 = E;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        _: TensorOptions<S, E, Cpu>,
+        t: &Tensor<S, E, Cpu>,
+    ) -> Result<Option<Tensor<S, E, Cpu>>, Self::Err> {
+        let grad = self.0.load(t);
+        (self.0.f)(self.0.index, &self.0.scratch, grad.as_deref());
+        self.0.index += 1;
+        Ok(None)
+    }
+}
+
+/// Rewrites every parameter in place (tensor ids, and so optimizer state, are kept).
+/// With `grads`, each parameter's gradient is passed too; it must be present.
+pub fn update_params<E: Float, M: TensorCollection<E, Cpu>>(
+    model: &mut M,
+    grads: Option<&Gradients<E, Cpu>>,
+    f: impl FnMut(usize, &mut [E], Option<&[E]>),
+) where
+    Cpu: Device<E>,
+{
+    let mut visitor = EachParam { index: 0, grads, scratch: Vec::new(), f };
+    M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut visitor }).expect("cpu visit");
+}
+
+/// Reads every parameter (and its gradient, with `grads`).
+pub fn visit_params<E: Float, M: TensorCollection<E, Cpu>>(
+    model: &M,
+    grads: Option<&Gradients<E, Cpu>>,
+    f: impl FnMut(usize, &[E], Option<&[E]>),
+) where
+    Cpu: Device<E>,
+{
+    let mut visitor = EachParamRef(EachParam { index: 0, grads, scratch: Vec::new(), f });
+    M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut visitor }).expect("cpu visit");
+}
+
+/// All parameters, one vector per tensor.
+pub fn read_params<E: Float, M: TensorCollection<E, Cpu>>(model: &M) -> Vec<Vec<E>>
+where
+    Cpu: Device<E>,
+{
+    let mut out = Vec::new();
+    visit_params(model, None, |_, v, _| out.push(v.to_vec()));
+    out
+}
+
+/// The gradient of every parameter, one vector per tensor.
+pub fn read_grads<E: Float, M: TensorCollection<E, Cpu>>(
+    model: &M,
+    grads: &Gradients<E, Cpu>,
+) -> Vec<Vec<E>>
+where
+    Cpu: Device<E>,
+{
+    let mut out = Vec::new();
+    visit_params(model, Some(grads), |_, _, g| out.push(g.unwrap().to_vec()));
+    out
+}
+
+/// Overwrites all parameters with `values` (as returned by [`read_params`]).
+pub fn write_params<E: Float, M: TensorCollection<E, Cpu>>(model: &mut M, values: &[Vec<E>])
+where
+    Cpu: Device<E>,
+{
+    update_params(model, None, |i, p, _| p.copy_from_slice(&values[i]));
+}

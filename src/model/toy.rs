@@ -1,0 +1,101 @@
+//! The paper's toy models: MLPs with 3 hidden layers of ReLU units on 2-d data.
+
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+
+use super::{slopes, Batch, Critic, Float, Generator};
+
+/// Noise and data dimension of the toy family.
+pub const TOY_DIM: usize = 2;
+/// Hidden width used by the paper.
+pub const TOY_HIDDEN: usize = 512;
+
+/// 2 -> H -> H -> H -> OUT with ReLU between the linear layers.
+#[derive(Clone, Debug)]
+pub struct Mlp<const H: usize, const OUT: usize, E: Dtype, D: Storage<E>> {
+    pub l1: Linear<TOY_DIM, H, E, D>,
+    pub l2: Linear<H, H, E, D>,
+    pub l3: Linear<H, H, E, D>,
+    pub l4: Linear<H, OUT, E, D>,
+}
+
+pub type ToyCritic<const H: usize, E> = Mlp<H, 1, E, Cpu>;
+pub type ToyGenerator<const H: usize, E> = Mlp<H, TOY_DIM, E, Cpu>;
+
+impl<const H: usize, const OUT: usize, E: Float> TensorCollection<E, Cpu> for Mlp<H, OUT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = Mlp<H, OUT, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("l1", |s| &s.l1, |s| &mut s.l1),
+                Self::module("l2", |s| &s.l2, |s| &mut s.l2),
+                Self::module("l3", |s| &s.l3, |s| &mut s.l3),
+                Self::module("l4", |s| &s.l4, |s| &mut s.l4),
+            ),
+            |(l1, l2, l3, l4)| Mlp { l1, l2, l3, l4 },
+        )
+    }
+}
+
+impl<const H: usize, const OUT: usize, E: Float> Mlp<H, OUT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    fn forward<T: Tape<E, Cpu>>(&self, x: Batch<TOY_DIM, E, T>) -> Batch<OUT, E, T> {
+        let h = self.l1.forward(x).relu();
+        let h = self.l2.forward(h).relu();
+        let h = self.l3.forward(h).relu();
+        self.l4.forward(h)
+    }
+}
+
+impl<const H: usize, E: Float> Critic<E, TOY_DIM> for ToyCritic<H, E>
+where
+    Cpu: Device<E>,
+{
+    fn score<T: Tape<E, Cpu>>(&self, x: Batch<TOY_DIM, E, T>) -> Tensor<(usize,), E, Cpu, T> {
+        let n = x.shape().0;
+        self.forward(x).reshape_like(&(n,))
+    }
+
+    fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<TOY_DIM, E>) -> Batch<TOY_DIM, E, T> {
+        let n = x.shape().0;
+        // Forward pass for the ReLU slopes only; its output is not needed.
+        let z1 = self.l1.forward(x.clone());
+        let m1 = slopes(&z1, E::zero());
+        let z2 = self.l2.forward(z1 * m1.clone());
+        let m2 = slopes(&z2, E::zero());
+        let z3 = self.l3.forward(z2 * m2.clone());
+        let m3 = slopes(&z3, E::zero());
+        // Row-vector chain rule: g = (((w4 * m3) W3 * m2) W2 * m1) W1.
+        let w4 = self.l4.weight.retaped::<T>().reshape_like(&(Const::<H>,));
+        let g = w4.broadcast_like(&(n, Const::<H>)) * m3;
+        let g = g.matmul(self.l3.weight.retaped::<T>()) * m2;
+        let g = g.matmul(self.l2.weight.retaped::<T>()) * m1;
+        g.matmul(self.l1.weight.retaped::<T>())
+    }
+
+    fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)> {
+        vec![
+            ("l1", super::flat(&self.l1.weight)),
+            ("l2", super::flat(&self.l2.weight)),
+            ("l3", super::flat(&self.l3.weight)),
+            ("l4", super::flat(&self.l4.weight)),
+        ]
+    }
+}
+
+impl<const H: usize, E: Float> Generator<E, TOY_DIM, TOY_DIM> for ToyGenerator<H, E>
+where
+    Cpu: Device<E>,
+{
+    fn generate<T: Tape<E, Cpu>>(&self, z: Batch<TOY_DIM, E, T>) -> Batch<TOY_DIM, E, T> {
+        self.forward(z)
+    }
+}

@@ -1,0 +1,71 @@
+//! Adam and RMSprop over a model's parameters, with their state in plain vectors (dfdx keeps
+//! its optimizers' moments private; ours can be inspected, saved and restored).
+
+use dfdx::prelude::*;
+
+use crate::config::OptimizerKind;
+use crate::model::params::update_params;
+use crate::model::Float;
+
+/// Adam betas of WGAN-GP (Gulrajani et al. 2017).
+pub const ADAM_BETAS: (f64, f64) = (0.5, 0.9);
+/// RMSprop smoothing constant (PyTorch's default, used by the WGAN code).
+pub const RMSPROP_ALPHA: f64 = 0.99;
+pub const EPS: f64 = 1e-8;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Optimizer<E> {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// Updates done so far (Adam's bias correction).
+    pub t: u64,
+    /// First moments (Adam), one vector per parameter tensor.
+    pub m: Vec<Vec<E>>,
+    /// Second moments (Adam) or the running mean of squared gradients (RMSprop).
+    pub v: Vec<Vec<E>>,
+}
+
+impl<E: Float> Optimizer<E>
+where
+    Cpu: Device<E>,
+{
+    pub fn new(kind: OptimizerKind, lr: f64) -> Self {
+        Self { kind, lr, t: 0, m: Vec::new(), v: Vec::new() }
+    }
+
+    /// One update of every parameter of `model` from `grads` (which must hold them all).
+    pub fn step<M: TensorCollection<E, Cpu>>(&mut self, model: &mut M, grads: &Gradients<E, Cpu>) {
+        self.t += 1;
+        let c = |x: f64| E::from_f64(x).unwrap();
+        let (kind, lr, eps) = (self.kind, c(self.lr), c(EPS));
+        let (b1, b2) = (c(ADAM_BETAS.0), c(ADAM_BETAS.1));
+        let alpha = c(RMSPROP_ALPHA);
+        let t = self.t as i32;
+        let (bc1, bc2) = (E::one() - b1.powi(t), E::one() - b2.powi(t));
+        let (ms, vs) = (&mut self.m, &mut self.v);
+        update_params(model, Some(grads), |i, p, g| {
+            let g = g.expect("gradients given");
+            if ms.len() <= i {
+                ms.push(vec![E::zero(); p.len()]);
+                vs.push(vec![E::zero(); p.len()]);
+            }
+            let (m, v) = (&mut ms[i], &mut vs[i]);
+            match kind {
+                OptimizerKind::Adam => {
+                    for j in 0..p.len() {
+                        m[j] = b1 * m[j] + (E::one() - b1) * g[j];
+                        v[j] = b2 * v[j] + (E::one() - b2) * g[j] * g[j];
+                        let (m_hat, v_hat) = (m[j] / bc1, v[j] / bc2);
+                        p[j] -= lr * m_hat / (v_hat.sqrt() + eps);
+                    }
+                }
+                OptimizerKind::RmsProp => {
+                    for j in 0..p.len() {
+                        v[j] = alpha * v[j] + (E::one() - alpha) * g[j] * g[j];
+                        p[j] -= lr * g[j] / (v[j].sqrt() + eps);
+                    }
+                }
+            }
+        });
+    }
+}

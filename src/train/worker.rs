@@ -1,0 +1,267 @@
+//! The training worker: a thread that owns the trainer, takes [`Command`]s and sends
+//! [`TrainEvent`]s. Both front ends (monitor and headless) drive training only through this.
+
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use dfdx::prelude::*;
+
+use super::trainer::{IterationStats, Trainer};
+use crate::config::{Family, TrainConfig};
+use crate::data::Dataset;
+use crate::event::{Command, RunState, StepMetrics, TrainEvent};
+use crate::model::mnist::{MnistCritic, MnistGenerator, MNIST_NOISE, MNIST_PIXELS};
+use crate::model::toy::{ToyCritic, ToyGenerator, TOY_DIM, TOY_HIDDEN};
+use crate::model::{Critic, Generator};
+
+/// A running worker thread and its two channels.
+pub struct Worker {
+    commands: Sender<Command>,
+    events: Receiver<TrainEvent>,
+    handle: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts training on its own thread, with its own pool of `config.threads` threads for
+    /// the kernels.
+    pub fn spawn(config: TrainConfig, data: Dataset) -> std::io::Result<Worker> {
+        let (command_tx, command_rx) = mpsc::channel();
+        let (event_tx, event_rx) = mpsc::channel();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .thread_name(|i| format!("wgangp-kernel-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let handle = std::thread::Builder::new().name("wgangp-trainer".into()).spawn(move || {
+            pool.install(|| match config.family {
+                Family::Toy => run::<ToyGenerator<TOY_HIDDEN, f32>, ToyCritic<TOY_HIDDEN, f32>, TOY_DIM, TOY_DIM>(
+                    config, data, command_rx, event_tx,
+                ),
+                Family::Mnist => run::<MnistGenerator<f32, Cpu>, MnistCritic<f32>, MNIST_NOISE, MNIST_PIXELS>(
+                    config, data, command_rx, event_tx,
+                ),
+            })
+        })?;
+        Ok(Worker { commands: command_tx, events: event_rx, handle })
+    }
+
+    /// A sender for commands to the worker.
+    pub fn commands(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
+
+    pub fn events(&self) -> &Receiver<TrainEvent> {
+        &self.events
+    }
+
+    /// Waits for the worker thread to end (after it sent its final state).
+    pub fn join(self) {
+        drop(self.commands);
+        let _ = self.handle.join();
+    }
+}
+
+/// What the loop does after taking the pending commands.
+enum Flow {
+    Train,
+    Stop,
+}
+
+struct Run<G, D, const Z: usize, const X: usize> {
+    trainer: Trainer<G, D, Z, X>,
+    config: TrainConfig,
+    events: Sender<TrainEvent>,
+    started: Instant,
+    paused: bool,
+    sample_now: bool,
+    last_sampled: Option<u64>,
+    /// (time, step) of the previous metrics, for iterations per second.
+    last_log: (Instant, u64),
+}
+
+fn run<G, D, const Z: usize, const X: usize>(
+    config: TrainConfig,
+    data: Dataset,
+    commands: Receiver<Command>,
+    events: Sender<TrainEvent>,
+) where
+    G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+    D: Critic<f32, X> + BuildModule<Cpu, f32>,
+{
+    let trainer = Trainer::<G, D, Z, X>::new(&config, data);
+    let started = Instant::now();
+    let mut run = Run {
+        events,
+        started,
+        paused: false,
+        sample_now: false,
+        last_sampled: None,
+        last_log: (started, 0),
+        config,
+        trainer,
+    };
+    let _ = run.events.send(TrainEvent::Started {
+        config: Box::new(run.config.clone()),
+        generator_params: run.trainer.generator.num_trainable_params(),
+        critic_params: run.trainer.critic.num_trainable_params(),
+    });
+    run.main_loop(&commands);
+}
+
+impl<G, D, const Z: usize, const X: usize> Run<G, D, Z, X>
+where
+    G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+    D: Critic<f32, X> + BuildModule<Cpu, f32>,
+{
+    fn send(&self, event: TrainEvent) -> bool {
+        self.events.send(event).is_ok()
+    }
+
+    fn state(&self, state: RunState, reason: Option<String>) -> bool {
+        self.send(TrainEvent::State { step: self.trainer.step, state, reason })
+    }
+
+    fn main_loop(&mut self, commands: &Receiver<Command>) {
+        loop {
+            if let Flow::Stop = self.take_commands(commands) {
+                break;
+            }
+            if self.config.steps.is_some_and(|n| self.trainer.step >= n) {
+                break;
+            }
+            match self.trainer.iteration() {
+                Ok(stats) => {
+                    if !self.after_iteration(&stats) {
+                        return; // nobody listens any more
+                    }
+                }
+                Err(e) => {
+                    self.state(RunState::NonFinite, Some(e.to_string()));
+                    return;
+                }
+            }
+        }
+        if self.last_sampled != Some(self.trainer.step) {
+            self.send(TrainEvent::Samples(Box::new(self.trainer.samples())));
+        }
+        self.state(RunState::Finished, None);
+    }
+
+    /// Applies every pending command; while paused, waits for the next one.
+    fn take_commands(&mut self, commands: &Receiver<Command>) -> Flow {
+        loop {
+            let command = if self.paused {
+                match commands.recv() {
+                    Ok(c) => c,
+                    Err(_) => return Flow::Stop,
+                }
+            } else {
+                match commands.try_recv() {
+                    Ok(c) => c,
+                    // A front end that dropped its sender leaves the run to finish by itself.
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Flow::Train,
+                }
+            };
+            if let Flow::Stop = self.apply(command) {
+                return Flow::Stop;
+            }
+            if self.sample_now {
+                self.sample_now = false;
+                self.send_samples();
+            }
+        }
+    }
+
+    fn apply(&mut self, command: Command) -> Flow {
+        let mut hyper = self.trainer.hyper.clone();
+        let change = match command {
+            Command::Stop => return Flow::Stop,
+            Command::Pause | Command::Resume => {
+                let pause = command == Command::Pause;
+                if pause != self.paused {
+                    self.paused = pause;
+                    let state = if pause { RunState::Paused } else { RunState::Running };
+                    self.state(state, None);
+                }
+                return Flow::Train;
+            }
+            Command::SampleNow => {
+                self.sample_now = true;
+                return Flow::Train;
+            }
+            Command::SetLambda { lambda } => {
+                hyper.lambda = lambda;
+                format!("lambda {} -> {lambda}", self.trainer.hyper.lambda)
+            }
+            Command::SetLearningRates { generator, critic } => {
+                hyper.lr_generator = generator;
+                hyper.lr_critic = critic;
+                format!("learning rates G {generator:e} D {critic:e}")
+            }
+            Command::SetCriticSteps { n_critic } => {
+                hyper.n_critic = n_critic;
+                format!("critic steps {} -> {n_critic}", self.trainer.hyper.n_critic)
+            }
+            Command::SetPenalty { penalty } => {
+                hyper.penalty = penalty;
+                format!("penalty {} -> {penalty}", self.trainer.hyper.penalty)
+            }
+        };
+        if hyper.validate().is_ok() && hyper != self.trainer.hyper {
+            self.trainer.set_hyper(hyper.clone());
+            self.send(TrainEvent::HyperChanged { step: self.trainer.step, hyper, change });
+        }
+        Flow::Train
+    }
+
+    fn send_samples(&mut self) {
+        self.last_sampled = Some(self.trainer.step);
+        self.send(TrainEvent::Samples(Box::new(self.trainer.samples())));
+    }
+
+    /// Sends metrics and samples when due; false when the receiver is gone.
+    fn after_iteration(&mut self, stats: &IterationStats) -> bool {
+        let step = self.trainer.step;
+        if step % self.config.log_every == 0 {
+            let metrics = self.metrics(stats);
+            if !self.send(TrainEvent::Metrics(Box::new(metrics))) {
+                return false;
+            }
+        }
+        if step % self.config.sample_every == 0 {
+            self.send_samples();
+        }
+        true
+    }
+
+    fn metrics(&mut self, stats: &IterationStats) -> StepMetrics {
+        let now = Instant::now();
+        let (then, then_step) = self.last_log;
+        let step = self.trainer.step;
+        let iters_per_s = (step - then_step) as f64 / now.duration_since(then).as_secs_f64().max(1e-9);
+        self.last_log = (now, step);
+        let (layers, weight_histogram) = self.trainer.layer_stats(&stats.critic.layer_grad_norms);
+        let c = &stats.critic;
+        let h = &self.trainer.hyper;
+        StepMetrics {
+            step,
+            wall_s: now.duration_since(self.started).as_secs_f64(),
+            critic_loss: c.loss,
+            generator_loss: stats.generator_loss,
+            wasserstein: c.d_real - c.d_fake,
+            penalty: c.penalty,
+            weighted_penalty: c.weighted_penalty,
+            grad_norm_mean: c.grad_norm_mean,
+            grad_norm_std: c.grad_norm_std,
+            layers,
+            weight_histogram,
+            lambda: h.lambda,
+            lr_generator: h.lr_generator,
+            lr_critic: h.lr_critic,
+            n_critic: h.n_critic,
+            penalty_mode: h.penalty,
+            iters_per_s,
+        }
+    }
+}
