@@ -10,10 +10,12 @@ use crate::config::{DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig};
 #[command(
     name = "wgangp-tui",
     version,
+    allow_negative_numbers = true,
     about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP) and watch it learn.",
     long_about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP, Gulrajani et al. 2017) on MNIST \
-                  or a toy 2-d set. Without --no-ui it trains in the terminal; with it, it writes \
-                  config.json, metrics.jsonl and sample pictures into the run folder."
+                  or a toy 2-d set, writing \
+                  config.json, metrics.jsonl and sample pictures into the run folder (the live terminal \
+                  monitor is not built yet: every run is headless for now)."
 )]
 pub struct Cli {
     /// Training data: `mnist` (the embedded 10k MNIST subset), `toy:8gaussians`,
@@ -79,18 +81,33 @@ pub struct Cli {
 }
 
 fn number(s: &str) -> Result<f64, String> {
-    let x: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
-    if x.is_finite() { Ok(x) } else { Err(format!("`{s}` is not a finite number")) }
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("`{s}` is not a finite number"))
+    }
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
     let x = number(s)?;
-    if x >= 0.0 { Ok(x) } else { Err(format!("must be >= 0, got {s}")) }
+    if x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(format!("must be >= 0, got {s}"))
+    }
 }
 
 fn positive(s: &str) -> Result<f64, String> {
     let x = number(s)?;
-    if x > 0.0 { Ok(x) } else { Err(format!("must be > 0, got {s}")) }
+    if x > 0.0 {
+        Ok(x)
+    } else {
+        Err(format!("must be > 0, got {s}"))
+    }
 }
 
 /// Parses `--data`.
@@ -99,9 +116,13 @@ pub fn parse_data(s: &str) -> Result<DataSpec, String> {
         return Ok(DataSpec::Mnist);
     }
     if let Some(name) = s.strip_prefix("toy:") {
-        return ToySet::from_str(name, true).map(DataSpec::Toy).map_err(|_| {
-            format!("--data: unknown toy set `{name}` (use 8gaussians, 25gaussians or swissroll)")
-        });
+        return ToySet::from_str(name, true)
+            .map(DataSpec::Toy)
+            .map_err(|_| {
+                format!(
+                    "--data: unknown toy set `{name}` (use 8gaussians, 25gaussians or swissroll)"
+                )
+            });
     }
     Ok(DataSpec::Idx(PathBuf::from(s)))
 }

@@ -168,7 +168,10 @@ impl Hyper {
     /// Checks the values, naming the flag of the first bad one.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
-            return Err(format!("--lambda must be a finite number >= 0, got {}", self.lambda));
+            return Err(format!(
+                "--lambda must be a finite number >= 0, got {}",
+                self.lambda
+            ));
         }
         for lr in [self.lr_generator, self.lr_critic] {
             if !(lr.is_finite() && lr > 0.0) {
@@ -179,7 +182,10 @@ impl Hyper {
             return Err("--n-critic must be at least 1".into());
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
-            return Err(format!("--clip must be a finite number > 0, got {}", self.clip));
+            return Err(format!(
+                "--clip must be a finite number > 0, got {}",
+                self.clip
+            ));
         }
         Ok(())
     }

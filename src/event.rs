@@ -11,10 +11,19 @@ use crate::config::{Hyper, PenaltyMode, TrainConfig};
 pub enum Command {
     Pause,
     Resume,
-    SetLambda { lambda: f64 },
-    SetLearningRates { generator: f64, critic: f64 },
-    SetCriticSteps { n_critic: u32 },
-    SetPenalty { penalty: PenaltyMode },
+    SetLambda {
+        lambda: f64,
+    },
+    SetLearningRates {
+        generator: f64,
+        critic: f64,
+    },
+    SetCriticSteps {
+        n_critic: u32,
+    },
+    SetPenalty {
+        penalty: PenaltyMode,
+    },
     /// Draw the fixed-noise samples now.
     SampleNow,
     /// Finish the current step, send the last figures and stop.
@@ -35,12 +44,24 @@ pub enum RunState {
 /// Worker -> front ends.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainEvent {
-    Started { config: Box<TrainConfig>, generator_params: usize, critic_params: usize },
+    Started {
+        config: Box<TrainConfig>,
+        generator_params: usize,
+        critic_params: usize,
+    },
     Metrics(Box<StepMetrics>),
     Samples(Box<SampleSet>),
     /// A hyperparameter changed; it takes effect from generator step `step + 1`.
-    HyperChanged { step: u64, hyper: Hyper, change: String },
-    State { step: u64, state: RunState, reason: Option<String> },
+    HyperChanged {
+        step: u64,
+        hyper: Hyper,
+        change: String,
+    },
+    State {
+        step: u64,
+        state: RunState,
+        reason: Option<String>,
+    },
 }
 
 /// Per-layer figures of the critic (the article's Figure 1: clipping drives weights to +-c).
@@ -94,7 +115,13 @@ pub struct StepMetrics {
 pub enum SampleSet {
     /// `count` square grayscale images of `side`x`side` pixels in [0, 1], row-major, one after
     /// another; `real` holds as many real images for comparison.
-    Images { step: u64, side: usize, count: usize, generated: Vec<f32>, real: Vec<f32> },
+    Images {
+        step: u64,
+        side: usize,
+        count: usize,
+        generated: Vec<f32>,
+        real: Vec<f32>,
+    },
     /// Generated and real 2-d points, and the critic's value on a `grid`x`grid` lattice over
     /// `[-extent, extent]^2` (row 0 at y = +extent).
     Points {

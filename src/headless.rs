@@ -24,8 +24,16 @@ use crate::train::Worker;
 pub enum Record<'a> {
     Metrics(&'a StepMetrics),
     /// A hyperparameter change, effective from generator step `step + 1`.
-    Hyper { step: u64, change: &'a str, hyper: &'a Hyper },
-    State { step: u64, state: RunState, reason: Option<&'a str> },
+    Hyper {
+        step: u64,
+        change: &'a str,
+        hyper: &'a Hyper,
+    },
+    State {
+        step: u64,
+        state: RunState,
+        reason: Option<&'a str>,
+    },
 }
 
 /// How a headless run ended.
@@ -52,8 +60,12 @@ impl RunWriter {
         fs::write(dir.join("config.json"), json + "\n")
             .with_context(|| format!("cannot write {}", dir.join("config.json").display()))?;
         let path = dir.join("metrics.jsonl");
-        let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self { dir, metrics: BufWriter::new(file) })
+        let file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            dir,
+            metrics: BufWriter::new(file),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -68,7 +80,10 @@ impl RunWriter {
     }
 
     fn samples(&self, samples: &SampleSet) -> Result<PathBuf> {
-        let path = self.dir.join("samples").join(format!("step-{:07}.png", samples.step()));
+        let path = self
+            .dir
+            .join("samples")
+            .join(format!("step-{:07}.png", samples.step()));
         render::render(samples)
             .save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -83,15 +98,31 @@ impl RunWriter {
             TrainEvent::Samples(s) => {
                 self.samples(s)?;
             }
-            TrainEvent::HyperChanged { step, hyper, change } => {
-                self.record(Record::Hyper { step: *step, change, hyper })?
-            }
-            TrainEvent::State { step, state, reason } => {
-                self.record(Record::State { step: *step, state: *state, reason: reason.as_deref() })?;
+            TrainEvent::HyperChanged {
+                step,
+                hyper,
+                change,
+            } => self.record(Record::Hyper {
+                step: *step,
+                change,
+                hyper,
+            })?,
+            TrainEvent::State {
+                step,
+                state,
+                reason,
+            } => {
+                self.record(Record::State {
+                    step: *step,
+                    state: *state,
+                    reason: reason.as_deref(),
+                })?;
                 match state {
                     RunState::Finished => return Ok(Some(Outcome::Finished)),
                     RunState::NonFinite => {
-                        let why = reason.clone().unwrap_or_else(|| "a value is not finite".into());
+                        let why = reason
+                            .clone()
+                            .unwrap_or_else(|| "a value is not finite".into());
                         return Ok(Some(Outcome::NonFinite(why)));
                     }
                     RunState::Running | RunState::Paused => {}
@@ -112,7 +143,11 @@ struct Progress {
 
 impl Progress {
     fn show(&mut self, m: &StepMetrics, force: bool) {
-        let every = if self.tty { Duration::from_millis(250) } else { Duration::from_secs(10) };
+        let every = if self.tty {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(10)
+        };
         if !force && self.last.is_some_and(|t| t.elapsed() < every) {
             return;
         }
@@ -120,17 +155,30 @@ impl Progress {
         let total = self.steps.map(|n| format!("/{n}")).unwrap_or_default();
         let eta = match self.steps {
             Some(n) if m.iters_per_s > 0.0 && n > m.step => {
-                format!("  ETA {}", format_duration((n - m.step) as f64 / m.iters_per_s))
+                format!(
+                    "  ETA {}",
+                    format_duration((n - m.step) as f64 / m.iters_per_s)
+                )
             }
             _ => String::new(),
         };
         let line = format!(
             "step {}{total}  {:.2} it/s{eta}  D {:.4}  G {:.4}  W {:.4}  P {:.4}  |grad| {:.3}",
-            m.step, m.iters_per_s, m.critic_loss, m.generator_loss, m.wasserstein, m.penalty, m.grad_norm_mean
+            m.step,
+            m.iters_per_s,
+            m.critic_loss,
+            m.generator_loss,
+            m.wasserstein,
+            m.penalty,
+            m.grad_norm_mean
         );
         // A closed stderr must not stop training.
         let mut err = std::io::stderr().lock();
-        let _ = if self.tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = if self.tty {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
         let _ = err.flush();
     }
 
@@ -153,8 +201,17 @@ pub fn format_duration(seconds: f64) -> String {
 /// Trains without a terminal UI until the run ends, writing its files.
 pub fn run(config: TrainConfig, data: Dataset) -> Result<Outcome> {
     let mut writer = RunWriter::create(&config)?;
-    eprintln!("wgangp-tui: training on {} ({:?} model), writing to {}", config.data, config.family, writer.dir().display());
-    let mut progress = Progress { tty: std::io::stderr().is_terminal(), last: None, steps: config.steps };
+    eprintln!(
+        "wgangp-tui: training on {} ({:?} model), writing to {}",
+        config.data,
+        config.family,
+        writer.dir().display()
+    );
+    let mut progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+        last: None,
+        steps: config.steps,
+    };
     let worker = Worker::spawn(config, data).context("cannot start the training thread")?;
     let mut outcome = None;
     let mut last_metrics = None;

@@ -19,7 +19,13 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string(), BAD_INPUT),
     };
     if let Some(n) = data.len().filter(|&n| config.batch > n) {
-        return fail(&format!("--batch {} is larger than the data set ({n} images)", config.batch), BAD_INPUT);
+        return fail(
+            &format!(
+                "--batch {} is larger than the data set ({n} images)",
+                config.batch
+            ),
+            BAD_INPUT,
+        );
     }
     // The terminal monitor is not built yet: every run is headless for now.
     match headless::run(config, data) {

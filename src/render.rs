@@ -15,13 +15,24 @@ pub const SCATTER_SIDE: u32 = 512;
 pub fn image_grid(images: &[f32], count: usize, side: usize, columns: usize) -> GrayImage {
     let rows = count.div_ceil(columns) as u32;
     let (cols, s) = (columns as u32, side as u32);
-    let mut img = GrayImage::from_pixel(cols * s + (cols + 1) * GRID_GAP, rows * s + (rows + 1) * GRID_GAP, Luma([96]));
+    let mut img = GrayImage::from_pixel(
+        cols * s + (cols + 1) * GRID_GAP,
+        rows * s + (rows + 1) * GRID_GAP,
+        Luma([96]),
+    );
     for i in 0..count {
         let (r, c) = ((i / columns) as u32, (i % columns) as u32);
         let (x0, y0) = (GRID_GAP + c * (s + GRID_GAP), GRID_GAP + r * (s + GRID_GAP));
-        for (j, &v) in images[i * side * side..(i + 1) * side * side].iter().enumerate() {
+        for (j, &v) in images[i * side * side..(i + 1) * side * side]
+            .iter()
+            .enumerate()
+        {
             let (y, x) = ((j / side) as u32, (j % side) as u32);
-            img.put_pixel(x0 + x, y0 + y, Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]));
+            img.put_pixel(
+                x0 + x,
+                y0 + y,
+                Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]),
+            );
         }
     }
     img
@@ -30,28 +41,56 @@ pub fn image_grid(images: &[f32], count: usize, side: usize, columns: usize) -> 
 /// Blue (low critic value) through white to red (high), on t in [0, 1].
 fn diverging(t: f32) -> Rgb<u8> {
     let t = t.clamp(0.0, 1.0);
-    let (lo, mid, hi) = ([59.0, 76.0, 192.0], [221.0, 221.0, 221.0], [180.0, 4.0, 38.0]);
-    let (a, b, u) = if t < 0.5 { (lo, mid, t * 2.0) } else { (mid, hi, t * 2.0 - 1.0) };
+    let (lo, mid, hi) = (
+        [59.0, 76.0, 192.0],
+        [221.0, 221.0, 221.0],
+        [180.0, 4.0, 38.0],
+    );
+    let (a, b, u) = if t < 0.5 {
+        (lo, mid, t * 2.0)
+    } else {
+        (mid, hi, t * 2.0 - 1.0)
+    };
     Rgb(std::array::from_fn(|k| (a[k] + (b[k] - a[k]) * u) as u8))
 }
 
 /// Renders a [`SampleSet`] as a picture.
 pub fn render(samples: &SampleSet) -> image::DynamicImage {
     match samples {
-        SampleSet::Images { side, count, generated, .. } => {
+        SampleSet::Images {
+            side,
+            count,
+            generated,
+            ..
+        } => {
             let columns = (*count as f64).sqrt().ceil() as usize;
             image_grid(generated, *count, *side, columns).into()
         }
-        SampleSet::Points { generated, real, extent, grid, critic, .. } => {
-            scatter(generated, real, *extent, *grid, critic).into()
-        }
+        SampleSet::Points {
+            generated,
+            real,
+            extent,
+            grid,
+            critic,
+            ..
+        } => scatter(generated, real, *extent, *grid, critic).into(),
     }
 }
 
 /// Real points (green) and generated points (orange) over the critic's value surface.
-pub fn scatter(generated: &[[f32; 2]], real: &[[f32; 2]], extent: f32, grid: usize, critic: &[f32]) -> RgbImage {
+pub fn scatter(
+    generated: &[[f32; 2]],
+    real: &[[f32; 2]],
+    extent: f32,
+    grid: usize,
+    critic: &[f32],
+) -> RgbImage {
     let side = SCATTER_SIDE;
-    let (lo, hi) = critic.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = critic
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     let span = if hi > lo { hi - lo } else { 1.0 };
     let mut img = RgbImage::from_fn(side, side, |x, y| {
         let gx = (x as usize * grid / side as usize).min(grid - 1);

@@ -4,7 +4,7 @@
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgangp_tui::model::conv::{col2im, im2col, Conv2d, ConvGeom, ConvTranspose2d};
+use wgangp_tui::model::conv::{Conv2d, ConvGeom, ConvTranspose2d, col2im, im2col};
 
 type Rows = Tensor<(usize, usize), f64, Cpu>;
 
@@ -14,14 +14,18 @@ fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
 
 fn max_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Input pixel of output pixel (oh, ow) at kernel offset (kh, kw), if inside.
 fn src(g: &ConvGeom, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<(usize, usize)> {
     let ih = (oh * g.stride + kh) as isize - g.pad as isize;
     let iw = (ow * g.stride + kw) as isize - g.pad as isize;
-    (ih >= 0 && iw >= 0 && (ih as usize) < g.in_h && (iw as usize) < g.in_w).then(|| (ih as usize, iw as usize))
+    (ih >= 0 && iw >= 0 && (ih as usize) < g.in_h && (iw as usize) < g.in_w)
+        .then(|| (ih as usize, iw as usize))
 }
 
 /// Every (b, oh, ow, kh, kw, ih, iw) of a conv.
@@ -44,7 +48,15 @@ fn taps(g: &ConvGeom, batch: usize) -> Vec<[usize; 7]> {
 }
 
 /// Naive conv: x (B,H,W,CI), w (K,K,CI,CO) -> y (B,OH,OW,CO); and its two gradients for dy.
-fn naive_conv(g: &ConvGeom, batch: usize, ci: usize, co: usize, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
+fn naive_conv(
+    g: &ConvGeom,
+    batch: usize,
+    ci: usize,
+    co: usize,
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+) -> [Vec<f64>; 3] {
     let k = g.kernel;
     let mut y = vec![0.0; batch * g.out_pixels() * co];
     let mut dx = vec![0.0; x.len()];
@@ -66,7 +78,15 @@ fn naive_conv(g: &ConvGeom, batch: usize, ci: usize, co: usize, x: &[f64], w: &[
 
 /// Naive transposed conv (the adjoint of conv `g`): x (B,OH,OW,CI), w (CI,K,K,CO) ->
 /// y (B,H,W,CO): y[b, oh*s-p+kh, ow*s-p+kw, o] += x[b, oh, ow, c] * w[c, kh, kw, o].
-fn naive_conv_t(g: &ConvGeom, batch: usize, ci: usize, co: usize, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
+fn naive_conv_t(
+    g: &ConvGeom,
+    batch: usize,
+    ci: usize,
+    co: usize,
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+) -> [Vec<f64>; 3] {
     let k = g.kernel;
     let mut y = vec![0.0; batch * g.in_pixels() * co];
     let mut dx = vec![0.0; x.len()];
@@ -88,7 +108,11 @@ fn naive_conv_t(g: &ConvGeom, batch: usize, ci: usize, co: usize, x: &[f64], w: 
 
 fn random_geom(rng: &mut ChaCha8Rng) -> ConvGeom {
     loop {
-        let (k, s, p) = (rng.gen_range(1..=5), rng.gen_range(1..=3), rng.gen_range(0..=2));
+        let (k, s, p) = (
+            rng.gen_range(1..=5),
+            rng.gen_range(1..=3),
+            rng.gen_range(0..=2),
+        );
         let (h, w) = (rng.gen_range(1..=9), rng.gen_range(1..=9));
         if h + 2 * p >= k && w + 2 * p >= k {
             return ConvGeom::conv(h, w, k, s, p);
@@ -97,7 +121,16 @@ fn random_geom(rng: &mut ChaCha8Rng) -> ConvGeom {
 }
 
 /// Runs `f` on taped x and w, backpropagates sum(y * dy), returns (y, dx, dw).
-fn run(dev: &Cpu, x: (&[f64], (usize, usize)), w: (&[f64], (usize, usize)), dy: &[f64], f: impl Fn(Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>, Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>) -> Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>) -> [Vec<f64>; 3] {
+fn run(
+    dev: &Cpu,
+    x: (&[f64], (usize, usize)),
+    w: (&[f64], (usize, usize)),
+    dy: &[f64],
+    f: impl Fn(
+        Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+        Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+    ) -> Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+) -> [Vec<f64>; 3] {
     let xt: Rows = dev.tensor_from_vec(x.0.to_vec(), x.1);
     let wt: Rows = dev.tensor_from_vec(w.0.to_vec(), w.1);
     let y = f(xt.leaky_trace(), wt.leaky_trace());
@@ -114,15 +147,33 @@ fn conv_and_its_gradients_match_naive_loops_on_random_shapes() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     for _ in 0..30 {
         let g = random_geom(&mut rng);
-        let (b, ci, co) = (rng.gen_range(1..=3), rng.gen_range(1..=4), rng.gen_range(1..=4));
+        let (b, ci, co) = (
+            rng.gen_range(1..=3),
+            rng.gen_range(1..=4),
+            rng.gen_range(1..=4),
+        );
         let kk = g.kernel * g.kernel;
         let x = random(&mut rng, b * g.in_pixels() * ci);
         let w = random(&mut rng, kk * ci * co);
         let dy = random(&mut rng, b * g.out_pixels() * co);
-        let got = run(&dev, (&x, (b * g.in_pixels(), ci)), (&w, (kk * ci, co)), &dy, |x, w| im2col(x, g).matmul(w));
+        let got = run(
+            &dev,
+            (&x, (b * g.in_pixels(), ci)),
+            (&w, (kk * ci, co)),
+            &dy,
+            |x, w| im2col(x, g).matmul(w),
+        );
         let want = naive_conv(&g, b, ci, co, &x, &w, &dy);
-        for (name, a, e) in [("y", &got[0], &want[0]), ("dx", &got[1], &want[1]), ("dw", &got[2], &want[2])] {
-            assert!(max_err(a, e) < 1e-12, "{g:?} b{b} ci{ci} co{co}: {name} differs by {}", max_err(a, e));
+        for (name, a, e) in [
+            ("y", &got[0], &want[0]),
+            ("dx", &got[1], &want[1]),
+            ("dw", &got[2], &want[2]),
+        ] {
+            assert!(
+                max_err(a, e) < 1e-12,
+                "{g:?} b{b} ci{ci} co{co}: {name} differs by {}",
+                max_err(a, e)
+            );
         }
     }
 }
@@ -133,15 +184,33 @@ fn transposed_conv_and_its_gradients_match_naive_loops_on_random_shapes() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
     for _ in 0..30 {
         let g = random_geom(&mut rng);
-        let (b, ci, co) = (rng.gen_range(1..=3), rng.gen_range(1..=4), rng.gen_range(1..=4));
+        let (b, ci, co) = (
+            rng.gen_range(1..=3),
+            rng.gen_range(1..=4),
+            rng.gen_range(1..=4),
+        );
         let kk = g.kernel * g.kernel;
         let x = random(&mut rng, b * g.out_pixels() * ci);
         let w = random(&mut rng, ci * kk * co);
         let dy = random(&mut rng, b * g.in_pixels() * co);
-        let got = run(&dev, (&x, (b * g.out_pixels(), ci)), (&w, (ci, kk * co)), &dy, |x, w| col2im(x.matmul(w), g, co));
+        let got = run(
+            &dev,
+            (&x, (b * g.out_pixels(), ci)),
+            (&w, (ci, kk * co)),
+            &dy,
+            |x, w| col2im(x.matmul(w), g, co),
+        );
         let want = naive_conv_t(&g, b, ci, co, &x, &w, &dy);
-        for (name, a, e) in [("y", &got[0], &want[0]), ("dx", &got[1], &want[1]), ("dw", &got[2], &want[2])] {
-            assert!(max_err(a, e) < 1e-12, "{g:?} b{b} ci{ci} co{co}: {name} differs by {}", max_err(a, e));
+        for (name, a, e) in [
+            ("y", &got[0], &want[0]),
+            ("dx", &got[1], &want[1]),
+            ("dw", &got[2], &want[2]),
+        ] {
+            assert!(
+                max_err(a, e) < 1e-12,
+                "{g:?} b{b} ci{ci} co{co}: {name} differs by {}",
+                max_err(a, e)
+            );
         }
     }
 }
@@ -159,30 +228,45 @@ fn mnist_layers_match_naive_loops() {
     assert_eq!((g.out_h, g.out_w), (4, 4));
     let x = random(&mut rng, b * 49 * 3);
     let (w, bias) = (conv.weight.as_vec(), conv.bias.as_vec());
-    let y = conv.forward(dev.tensor_from_vec(x.clone(), (b * 49, Const::<3>)), g).as_vec();
+    let y = conv
+        .forward(dev.tensor_from_vec(x.clone(), (b * 49, Const::<3>)), g)
+        .as_vec();
     let dy = random(&mut rng, b * 16 * 4);
     let [mut want, dx, _] = naive_conv(&g, b, 3, 4, &x, &w, &dy);
-    want.iter_mut().enumerate().for_each(|(i, v)| *v += bias[i % 4]);
+    want.iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v += bias[i % 4]);
     assert!(max_err(&y, &want) < 1e-12, "conv forward");
-    let got_dx = conv.input_grad(dev.tensor_from_vec(dy.clone(), (b * 16, Const::<4>)), g).as_vec();
+    let got_dx = conv
+        .input_grad(dev.tensor_from_vec(dy.clone(), (b * 16, Const::<4>)), g)
+        .as_vec();
     assert!(max_err(&got_dx, &dx) < 1e-12, "conv input gradient");
 
     // Gradient of sum(input_grad(dy) * r) w.r.t. the weight: d/dw of sum dy*w*r = naive dw of
     // the conv with input r and output gradient dy.
     let r = random(&mut rng, b * 49 * 3);
     let grads = conv.alloc_grads();
-    let dyt = dev.tensor_from_vec(dy.clone(), (b * 16, Const::<4>)).traced(grads);
+    let dyt = dev
+        .tensor_from_vec(dy.clone(), (b * 16, Const::<4>))
+        .traced(grads);
     let rt = dev.tensor_from_vec(r.clone(), (b * 49, Const::<3>));
     let grads = (conv.input_grad(dyt, g) * rt).sum::<Rank0, _>().backward();
     let [_, _, want_dw] = naive_conv(&g, b, 3, 4, &r, &w, &dy);
-    assert!(max_err(&grads.get(&conv.weight).as_vec(), &want_dw) < 1e-12, "double-backward weight gradient");
+    assert!(
+        max_err(&grads.get(&conv.weight).as_vec(), &want_dw) < 1e-12,
+        "double-backward weight gradient"
+    );
 
     let deconv = ConvTranspose2d::<4, 3, f64, Cpu>::build(&dev);
     let x = random(&mut rng, b * 16 * 4);
-    let y = deconv.forward(dev.tensor_from_vec(x.clone(), (b * 16, Const::<4>)), g).as_vec();
+    let y = deconv
+        .forward(dev.tensor_from_vec(x.clone(), (b * 16, Const::<4>)), g)
+        .as_vec();
     let (w, bias) = (deconv.weight.as_vec(), deconv.bias.as_vec());
     let [mut want, _, _] = naive_conv_t(&g, b, 4, 3, &x, &w, &vec![0.0; b * 49 * 3]);
-    want.iter_mut().enumerate().for_each(|(i, v)| *v += bias[i % 3]);
+    want.iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v += bias[i % 3]);
     assert!(max_err(&y, &want) < 1e-12, "transposed conv forward");
 
     // 4 -> 7 is PyTorch's ConvTranspose2d(k5, s2, p2, output_padding=1) (4 -> 8) cropped to 7x7.

@@ -24,8 +24,12 @@ struct Inputs<const X: usize> {
 }
 
 fn inputs<const X: usize>(rng: &mut ChaCha8Rng, scale: f64) -> Inputs<X> {
-    let real: Vec<f64> = (0..BATCH * X).map(|_| rng.gen_range(-1.0..1.0) * scale).collect();
-    let fake: Vec<f64> = (0..BATCH * X).map(|_| rng.gen_range(-1.0..1.0) * scale).collect();
+    let real: Vec<f64> = (0..BATCH * X)
+        .map(|_| rng.gen_range(-1.0..1.0) * scale)
+        .collect();
+    let fake: Vec<f64> = (0..BATCH * X)
+        .map(|_| rng.gen_range(-1.0..1.0) * scale)
+        .collect();
     let eps: Vec<f64> = (0..BATCH).map(|_| rng.gen_range(0.0..1.0)).collect();
     let x_hat = interpolate(&real, &fake, &eps, X);
     Inputs { real, fake, x_hat }
@@ -35,14 +39,38 @@ fn batch<const X: usize>(dev: &Cpu, v: &[f64]) -> Batch<X, f64> {
     dev.tensor_from_vec(v.to_vec(), (v.len() / X, Const::<X>))
 }
 
-fn loss<C: Critic<f64, X>, const X: usize>(dev: &Cpu, c: &C, i: &Inputs<X>, mode: PenaltyMode) -> f64 {
-    let o = critic_objective(c, batch(dev, &i.real), batch(dev, &i.fake), &batch(dev, &i.x_hat), LAMBDA, mode);
+fn loss<C: Critic<f64, X>, const X: usize>(
+    dev: &Cpu,
+    c: &C,
+    i: &Inputs<X>,
+    mode: PenaltyMode,
+) -> f64 {
+    let o = critic_objective(
+        c,
+        batch(dev, &i.real),
+        batch(dev, &i.fake),
+        &batch(dev, &i.x_hat),
+        LAMBDA,
+        mode,
+    );
     o.loss.array()
 }
 
 /// Max relative error over every parameter; also returns the gradient norms at x_hat.
-fn check<C: Critic<f64, X>, const X: usize>(dev: &Cpu, critic: &mut C, i: &Inputs<X>, mode: PenaltyMode) -> (f64, Vec<f64>) {
-    let o = critic_objective(critic, batch(dev, &i.real), batch(dev, &i.fake), &batch(dev, &i.x_hat), LAMBDA, mode);
+fn check<C: Critic<f64, X>, const X: usize>(
+    dev: &Cpu,
+    critic: &mut C,
+    i: &Inputs<X>,
+    mode: PenaltyMode,
+) -> (f64, Vec<f64>) {
+    let o = critic_objective(
+        critic,
+        batch(dev, &i.real),
+        batch(dev, &i.fake),
+        &batch(dev, &i.x_hat),
+        LAMBDA,
+        mode,
+    );
     let norms = o.grad_norms.clone();
     let grads = o.loss.backward();
     let analytic = read_grads(critic, &grads);
@@ -65,7 +93,10 @@ fn check<C: Critic<f64, X>, const X: usize>(dev: &Cpu, critic: &mut C, i: &Input
         }
     }
     write_params(critic, &params);
-    assert!(largest > 1e-2, "gradients are suspiciously small ({largest})");
+    assert!(
+        largest > 1e-2,
+        "gradients are suspiciously small ({largest})"
+    );
     (worst, norms)
 }
 
@@ -75,9 +106,19 @@ fn straddle_one<C: Critic<f64, X>, const X: usize>(dev: &Cpu, critic: &mut C, i:
     let base = read_params(critic);
     for k in 0..200 {
         let s = 1.0 + 0.05 * k as f64;
-        let scaled: Vec<Vec<f64>> = base.iter().map(|t| t.iter().map(|x| x * s).collect()).collect();
+        let scaled: Vec<Vec<f64>> = base
+            .iter()
+            .map(|t| t.iter().map(|x| x * s).collect())
+            .collect();
         write_params(critic, &scaled);
-        let o = critic_objective(critic, batch(dev, &i.real), batch(dev, &i.fake), &batch(dev, &i.x_hat), LAMBDA, PenaltyMode::Lp);
+        let o = critic_objective(
+            critic,
+            batch(dev, &i.real),
+            batch(dev, &i.fake),
+            &batch(dev, &i.x_hat),
+            LAMBDA,
+            PenaltyMode::Lp,
+        );
         let above = o.grad_norms.iter().filter(|&&n| n > 1.0).count();
         if above > 0 && above < BATCH {
             return;
@@ -96,7 +137,10 @@ fn mlp_critic_penalty_gradients_match_finite_differences() {
     assert!(gp <= 1e-4, "gp: max relative error {gp:e}");
     straddle_one(&dev, &mut critic, &i);
     let (lp, norms) = check(&dev, &mut critic, &i, PenaltyMode::Lp);
-    assert!(norms.iter().any(|&n| n > 1.0) && norms.iter().any(|&n| n < 1.0), "{norms:?}");
+    assert!(
+        norms.iter().any(|&n| n > 1.0) && norms.iter().any(|&n| n < 1.0),
+        "{norms:?}"
+    );
     assert!(lp <= 1e-4, "lp: max relative error {lp:e}");
     println!("MLP critic: max relative error gp {gp:e}, lp {lp:e}");
 }
@@ -114,7 +158,10 @@ fn conv_critic_penalty_gradients_match_finite_differences() {
     assert!(gp <= 1e-4, "gp: max relative error {gp:e}");
     straddle_one(&dev, &mut critic, &i);
     let (lp, norms) = check(&dev, &mut critic, &i, PenaltyMode::Lp);
-    assert!(norms.iter().any(|&n| n > 1.0) && norms.iter().any(|&n| n < 1.0), "{norms:?}");
+    assert!(
+        norms.iter().any(|&n| n > 1.0) && norms.iter().any(|&n| n < 1.0),
+        "{norms:?}"
+    );
     assert!(lp <= 1e-4, "lp: max relative error {lp:e}");
     println!("conv critic: max relative error gp {gp:e}, lp {lp:e}");
 }
@@ -123,7 +170,9 @@ fn conv_critic_penalty_gradients_match_finite_differences() {
 #[test]
 fn input_gradient_matches_finite_differences_of_the_critic() {
     fn run<C: Critic<f64, X>, const X: usize>(dev: &Cpu, critic: &C, x: Vec<f64>) {
-        let g = critic.input_gradient::<NoneTape>(&batch::<X>(dev, &x)).as_vec();
+        let g = critic
+            .input_gradient::<NoneTape>(&batch::<X>(dev, &x))
+            .as_vec();
         let score = |v: &[f64]| critic.score(batch::<X>(dev, v)).as_vec();
         for j in 0..x.len() {
             let (mut plus, mut minus) = (x.clone(), x.clone());
@@ -131,13 +180,25 @@ fn input_gradient_matches_finite_differences_of_the_critic() {
             minus[j] -= H;
             let numeric = (score(&plus)[j / X] - score(&minus)[j / X]) / (2.0 * H);
             let err = (g[j] - numeric).abs() / g[j].abs().max(numeric.abs()).max(FLOOR);
-            assert!(err < 1e-5, "input gradient entry {j}: {} vs {numeric}", g[j]);
+            assert!(
+                err < 1e-5,
+                "input gradient entry {j}: {} vs {numeric}",
+                g[j]
+            );
         }
     }
     let dev = Cpu::seed_from_u64(7);
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let toy = ToyCritic::<8, f64>::build(&dev);
-    run::<_, 2>(&dev, &toy, (0..BATCH * 2).map(|_| rng.gen_range(-1.0..1.0)).collect());
+    run::<_, 2>(
+        &dev,
+        &toy,
+        (0..BATCH * 2).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+    );
     let conv = SmallConvCritic::build(&dev);
-    run::<_, 64>(&dev, &conv, (0..BATCH * 64).map(|_| rng.gen_range(-1.0..1.0)).collect());
+    run::<_, 64>(
+        &dev,
+        &conv,
+        (0..BATCH * 64).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+    );
 }

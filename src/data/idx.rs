@@ -28,8 +28,16 @@ pub enum IdxError {
     TooShort(usize),
     #[error("bad magic number 0x{0:08x}: not an IDX image file (expected 0x00000803)")]
     BadMagic(u32),
-    #[error("the header says {count} images of {rows}x{cols} pixels ({expected} bytes), but {actual} bytes follow it")]
-    SizeMismatch { count: usize, rows: usize, cols: usize, expected: u128, actual: usize },
+    #[error(
+        "the header says {count} images of {rows}x{cols} pixels ({expected} bytes), but {actual} bytes follow it"
+    )]
+    SizeMismatch {
+        count: usize,
+        rows: usize,
+        cols: usize,
+        expected: u128,
+        actual: usize,
+    },
     #[error("no images in the file")]
     Empty,
 }
@@ -63,18 +71,34 @@ fn parse_raw(bytes: &[u8]) -> Result<IdxImages, IdxError> {
     // u128: a corrupt header must not overflow the size check.
     let expected = count as u128 * rows as u128 * cols as u128;
     if expected != body.len() as u128 {
-        return Err(IdxError::SizeMismatch { count, rows, cols, expected, actual: body.len() });
+        return Err(IdxError::SizeMismatch {
+            count,
+            rows,
+            cols,
+            expected,
+            actual: body.len(),
+        });
     }
     if expected == 0 {
         return Err(IdxError::Empty);
     }
-    Ok(IdxImages { count, rows, cols, pixels: body.to_vec() })
+    Ok(IdxImages {
+        count,
+        rows,
+        cols,
+        pixels: body.to_vec(),
+    })
 }
 
 /// Writes images as raw IDX bytes (the inverse of [`parse_images`] on raw input).
 pub fn encode_images(images: &IdxImages) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + images.pixels.len());
-    for word in [IMAGE_MAGIC, images.count as u32, images.rows as u32, images.cols as u32] {
+    for word in [
+        IMAGE_MAGIC,
+        images.count as u32,
+        images.rows as u32,
+        images.cols as u32,
+    ] {
         out.extend_from_slice(&word.to_be_bytes());
     }
     out.extend_from_slice(&images.pixels);

@@ -13,18 +13,26 @@ use crate::model::mnist::MNIST_SIDE;
 pub use idx::{IdxError, IdxImages};
 
 /// The first 10,000 MNIST training images (gzipped IDX); see `assets/mnist/PROVENANCE.md`.
-pub static EMBEDDED_MNIST: &[u8] = include_bytes!("../../assets/mnist/train10k-images-idx3-ubyte.gz");
+pub static EMBEDDED_MNIST: &[u8] =
+    include_bytes!("../../assets/mnist/train10k-images-idx3-ubyte.gz");
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read data file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("data file {path}: {source}")]
     Idx { path: String, source: IdxError },
     #[error(
         "data file {path}: images are {rows}x{cols}, but the MNIST model takes {MNIST_SIDE}x{MNIST_SIDE}"
     )]
-    ImageSize { path: String, rows: usize, cols: usize },
+    ImageSize {
+        path: String,
+        rows: usize,
+        cols: usize,
+    },
 }
 
 /// A source of real samples, each a row of `dim()` floats.
@@ -73,12 +81,25 @@ pub fn load_idx(path: &Path) -> Result<IdxImages, DataError> {
     let shown = path.display().to_string();
     if path.is_dir() {
         let source = std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory");
-        return Err(DataError::Io { path: shown, source });
+        return Err(DataError::Io {
+            path: shown,
+            source,
+        });
     }
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
-    let images = idx::parse_images(&bytes).map_err(|source| DataError::Idx { path: shown.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let images = idx::parse_images(&bytes).map_err(|source| DataError::Idx {
+        path: shown.clone(),
+        source,
+    })?;
     if images.rows != MNIST_SIDE || images.cols != MNIST_SIDE {
-        return Err(DataError::ImageSize { path: shown, rows: images.rows, cols: images.cols });
+        return Err(DataError::ImageSize {
+            path: shown,
+            rows: images.rows,
+            cols: images.cols,
+        });
     }
     Ok(images)
 }

@@ -12,11 +12,25 @@ fn mixture(set: ToySet) -> (Vec<(f64, f64)>, f64, f64) {
     match set {
         ToySet::EightGaussians => {
             let s = std::f64::consts::FRAC_1_SQRT_2;
-            let unit = [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0), (s, s), (s, -s), (-s, s), (-s, -s)];
-            (unit.iter().map(|&(x, y)| (2.0 * x, 2.0 * y)).collect(), 0.02, 1.414)
+            let unit = [
+                (1.0, 0.0),
+                (-1.0, 0.0),
+                (0.0, 1.0),
+                (0.0, -1.0),
+                (s, s),
+                (s, -s),
+                (-s, s),
+                (-s, -s),
+            ];
+            (
+                unit.iter().map(|&(x, y)| (2.0 * x, 2.0 * y)).collect(),
+                0.02,
+                1.414,
+            )
         }
         ToySet::TwentyFiveGaussians => {
-            let grid = (-2..=2).flat_map(|i| (-2..=2).map(move |j| ((2 * i) as f64, (2 * j) as f64)));
+            let grid =
+                (-2..=2).flat_map(|i| (-2..=2).map(move |j| ((2 * i) as f64, (2 * j) as f64)));
             (grid.collect(), 0.05, 2.828)
         }
         ToySet::Swissroll => (Vec::new(), 0.25, 7.5),
@@ -26,7 +40,10 @@ fn mixture(set: ToySet) -> (Vec<(f64, f64)>, f64, f64) {
 /// The mode centres of the Gaussian mixtures in data space (empty for the swiss roll).
 pub fn centres(set: ToySet) -> Vec<[f32; 2]> {
     let (centres, _, scale) = mixture(set);
-    centres.iter().map(|&(x, y)| [(x / scale) as f32, (y / scale) as f32]).collect()
+    centres
+        .iter()
+        .map(|&(x, y)| [(x / scale) as f32, (y / scale) as f32])
+        .collect()
 }
 
 fn normal<R: Rng>(rng: &mut R) -> f64 {

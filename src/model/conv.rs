@@ -42,8 +42,14 @@ pub struct ConvGeom {
 impl ConvGeom {
     /// The conv of an `in_h x in_w` image with the given kernel, stride and zero padding.
     pub fn conv(in_h: usize, in_w: usize, kernel: usize, stride: usize, pad: usize) -> Self {
-        assert!(stride > 0 && kernel > 0, "kernel and stride must be positive");
-        assert!(in_h + 2 * pad >= kernel && in_w + 2 * pad >= kernel, "kernel larger than input");
+        assert!(
+            stride > 0 && kernel > 0,
+            "kernel and stride must be positive"
+        );
+        assert!(
+            in_h + 2 * pad >= kernel && in_w + 2 * pad >= kernel,
+            "kernel larger than input"
+        );
         Self {
             in_h,
             in_w,
@@ -127,7 +133,11 @@ fn col2im_add_image<E: Float>(g: &ConvGeom, c: usize, cols: &[E], x: &mut [E]) {
 /// `cols += im2col(x)` over a batch, one image per task.
 pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
     let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
-    assert_eq!(x.len() / x_len, cols.len() / col_len, "batch mismatch in im2col");
+    assert_eq!(
+        x.len() / x_len,
+        cols.len() / col_len,
+        "batch mismatch in im2col"
+    );
     cols.par_chunks_mut(col_len)
         .zip(x.par_chunks(x_len))
         .for_each(|(cols, x)| im2col_add_image(g, c, x, cols));
@@ -136,7 +146,11 @@ pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
 /// `x += col2im(cols)` over a batch, one image per task.
 pub fn col2im_add<E: Float>(g: &ConvGeom, c: usize, cols: &[E], x: &mut [E]) {
     let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
-    assert_eq!(x.len() / x_len, cols.len() / col_len, "batch mismatch in col2im");
+    assert_eq!(
+        x.len() / x_len,
+        cols.len() / col_len,
+        "batch mismatch in col2im"
+    );
     x.par_chunks_mut(x_len)
         .zip(cols.par_chunks(col_len))
         .for_each(|(x, cols)| col2im_add_image(g, c, cols, x));
@@ -178,7 +192,11 @@ fn index_op<E: Float, T: Tape<E, Cpu>>(
 /// entries ordered `(kh, kw, channel)`, zeros where the kernel hangs over the padding.
 pub fn im2col<E: Float, T: Tape<E, Cpu>>(x: Rows<E, T>, g: ConvGeom) -> Rows<E, T> {
     let (rows, c) = *x.shape();
-    assert_eq!(rows % g.in_pixels(), 0, "im2col: {rows} rows is not a whole batch of images");
+    assert_eq!(
+        rows % g.in_pixels(),
+        0,
+        "im2col: {rows} rows is not a whole batch of images"
+    );
     let batch = rows / g.in_pixels();
     let out_shape = (batch * g.out_pixels(), g.patch_len(c));
     index_op(
@@ -193,8 +211,16 @@ pub fn im2col<E: Float, T: Tape<E, Cpu>>(x: Rows<E, T>, g: ConvGeom) -> Rows<E, 
 /// entries that land on the same pixel.
 pub fn col2im<E: Float, T: Tape<E, Cpu>>(cols: Rows<E, T>, g: ConvGeom, c: usize) -> Rows<E, T> {
     let (rows, len) = *cols.shape();
-    assert_eq!(len, g.patch_len(c), "col2im: patch length does not match kernel and channels");
-    assert_eq!(rows % g.out_pixels(), 0, "col2im: {rows} rows is not a whole batch");
+    assert_eq!(
+        len,
+        g.patch_len(c),
+        "col2im: patch length does not match kernel and channels"
+    );
+    assert_eq!(
+        rows % g.out_pixels(),
+        0,
+        "col2im: {rows} rows is not a whole batch"
+    );
     let batch = rows / g.out_pixels();
     let out_shape = (batch * g.in_pixels(), c);
     index_op(
@@ -286,14 +312,20 @@ where
         debug_assert_eq!(g.kernel, KERNEL);
         let rows = x.shape().0;
         let cols = im2col(x.reshape_like(&(rows, CIN)), g);
-        let w = self.weight.retaped::<T>().reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
+        let w = self
+            .weight
+            .retaped::<T>()
+            .reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
         add_bias(cols.matmul(w), &self.bias)
     }
 
     /// The gradient of `sum(dy * forward(x))` w.r.t. `x`: `(B*out_pixels, COUT)` ->
     /// `(B*in_pixels, CIN)`. Built from taped ops on this layer's own weight.
     pub fn input_grad<T: Tape<E, Cpu>>(&self, dy: Act<COUT, E, T>, g: ConvGeom) -> Act<CIN, E, T> {
-        let w = self.weight.retaped::<T>().reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
+        let w = self
+            .weight
+            .retaped::<T>()
+            .reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
         let cols = dy.matmul(w.permute::<(Const<COUT>, usize), _>());
         let rows = cols.shape().0 / g.out_pixels() * g.in_pixels();
         col2im(cols, g, CIN).reshape_like(&(rows, Const::<CIN>))
@@ -306,9 +338,15 @@ where
 {
     /// `(B*g.out_pixels, CIN)` -> `(B*g.in_pixels, COUT)`: the adjoint geometry of the conv `g`.
     pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
-        let w = self.weight.retaped::<T>().reshape_like(&(Const::<CIN>, KERNEL * KERNEL * COUT));
+        let w = self
+            .weight
+            .retaped::<T>()
+            .reshape_like(&(Const::<CIN>, KERNEL * KERNEL * COUT));
         let cols = x.matmul(w);
         let rows = cols.shape().0 / g.out_pixels() * g.in_pixels();
-        add_bias(col2im(cols, g, COUT).reshape_like(&(rows, Const::<COUT>)), &self.bias)
+        add_bias(
+            col2im(cols, g, COUT).reshape_like(&(rows, Const::<COUT>)),
+            &self.bias,
+        )
     }
 }

@@ -6,7 +6,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
 use super::conv::{Act, Conv2d, ConvGeom, ConvTranspose2d};
-use super::{flat, slopes, Batch, Critic, Float, Generator};
+use super::{Batch, Critic, Float, Generator, flat, slopes};
 
 pub const MNIST_SIDE: usize = 28;
 pub const MNIST_PIXELS: usize = MNIST_SIDE * MNIST_SIDE;
@@ -84,7 +84,11 @@ where
         x: Batch<X, E, T>,
     ) -> (Act<C3, E, T>, [Tensor<(usize, usize), E, Cpu>; 3]) {
         let [g1, g2, g3] = critic_geoms(X);
-        assert_eq!(g3.out_pixels() * C3, FLAT, "FLAT must be the size of the last feature map");
+        assert_eq!(
+            g3.out_pixels() * C3,
+            FLAT,
+            "FLAT must be the size of the last feature map"
+        );
         let n = x.shape().0;
         let z1 = self.c1.forward(x.reshape_like(&(n * X, Const::<1>)), g1);
         let m1 = slopes(&z1, Self::slope());
@@ -97,7 +101,9 @@ where
     }
 }
 
-fn to_dyn<const C: usize, E: Float>(m: Tensor<(usize, Const<C>), E, Cpu>) -> Tensor<(usize, usize), E, Cpu>
+fn to_dyn<const C: usize, E: Float>(
+    m: Tensor<(usize, Const<C>), E, Cpu>,
+) -> Tensor<(usize, usize), E, Cpu>
 where
     Cpu: Device<E>,
 {
@@ -105,7 +111,9 @@ where
     m.reshape_like(&(n, C))
 }
 
-fn from_dyn<const C: usize, E: Float>(m: &Tensor<(usize, usize), E, Cpu>) -> Tensor<(usize, Const<C>), E, Cpu>
+fn from_dyn<const C: usize, E: Float>(
+    m: &Tensor<(usize, usize), E, Cpu>,
+) -> Tensor<(usize, Const<C>), E, Cpu>
 where
     Cpu: Device<E>,
 {
@@ -121,14 +129,20 @@ where
     fn score<T: Tape<E, Cpu>>(&self, x: Batch<X, E, T>) -> Tensor<(usize,), E, Cpu, T> {
         let n = x.shape().0;
         let (a3, _) = self.features(x);
-        self.fc.forward(a3.reshape_like(&(n, Const::<FLAT>))).reshape_like(&(n,))
+        self.fc
+            .forward(a3.reshape_like(&(n, Const::<FLAT>)))
+            .reshape_like(&(n,))
     }
 
     fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<X, E>) -> Batch<X, E, T> {
         let [g1, g2, g3] = critic_geoms(X);
         let n = x.shape().0;
         let (_, [m1, m2, m3]) = self.features(x.clone());
-        let w = self.fc.weight.retaped::<T>().reshape_like(&(Const::<FLAT>,));
+        let w = self
+            .fc
+            .weight
+            .retaped::<T>()
+            .reshape_like(&(Const::<FLAT>,));
         let g = w.broadcast_like(&(n, Const::<FLAT>));
         let g = g.reshape_like(&(n * g3.out_pixels(), Const::<C3>)) * from_dyn::<C3, E>(&m3);
         let g = self.c3.input_grad(g, g3) * from_dyn::<C2, E>(&m2);
@@ -183,7 +197,11 @@ where
 {
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<MNIST_NOISE, E, T>) -> Batch<MNIST_PIXELS, E, T> {
         let n = z.shape().0;
-        let h = self.fc.forward(z).relu().reshape_like(&(n * 16, Const::<256>));
+        let h = self
+            .fc
+            .forward(z)
+            .relu()
+            .reshape_like(&(n * 16, Const::<256>));
         // Each transposed conv is the adjoint of the conv from its output size to its input size;
         // 7 -> 4 is TF's "SAME" 4 -> 8 followed by the crop to 7x7.
         let h = self.d1.forward(h, ConvGeom::mnist(7)).relu();

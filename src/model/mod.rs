@@ -43,7 +43,8 @@ where
 }
 
 /// A generator G: R^Z -> R^X.
-pub trait Generator<E: Float, const Z: usize, const X: usize>: TensorCollection<E, Cpu> + Clone
+pub trait Generator<E: Float, const Z: usize, const X: usize>:
+    TensorCollection<E, Cpu> + Clone
 where
     Cpu: Device<E>,
 {
@@ -61,7 +62,11 @@ where
 {
     let mut v = z.retaped::<NoneTape>().contiguous().as_vec();
     for x in v.iter_mut() {
-        *x = if *x > E::zero() { E::one() } else { negative_slope };
+        *x = if *x > E::zero() {
+            E::one()
+        } else {
+            negative_slope
+        };
     }
     z.device().tensor_from_vec(v, *z.shape())
 }

@@ -84,8 +84,17 @@ pub fn update_params<E: Float, M: TensorCollection<E, Cpu>>(
 ) where
     Cpu: Device<E>,
 {
-    let mut visitor = EachParam { index: 0, grads, scratch: Vec::new(), f };
-    M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut visitor }).expect("cpu visit");
+    let mut visitor = EachParam {
+        index: 0,
+        grads,
+        scratch: Vec::new(),
+        f,
+    };
+    M::iter_tensors(&mut RecursiveWalker {
+        m: model,
+        f: &mut visitor,
+    })
+    .expect("cpu visit");
 }
 
 /// Reads every parameter (and its gradient, with `grads`).
@@ -96,8 +105,17 @@ pub fn visit_params<E: Float, M: TensorCollection<E, Cpu>>(
 ) where
     Cpu: Device<E>,
 {
-    let mut visitor = EachParamRef(EachParam { index: 0, grads, scratch: Vec::new(), f });
-    M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut visitor }).expect("cpu visit");
+    let mut visitor = EachParamRef(EachParam {
+        index: 0,
+        grads,
+        scratch: Vec::new(),
+        f,
+    });
+    M::iter_tensors(&mut RecursiveWalker {
+        m: model,
+        f: &mut visitor,
+    })
+    .expect("cpu visit");
 }
 
 /// All parameters, one vector per tensor.

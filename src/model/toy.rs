@@ -3,7 +3,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::{slopes, Batch, Critic, Float, Generator};
+use super::{Batch, Critic, Float, Generator, slopes};
 
 /// Noise and data dimension of the toy family.
 pub const TOY_DIM: usize = 2;

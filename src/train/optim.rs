@@ -4,8 +4,8 @@
 use dfdx::prelude::*;
 
 use crate::config::OptimizerKind;
-use crate::model::params::update_params;
 use crate::model::Float;
+use crate::model::params::update_params;
 
 /// Adam betas of WGAN-GP (Gulrajani et al. 2017).
 pub const ADAM_BETAS: (f64, f64) = (0.5, 0.9);
@@ -30,7 +30,13 @@ where
     Cpu: Device<E>,
 {
     pub fn new(kind: OptimizerKind, lr: f64) -> Self {
-        Self { kind, lr, t: 0, m: Vec::new(), v: Vec::new() }
+        Self {
+            kind,
+            lr,
+            t: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
     }
 
     /// One update of every parameter of `model` from `grads` (which must hold them all).

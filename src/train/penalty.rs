@@ -75,7 +75,11 @@ where
     let norms = row_norms(critic.input_gradient::<OwnedTape<E, Cpu>>(x_hat));
     let grad_norms = norms.as_vec();
     let excess = norms - E::one();
-    let excess = if mode == PenaltyMode::Lp { excess.relu() } else { excess };
+    let excess = if mode == PenaltyMode::Lp {
+        excess.relu()
+    } else {
+        excess
+    };
     let penalty = excess.square().mean();
     let penalty_v = penalty.array();
     let weighted = penalty * lambda;
@@ -89,7 +93,9 @@ where
     }
 }
 
-fn row_norms<E: Float, T: Tape<E, Cpu>, const X: usize>(g: Batch<X, E, T>) -> Tensor<(usize,), E, Cpu, T>
+fn row_norms<E: Float, T: Tape<E, Cpu>, const X: usize>(
+    g: Batch<X, E, T>,
+) -> Tensor<(usize,), E, Cpu, T>
 where
     Cpu: Device<E>,
 {

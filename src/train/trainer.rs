@@ -89,7 +89,9 @@ where
         let kind = hyper.penalty.optimizer();
         let mut picture_rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(2));
         let count = if X == 2 { SAMPLE_POINTS } else { SAMPLE_IMAGES };
-        let sample_noise = (0..count * Z).map(|_| StandardNormal.sample(&mut picture_rng)).collect();
+        let sample_noise = (0..count * Z)
+            .map(|_| StandardNormal.sample(&mut picture_rng))
+            .collect();
         let mut sample_real = Vec::with_capacity(count * X);
         data.sample(&mut picture_rng, count, &mut sample_real);
         Self {
@@ -114,7 +116,9 @@ where
     }
 
     fn noise(&mut self, n: usize) -> Batch<Z, f32> {
-        let values = (0..n * Z).map(|_| StandardNormal.sample(&mut self.rng)).collect();
+        let values = (0..n * Z)
+            .map(|_| StandardNormal.sample(&mut self.rng))
+            .collect();
         self.batch_tensor(values)
     }
 
@@ -153,7 +157,10 @@ where
             self.hyper.penalty,
         );
         let loss = objective.loss.array() as f64;
-        let what = |what: &str| NonFinite { step: self.step + 1, what: what.to_string() };
+        let what = |what: &str| NonFinite {
+            step: self.step + 1,
+            what: what.to_string(),
+        };
         if !finite(loss) {
             return Err(what("the critic loss"));
         }
@@ -170,7 +177,9 @@ where
         self.opt_critic.step(&mut self.critic, &grads);
         if self.hyper.penalty == PenaltyMode::Clip {
             let c = self.hyper.clip as f32;
-            update_params(&mut self.critic, None, |_, p, _| p.iter_mut().for_each(|w| *w = w.clamp(-c, c)));
+            update_params(&mut self.critic, None, |_, p, _| {
+                p.iter_mut().for_each(|w| *w = w.clamp(-c, c))
+            });
         }
         let norms: Vec<f64> = objective.grad_norms.iter().map(|&n| n as f64).collect();
         let (grad_norm_mean, grad_norm_std) = mean_std(&norms);
@@ -193,7 +202,10 @@ where
         let fake = self.generator.generate(z.traced(grads));
         let loss = -self.critic.score(fake).mean();
         let loss_v = loss.array() as f64;
-        let what = |what: &str| NonFinite { step: self.step + 1, what: what.to_string() };
+        let what = |what: &str| NonFinite {
+            step: self.step + 1,
+            what: what.to_string(),
+        };
         if !finite(loss_v) {
             return Err(what("the generator loss"));
         }
@@ -233,7 +245,10 @@ where
         };
         let generator_loss = self.generator_step()?;
         self.step += 1;
-        Ok(IterationStats { critic, generator_loss })
+        Ok(IterationStats {
+            critic,
+            generator_loss,
+        })
     }
 
     /// Largest |weight| of each critic layer, and a histogram of all critic parameters over
@@ -243,16 +258,34 @@ where
             .critic
             .layer_weights()
             .into_iter()
-            .map(|(name, w)| (name, w.as_vec().iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64))))
+            .map(|(name, w)| {
+                (
+                    name,
+                    w.as_vec()
+                        .iter()
+                        .fold(0.0f64, |m, &x| m.max(x.abs() as f64)),
+                )
+            })
             .collect();
         let params = read_params(&self.critic);
-        let m = params.iter().flatten().fold(0.0f32, |m, &x| m.max(x.abs())).max(f32::MIN_POSITIVE);
+        let m = params
+            .iter()
+            .flatten()
+            .fold(0.0f32, |m, &x| m.max(x.abs()))
+            .max(f32::MIN_POSITIVE);
         let mut counts = vec![0u64; HISTOGRAM_BINS];
         for &x in params.iter().flatten() {
             let bin = ((x + m) / (2.0 * m) * HISTOGRAM_BINS as f32) as usize;
             counts[bin.min(HISTOGRAM_BINS - 1)] += 1;
         }
-        (max_abs, Histogram { lo: -m as f64, hi: m as f64, counts })
+        (
+            max_abs,
+            Histogram {
+                lo: -m as f64,
+                hi: m as f64,
+                counts,
+            },
+        )
     }
 
     /// Per-layer figures for the metrics: last critic step's gradient norms with max |w|.
@@ -281,7 +314,10 @@ where
             let lattice: Vec<f32> = (0..g * g)
                 .flat_map(|i| {
                     let (row, col) = (i / g, i % g);
-                    [-SURFACE_EXTENT + col as f32 * cell, SURFACE_EXTENT - row as f32 * cell]
+                    [
+                        -SURFACE_EXTENT + col as f32 * cell,
+                        SURFACE_EXTENT - row as f32 * cell,
+                    ]
                 })
                 .collect();
             let critic = self.critic.score(self.batch_tensor::<X>(lattice)).as_vec();
@@ -307,19 +343,28 @@ where
     /// Draws `n` samples from the generator with fresh noise from `seed` (flattened rows).
     pub fn draw(&self, n: usize, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let noise = (0..n * Z).map(|_| StandardNormal.sample(&mut rng)).collect();
-        self.generator.generate(self.batch_tensor::<Z>(noise)).as_vec()
+        let noise = (0..n * Z)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        self.generator
+            .generate(self.batch_tensor::<Z>(noise))
+            .as_vec()
     }
 }
 
 fn all_finite<M: TensorCollection<f32, Cpu>>(model: &M, grads: &Gradients<f32, Cpu>) -> bool {
     let mut ok = true;
-    visit_params(model, Some(grads), |_, _, g| ok &= g.unwrap().iter().all(|x| x.is_finite()));
+    visit_params(model, Some(grads), |_, _, g| {
+        ok &= g.unwrap().iter().all(|x| x.is_finite())
+    });
     ok
 }
 
 fn l2(v: &[f32]) -> f64 {
-    v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt()
+    v.iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt()
 }
 
 pub fn mean_std(v: &[f64]) -> (f64, f64) {

@@ -11,8 +11,8 @@ use super::trainer::{IterationStats, Trainer};
 use crate::config::{Family, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Command, RunState, StepMetrics, TrainEvent};
-use crate::model::mnist::{MnistCritic, MnistGenerator, MNIST_NOISE, MNIST_PIXELS};
-use crate::model::toy::{ToyCritic, ToyGenerator, TOY_DIM, TOY_HIDDEN};
+use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
+use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
 use crate::model::{Critic, Generator};
 
 /// A running worker thread and its two channels.
@@ -33,17 +33,32 @@ impl Worker {
             .thread_name(|i| format!("wgangp-kernel-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
-        let handle = std::thread::Builder::new().name("wgangp-trainer".into()).spawn(move || {
-            pool.install(|| match config.family {
-                Family::Toy => run::<ToyGenerator<TOY_HIDDEN, f32>, ToyCritic<TOY_HIDDEN, f32>, TOY_DIM, TOY_DIM>(
-                    config, data, command_rx, event_tx,
-                ),
-                Family::Mnist => run::<MnistGenerator<f32, Cpu>, MnistCritic<f32>, MNIST_NOISE, MNIST_PIXELS>(
-                    config, data, command_rx, event_tx,
-                ),
-            })
-        })?;
-        Ok(Worker { commands: command_tx, events: event_rx, handle })
+        let handle =
+            std::thread::Builder::new()
+                .name("wgangp-trainer".into())
+                .spawn(move || {
+                    pool.install(|| match config.family {
+                        Family::Toy => run::<
+                            ToyGenerator<TOY_HIDDEN, f32>,
+                            ToyCritic<TOY_HIDDEN, f32>,
+                            TOY_DIM,
+                            TOY_DIM,
+                        >(config, data, command_rx, event_tx),
+                        Family::Mnist => {
+                            run::<
+                                MnistGenerator<f32, Cpu>,
+                                MnistCritic<f32>,
+                                MNIST_NOISE,
+                                MNIST_PIXELS,
+                            >(config, data, command_rx, event_tx)
+                        }
+                    })
+                })?;
+        Ok(Worker {
+            commands: command_tx,
+            events: event_rx,
+            handle,
+        })
     }
 
     /// A sender for commands to the worker.
@@ -119,7 +134,11 @@ where
     }
 
     fn state(&self, state: RunState, reason: Option<String>) -> bool {
-        self.send(TrainEvent::State { step: self.trainer.step, state, reason })
+        self.send(TrainEvent::State {
+            step: self.trainer.step,
+            state,
+            reason,
+        })
     }
 
     fn main_loop(&mut self, commands: &Receiver<Command>) {
@@ -181,7 +200,11 @@ where
                 let pause = command == Command::Pause;
                 if pause != self.paused {
                     self.paused = pause;
-                    let state = if pause { RunState::Paused } else { RunState::Running };
+                    let state = if pause {
+                        RunState::Paused
+                    } else {
+                        RunState::Running
+                    };
                     self.state(state, None);
                 }
                 return Flow::Train;
@@ -210,7 +233,11 @@ where
         };
         if hyper.validate().is_ok() && hyper != self.trainer.hyper {
             self.trainer.set_hyper(hyper.clone());
-            self.send(TrainEvent::HyperChanged { step: self.trainer.step, hyper, change });
+            self.send(TrainEvent::HyperChanged {
+                step: self.trainer.step,
+                hyper,
+                change,
+            });
         }
         Flow::Train
     }
@@ -239,7 +266,8 @@ where
         let now = Instant::now();
         let (then, then_step) = self.last_log;
         let step = self.trainer.step;
-        let iters_per_s = (step - then_step) as f64 / now.duration_since(then).as_secs_f64().max(1e-9);
+        let iters_per_s =
+            (step - then_step) as f64 / now.duration_since(then).as_secs_f64().max(1e-9);
         self.last_log = (now, step);
         let (layers, weight_histogram) = self.trainer.layer_stats(&stats.critic.layer_grad_norms);
         let c = &stats.critic;

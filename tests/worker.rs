@@ -1,0 +1,111 @@
+//! The worker's contract: commands in, events out.
+
+use std::time::Duration;
+
+use clap::Parser;
+use wgangp_tui::cli::Cli;
+use wgangp_tui::config::PenaltyMode;
+use wgangp_tui::data::Dataset;
+use wgangp_tui::event::{Command, RunState, TrainEvent};
+use wgangp_tui::train::Worker;
+
+fn next(worker: &Worker) -> TrainEvent {
+    worker
+        .events()
+        .recv_timeout(Duration::from_secs(60))
+        .expect("an event within a minute")
+}
+
+#[test]
+fn commands_change_the_run_and_are_announced() {
+    let args = [
+        "wgangp-tui",
+        "--no-ui",
+        "--data",
+        "toy:8gaussians",
+        "--seed",
+        "9",
+        "--n-critic",
+        "1",
+        "--steps",
+        "1000000",
+    ];
+    let config = Cli::try_parse_from(args).unwrap().to_config().unwrap();
+    let data = Dataset::load(&config.data).unwrap();
+    let worker = Worker::spawn(config, data).unwrap();
+    let commands = worker.commands();
+    assert!(matches!(next(&worker), TrainEvent::Started { .. }));
+    assert!(matches!(next(&worker), TrainEvent::Metrics(_)));
+
+    commands.send(Command::SetLambda { lambda: 0.125 }).unwrap();
+    commands
+        .send(Command::SetPenalty {
+            penalty: PenaltyMode::Lp,
+        })
+        .unwrap();
+    commands.send(Command::SetLambda { lambda: -3.0 }).unwrap(); // invalid: ignored
+    commands.send(Command::Pause).unwrap();
+    let mut changes = Vec::new();
+    let paused_at = loop {
+        match next(&worker) {
+            TrainEvent::HyperChanged {
+                step,
+                hyper,
+                change,
+            } => changes.push((step, hyper, change)),
+            TrainEvent::State {
+                step,
+                state: RunState::Paused,
+                ..
+            } => break step,
+            TrainEvent::Metrics(_) | TrainEvent::Samples(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0].1.lambda, 0.125);
+    assert!(changes[0].2.contains("lambda"));
+    assert_eq!(changes[1].1.penalty, PenaltyMode::Lp);
+
+    // Paused: nothing more arrives until resumed (a pending sample request is answered).
+    commands.send(Command::SampleNow).unwrap();
+    match next(&worker) {
+        TrainEvent::Samples(s) => assert_eq!(s.step(), paused_at),
+        other => panic!("expected samples, got {other:?}"),
+    }
+    assert!(
+        worker
+            .events()
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "training went on while paused"
+    );
+
+    commands.send(Command::Resume).unwrap();
+    assert!(matches!(
+        next(&worker),
+        TrainEvent::State {
+            state: RunState::Running,
+            ..
+        }
+    ));
+    match next(&worker) {
+        TrainEvent::Metrics(m) => {
+            assert_eq!(m.step, paused_at + 1);
+            assert_eq!((m.lambda, m.penalty_mode), (0.125, PenaltyMode::Lp));
+        }
+        other => panic!("expected metrics, got {other:?}"),
+    }
+    commands.send(Command::Stop).unwrap();
+    let finished = loop {
+        if let TrainEvent::State {
+            state: RunState::Finished,
+            ..
+        } = next(&worker)
+        {
+            break true;
+        }
+    };
+    assert!(finished);
+    worker.join();
+}
