@@ -33,27 +33,9 @@ impl Worker {
             .thread_name(|i| format!("wgangp-kernel-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
-        let handle =
-            std::thread::Builder::new()
-                .name("wgangp-trainer".into())
-                .spawn(move || {
-                    pool.install(|| match config.family {
-                        Family::Toy => run::<
-                            ToyGenerator<TOY_HIDDEN, f32>,
-                            ToyCritic<TOY_HIDDEN, f32>,
-                            TOY_DIM,
-                            TOY_DIM,
-                        >(config, data, command_rx, event_tx),
-                        Family::Mnist => {
-                            run::<
-                                MnistGenerator<f32, Cpu>,
-                                MnistCritic<f32>,
-                                MNIST_NOISE,
-                                MNIST_PIXELS,
-                            >(config, data, command_rx, event_tx)
-                        }
-                    })
-                })?;
+        let handle = std::thread::Builder::new()
+            .name("wgangp-trainer".into())
+            .spawn(move || pool.install(|| train(config, data, command_rx, event_tx)))?;
         Ok(Worker {
             commands: command_tx,
             events: event_rx,
@@ -74,6 +56,26 @@ impl Worker {
     pub fn join(self) {
         drop(self.commands);
         let _ = self.handle.join();
+    }
+}
+
+type ToyG = ToyGenerator<TOY_HIDDEN, f32>;
+type ToyD = ToyCritic<TOY_HIDDEN, f32>;
+type MnistG = MnistGenerator<f32, Cpu>;
+type MnistD = MnistCritic<f32>;
+
+/// Runs the model family the data calls for.
+fn train(
+    config: TrainConfig,
+    data: Dataset,
+    commands: Receiver<Command>,
+    events: Sender<TrainEvent>,
+) {
+    match config.family {
+        Family::Toy => run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(config, data, commands, events),
+        Family::Mnist => {
+            run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(config, data, commands, events)
+        }
     }
 }
 
