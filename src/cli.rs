@@ -13,9 +13,9 @@ use crate::config::{DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig};
     allow_negative_numbers = true,
     about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP) and watch it learn.",
     long_about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP, Gulrajani et al. 2017) on MNIST \
-                  or a toy 2-d set, writing \
-                  config.json, metrics.jsonl and sample pictures into the run folder (the live terminal \
-                  monitor is not built yet: every run is headless for now)."
+                  or a toy 2-d set, showing it live in \
+                  the terminal, and writing config.json, metrics.jsonl and sample pictures into the \
+                  run folder (with --no-ui, or when stdout is not a terminal, only the files)."
 )]
 pub struct Cli {
     /// Training data: `mnist` (the embedded 10k MNIST subset), `toy:8gaussians`,
@@ -78,6 +78,11 @@ pub struct Cli {
     /// terminal)
     #[arg(long)]
     pub no_ui: bool,
+
+    /// Draw the monitor with plain ASCII characters only (for fonts without block and braille
+    /// characters)
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 fn number(s: &str) -> Result<f64, String> {

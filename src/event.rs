@@ -36,7 +36,8 @@ pub enum Command {
 pub enum RunState {
     Running,
     Paused,
-    /// Stopped because a loss or gradient was not finite; the bad update was not applied.
+    /// Paused because a loss or gradient was not finite; the bad update was not applied.
+    /// `Resume` retries (after a change of hyperparameters, say); headless runs stop here.
     NonFinite,
     Finished,
 }

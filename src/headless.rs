@@ -153,15 +153,9 @@ impl Progress {
         }
         self.last = Some(Instant::now());
         let total = self.steps.map(|n| format!("/{n}")).unwrap_or_default();
-        let eta = match self.steps {
-            Some(n) if m.iters_per_s > 0.0 && n > m.step => {
-                format!(
-                    "  ETA {}",
-                    format_duration((n - m.step) as f64 / m.iters_per_s)
-                )
-            }
-            _ => String::new(),
-        };
+        let eta = eta(self.steps, m.step, m.iters_per_s)
+            .map(|t| format!("  ETA {t}"))
+            .unwrap_or_default();
         let line = format!(
             "step {}{total}  {:.2} it/s{eta}  D {:.4}  G {:.4}  W {:.4}  P {:.4}  |grad| {:.3}",
             m.step,
@@ -186,6 +180,16 @@ impl Progress {
         if self.tty && self.last.is_some() {
             let _ = writeln!(std::io::stderr());
         }
+    }
+}
+
+/// The time left to `total` steps at the current pace, formatted; None when unknown.
+pub fn eta(total: Option<u64>, step: u64, iters_per_s: f64) -> Option<String> {
+    match total {
+        Some(n) if iters_per_s > 0.0 && n > step => {
+            Some(format_duration((n - step) as f64 / iters_per_s))
+        }
+        _ => None,
     }
 }
 

@@ -11,3 +11,4 @@ pub mod headless;
 pub mod model;
 pub mod render;
 pub mod train;
+pub mod tui;

@@ -4,6 +4,7 @@ use clap::Parser;
 use wgangp_tui::cli::Cli;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::headless::{self, Outcome};
+use wgangp_tui::tui;
 
 /// Exit status for bad input (flags, data, output folder), as clap uses for bad flags.
 const BAD_INPUT: u8 = 2;
@@ -27,8 +28,12 @@ fn main() -> ExitCode {
             BAD_INPUT,
         );
     }
-    // The terminal monitor is not built yet: every run is headless for now.
-    match headless::run(config, data) {
+    let outcome = if cli.no_ui || !tui::available() {
+        headless::run(config, data)
+    } else {
+        tui::run(config, data, cli.ascii)
+    };
+    match outcome {
         Ok(Outcome::Finished) => ExitCode::SUCCESS,
         Ok(Outcome::NonFinite(why)) => fail(&format!("training stopped: {why}"), 1),
         Err(e) => fail(&format!("{e:#}"), BAD_INPUT),

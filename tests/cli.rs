@@ -235,3 +235,40 @@ fn help_explains_each_flag_with_its_default() {
         "{help}"
     );
 }
+
+#[test]
+fn headless_run_stops_on_a_nan_with_status_1_and_keeps_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // A learning rate this large makes the loss non-finite after the first update.
+    let output = wgangp(&[
+        "--no-ui",
+        "--data",
+        "toy:8gaussians",
+        "--seed",
+        "2",
+        "--n-critic",
+        "1",
+        "--lr",
+        "1e30",
+        "--steps",
+        "50",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not finite") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let last = metrics(&out).pop().unwrap();
+    assert_eq!(last["kind"], "state");
+    assert_eq!(last["state"], "non_finite");
+    assert!(all_numbers_finite(&Value::Array(
+        metrics(&out)
+            .into_iter()
+            .filter(|l| l["kind"] == "metrics")
+            .collect()
+    )));
+}

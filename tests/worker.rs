@@ -16,6 +16,27 @@ fn next(worker: &Worker) -> TrainEvent {
         .expect("an event within a minute")
 }
 
+fn spawn(args: &[&str]) -> Worker {
+    let config = Cli::try_parse_from(args).unwrap().to_config().unwrap();
+    let data = Dataset::load(&config.data).unwrap();
+    Worker::spawn(config, data).unwrap()
+}
+
+/// Stops the worker and waits for its final state.
+fn stop(worker: Worker) {
+    worker.commands().send(Command::Stop).unwrap();
+    loop {
+        if let TrainEvent::State {
+            state: RunState::Finished,
+            ..
+        } = next(&worker)
+        {
+            break;
+        }
+    }
+    worker.join();
+}
+
 #[test]
 fn commands_change_the_run_and_are_announced() {
     let args = [
@@ -30,11 +51,11 @@ fn commands_change_the_run_and_are_announced() {
         "--steps",
         "1000000",
     ];
-    let config = Cli::try_parse_from(args).unwrap().to_config().unwrap();
-    let data = Dataset::load(&config.data).unwrap();
-    let worker = Worker::spawn(config, data).unwrap();
+    let worker = spawn(&args);
     let commands = worker.commands();
     assert!(matches!(next(&worker), TrainEvent::Started { .. }));
+    // The untrained generator's samples come first, then metrics.
+    assert!(matches!(next(&worker), TrainEvent::Samples(s) if s.step() == 0));
     assert!(matches!(next(&worker), TrainEvent::Metrics(_)));
 
     commands.send(Command::SetLambda { lambda: 0.125 }).unwrap();
@@ -96,16 +117,60 @@ fn commands_change_the_run_and_are_announced() {
         }
         other => panic!("expected metrics, got {other:?}"),
     }
-    commands.send(Command::Stop).unwrap();
-    let finished = loop {
-        if let TrainEvent::State {
-            state: RunState::Finished,
-            ..
-        } = next(&worker)
-        {
-            break true;
+    stop(worker);
+}
+
+/// A non-finite update is not applied: the worker pauses and says why, still takes commands,
+/// and stops when told.
+#[test]
+fn a_nan_pauses_the_run_and_it_still_takes_commands() {
+    // A learning rate this large throws the weights far out on the first update; the next loss
+    // is not finite.
+    let args = [
+        "wgangp-tui",
+        "--no-ui",
+        "--data",
+        "toy:8gaussians",
+        "--seed",
+        "2",
+        "--n-critic",
+        "1",
+        "--lr",
+        "1e30",
+        "--steps",
+        "1000",
+    ];
+    let worker = spawn(&args);
+    let commands = worker.commands();
+    let (step, reason) = loop {
+        match next(&worker) {
+            TrainEvent::State {
+                step,
+                state: RunState::NonFinite,
+                reason,
+            } => break (step, reason.unwrap()),
+            TrainEvent::State { state, .. } => panic!("unexpected state {state:?}"),
+            _ => {}
         }
     };
-    assert!(finished);
-    worker.join();
+    assert!(
+        reason.contains("not finite") && reason.contains("not applied"),
+        "{reason}"
+    );
+    // Paused: no training, but commands are answered.
+    assert!(
+        worker
+            .events()
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "training went on after a NaN"
+    );
+    commands.send(Command::SetLambda { lambda: 0.5 }).unwrap();
+    match next(&worker) {
+        TrainEvent::HyperChanged { step: s, hyper, .. } => {
+            assert_eq!((s, hyper.lambda), (step, 0.5))
+        }
+        other => panic!("expected the change, got {other:?}"),
+    }
+    stop(worker);
 }

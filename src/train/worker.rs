@@ -52,6 +52,12 @@ impl Worker {
         &self.events
     }
 
+    /// The command sender, the event receiver and the thread, for front ends that move the
+    /// receiver to a thread of their own.
+    pub fn split(self) -> (Sender<Command>, Receiver<TrainEvent>, JoinHandle<()>) {
+        (self.commands, self.events, self.handle)
+    }
+
     /// Waits for the worker thread to end (after it sent its final state).
     pub fn join(self) {
         drop(self.commands);
@@ -123,6 +129,9 @@ fn run<G, D, const Z: usize, const X: usize>(
         generator_params: run.trainer.generator.num_trainable_params(),
         critic_params: run.trainer.critic.num_trainable_params(),
     });
+    // The untrained generator's samples, so that progress shows from step 0. (Samples use
+    // fixed noise and their own real images: drawing them changes nothing in training.)
+    run.send_samples();
     run.main_loop(&commands);
 }
 
@@ -158,8 +167,12 @@ where
                     }
                 }
                 Err(e) => {
-                    self.state(RunState::NonFinite, Some(e.to_string()));
-                    return;
+                    // Nothing of the bad update was applied: pause, say why, and let the user
+                    // change the hyperparameters and resume (or stop).
+                    self.paused = true;
+                    if !self.state(RunState::NonFinite, Some(e.to_string())) {
+                        return;
+                    }
                 }
             }
         }

@@ -1,0 +1,404 @@
+//! The monitor rendered into ratatui's TestBackend from synthetic metric streams: every pane
+//! at 80x24 and 160x48, the states, the help overlay, and the keys.
+
+use clap::Parser;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use wgangp_tui::cli::Cli;
+use wgangp_tui::config::{Hyper, PenaltyMode};
+use wgangp_tui::data::{EMBEDDED_MNIST, idx::parse_images};
+use wgangp_tui::event::{
+    Command, Histogram, LayerStats, RunState, SampleSet, StepMetrics, TrainEvent,
+};
+use wgangp_tui::tui::app::{App, ColorMode, Pane};
+use wgangp_tui::tui::keys::{Action, action};
+use wgangp_tui::tui::ui;
+
+fn app(data: &str, steps: u64) -> App {
+    let argv = [
+        "wgangp-tui",
+        "--data",
+        data,
+        "--out",
+        "runs/demo",
+        "--seed",
+        "1",
+        "--steps",
+        "1000",
+    ];
+    let config = Cli::try_parse_from(argv).unwrap().to_config().unwrap();
+    let mut app = App::new(config, ColorMode::TrueColor, false);
+    for step in 1..=steps {
+        app.on_event(TrainEvent::Metrics(Box::new(metrics(&app.hyper, step))));
+    }
+    app
+}
+
+/// A plausible, deterministic run: the critic's estimate rises then decays, the gradient norm
+/// settles near 1.
+fn metrics(h: &Hyper, step: u64) -> StepMetrics {
+    let t = step as f64;
+    let w = 2.0 * (t / 40.0).exp() / (1.0 + (t / 40.0).exp().powi(2)) + 0.05 * (t * 1.7).sin();
+    let norm = 1.0 + 0.8 * (-t / 30.0).exp() + 0.05 * (t * 0.9).cos();
+    let p = (norm - 1.0).powi(2) + 0.01;
+    StepMetrics {
+        step,
+        wall_s: t * 0.5,
+        critic_loss: -w + h.lambda * p,
+        generator_loss: 0.5 * w + 0.1 * (t * 0.3).sin(),
+        wasserstein: w,
+        penalty: p,
+        weighted_penalty: h.lambda * p,
+        grad_norm_mean: norm,
+        grad_norm_std: 0.1 + 0.05 * (t * 0.2).sin().abs(),
+        layers: ["c1", "c2", "c3", "fc"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| LayerStats {
+                name: n.to_string(),
+                grad_norm: 0.5 / (i + 1) as f64,
+                max_abs_weight: 0.1,
+            })
+            .collect(),
+        weight_histogram: Histogram {
+            lo: -0.1,
+            hi: 0.1,
+            counts: (0..41)
+                .map(|i: i64| (1000.0 * (-((i - 20) as f64 / 6.0).powi(2)).exp()) as u64)
+                .collect(),
+        },
+        lambda: h.lambda,
+        lr_generator: h.lr_generator,
+        lr_critic: h.lr_critic,
+        n_critic: h.n_critic,
+        penalty_mode: h.penalty,
+        iters_per_s: 2.0,
+    }
+}
+
+fn mnist_samples(step: u64) -> SampleSet {
+    let images = parse_images(EMBEDDED_MNIST).unwrap();
+    let real: Vec<f32> = images.pixels[..64 * 784]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    // "Generated": the real digits, blurred by shifting, so the two grids differ.
+    let generated: Vec<f32> = real
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| 0.5 * v + 0.5 * real[(i + 1) % real.len()])
+        .collect();
+    SampleSet::Images {
+        step,
+        side: 28,
+        count: 64,
+        generated,
+        real,
+    }
+}
+
+fn toy_samples(step: u64) -> SampleSet {
+    let ring = |r: f32, n: usize, phase: f32| -> Vec<[f32; 2]> {
+        (0..n)
+            .map(|i| {
+                let a = i as f32 / n as f32 * std::f32::consts::TAU + phase;
+                [r * a.cos(), r * a.sin()]
+            })
+            .collect()
+    };
+    let grid = 64;
+    let critic = (0..grid * grid)
+        .map(|i| ((i % grid) as f32 - 32.0) / 32.0)
+        .collect();
+    SampleSet::Points {
+        step,
+        generated: ring(1.2, 300, 0.1),
+        real: ring(1.414, 300, 0.0),
+        extent: 2.5,
+        grid,
+        critic,
+    }
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn snapshot(name: &str, app: &App) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(app, w, h));
+    }
+}
+
+fn mnist_app() -> App {
+    let mut app = app("mnist", 120);
+    app.on_event(TrainEvent::HyperChanged {
+        step: 60,
+        hyper: Hyper {
+            lambda: 12.5,
+            ..app.hyper.clone()
+        },
+        change: "lambda 10 -> 12.5".into(),
+    });
+    app.on_event(TrainEvent::Samples(Box::new(mnist_samples(100))));
+    app
+}
+
+#[test]
+fn running_mnist() {
+    snapshot("running_mnist", &mnist_app());
+}
+
+#[test]
+fn running_toy() {
+    let mut app = app("toy:8gaussians", 80);
+    app.on_event(TrainEvent::Samples(Box::new(toy_samples(80))));
+    snapshot("running_toy", &app);
+}
+
+#[test]
+fn each_pane_zoomed() {
+    for pane in Pane::ALL {
+        let mut app = mnist_app();
+        app.on_action(Action::Zoom(pane));
+        snapshot(&format!("zoom_{}", pane.number()), &app);
+    }
+}
+
+#[test]
+fn states_paused_nan_finished() {
+    let mut app = mnist_app();
+    app.on_event(TrainEvent::State {
+        step: 120,
+        state: RunState::Paused,
+        reason: None,
+    });
+    snapshot("paused", &app);
+    app.on_event(TrainEvent::State {
+        step: 121,
+        state: RunState::NonFinite,
+        reason: Some(
+            "the critic loss is not finite at step 121; the update was not applied".into(),
+        ),
+    });
+    snapshot("nonfinite", &app);
+    let mut app = mnist_app();
+    app.on_event(TrainEvent::State {
+        step: 1000,
+        state: RunState::Finished,
+        reason: None,
+    });
+    snapshot("finished", &app);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = mnist_app();
+    app.on_action(Action::Help);
+    snapshot("help", &app);
+}
+
+#[test]
+fn view_toggles_smoothing_log_recent_ascii() {
+    let mut app = mnist_app();
+    for a in [
+        Action::ToggleSmoothing,
+        Action::ToggleLogScale,
+        Action::ToggleWindow,
+    ] {
+        app.on_action(a);
+    }
+    snapshot("toggles", &app);
+    let mut app = mnist_app();
+    app.view.ascii = true;
+    app.view.colors = ColorMode::None;
+    snapshot("ascii", &app);
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let app = mnist_app();
+    let screen = render(&app, 50, 12);
+    assert!(screen.contains("Terminal too small: 50x12"), "{screen}");
+    insta::assert_snapshot!("too_small", screen);
+    // 80x23 (80x24 inside tmux, whose status line takes a row) still shows every pane.
+    let screen = render(&app, 80, 23);
+    for pane in Pane::ALL {
+        assert!(
+            screen.contains(pane.title()),
+            "{} missing at 80x23",
+            pane.title()
+        );
+    }
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+/// Each key sends the right command, and once the worker confirms, the new value is on screen.
+#[test]
+fn keys_send_commands_and_the_new_values_show() {
+    let mut app = app("mnist", 10);
+    let h = app.hyper.clone();
+    let cases: Vec<(KeyEvent, Command, Box<dyn Fn(&mut Hyper)>, &str)> = vec![
+        (
+            key('+'),
+            Command::SetLambda { lambda: 12.5 },
+            Box::new(|h| h.lambda = 12.5),
+            "lambda 12.500",
+        ),
+        (
+            key('-'),
+            Command::SetLambda { lambda: 10.0 },
+            Box::new(|h| h.lambda = 10.0),
+            "lambda 10.000",
+        ),
+        (
+            key(']'),
+            Command::SetLearningRates {
+                generator: 2e-4,
+                critic: 2e-4,
+            },
+            Box::new(|h| {
+                h.lr_generator = 2e-4;
+                h.lr_critic = 2e-4
+            }),
+            "lr 2.00e-4/2.00e-4",
+        ),
+        (
+            key('['),
+            Command::SetLearningRates {
+                generator: 1e-4,
+                critic: 1e-4,
+            },
+            Box::new(|h| {
+                h.lr_generator = 1e-4;
+                h.lr_critic = 1e-4
+            }),
+            "lr 1.00e-4/1.00e-4",
+        ),
+        (
+            key('}'),
+            Command::SetCriticSteps { n_critic: 6 },
+            Box::new(|h| h.n_critic = 6),
+            "ncrit 6",
+        ),
+        (
+            key('{'),
+            Command::SetCriticSteps { n_critic: 5 },
+            Box::new(|h| h.n_critic = 5),
+            "ncrit 5",
+        ),
+        (
+            key('m'),
+            Command::SetPenalty {
+                penalty: PenaltyMode::Lp,
+            },
+            Box::new(|h| h.penalty = PenaltyMode::Lp),
+            " lp lambda",
+        ),
+    ];
+    assert_eq!(h.lambda, 10.0);
+    for (k, want, change, shown) in cases {
+        let got = app.on_action(action(k).unwrap());
+        assert_eq!(got, Some(want.clone()), "key {k:?}");
+        let mut hyper = app.hyper.clone();
+        change(&mut hyper);
+        app.on_event(TrainEvent::HyperChanged {
+            step: app.step,
+            hyper,
+            change: format!("{want:?}"),
+        });
+        let screen = render(&app, 80, 24);
+        assert!(
+            screen.contains(shown),
+            "after {k:?} expected `{shown}` on screen:\n{screen}"
+        );
+    }
+    assert_eq!(
+        app.on_action(action(key('n')).unwrap()),
+        Some(Command::SampleNow)
+    );
+    assert_eq!(
+        app.on_action(action(key(' ')).unwrap()),
+        Some(Command::Pause)
+    );
+    app.on_event(TrainEvent::State {
+        step: 10,
+        state: RunState::Paused,
+        reason: None,
+    });
+    assert!(render(&app, 80, 24).contains("PAUSED"));
+    assert_eq!(
+        app.on_action(action(key('p')).unwrap()),
+        Some(Command::Resume)
+    );
+    // A NaN pauses the run and says why; keys still steer it, and space resumes.
+    app.on_event(TrainEvent::State {
+        step: 11,
+        state: RunState::NonFinite,
+        reason: Some("the critic loss is not finite at step 11; the update was not applied".into()),
+    });
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("PAUSED: NaN")
+            && screen.contains("the critic loss is not finite at step 11"),
+        "{screen}"
+    );
+    assert_eq!(
+        app.on_action(action(key('-')).unwrap()),
+        Some(Command::SetLambda { lambda: 8.0 })
+    );
+    assert_eq!(
+        app.on_action(action(key(' ')).unwrap()),
+        Some(Command::Resume)
+    );
+    app.on_event(TrainEvent::State {
+        step: 11,
+        state: RunState::Running,
+        reason: None,
+    });
+    assert!(!render(&app, 80, 24).contains("NaN"));
+    // lambda steps down to exactly 0 and back up from it.
+    app.hyper.lambda = 0.0011;
+    assert_eq!(
+        app.on_action(Action::LambdaDown),
+        Some(Command::SetLambda { lambda: 0.0 })
+    );
+    app.hyper.lambda = 0.0;
+    assert_eq!(
+        app.on_action(Action::LambdaUp),
+        Some(Command::SetLambda { lambda: 0.01 })
+    );
+    // q stops the worker first; the monitor quits once it has finished.
+    assert_eq!(
+        app.on_action(action(key('q')).unwrap()),
+        Some(Command::Stop)
+    );
+    assert!(!app.quit && render(&app, 80, 24).contains("STOPPING"));
+    app.on_event(TrainEvent::State {
+        step: 10,
+        state: RunState::Finished,
+        reason: None,
+    });
+    assert!(app.quit);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(action(ctrl_c), Some(Action::Quit));
+}
+
+#[test]
+fn history_stays_bounded_however_long_the_run() {
+    let app = app("toy:8gaussians", 20_000);
+    let kept = app.curves.critic_loss.len_in_memory();
+    assert!(
+        kept <= wgangp_tui::tui::history::FULL_POINTS + wgangp_tui::tui::history::RECENT_POINTS,
+        "{kept}"
+    );
+    let full = app.curves.critic_loss.points(false);
+    assert_eq!(full.first().unwrap().0, 1.0);
+    assert_eq!(full.last().unwrap().0, 20_000.0);
+}

@@ -1,0 +1,172 @@
+//! The real binary with its monitor in a real terminal: tmux at 80x24.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Self {
+        Tmux {
+            socket: format!("wgangp-test-{}-{name}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        assert!(self.run(&["send-keys", "-t", "t", keys]).status.success());
+    }
+
+    /// Polls until `f` holds, for up to 60 s.
+    fn wait(&self, what: &str, mut f: impl FnMut(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if f(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn metric_lines(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn monitor_session(term: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    let script = format!(
+        "env TERM={term} {bin} --data toy:8gaussians --seed 3 --n-critic 1 --sample-every 5 --out {out}; \
+         echo $? > {dir}/exit; stty -a > {dir}/stty; sleep 60",
+        out = out.display(),
+        dir = dir.path().display()
+    );
+    let tmux = Tmux::new(term);
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        "t",
+        &script,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+
+    // Curves (braille) and samples appear.
+    tmux.wait("curves and samples", |s| {
+        s.contains("RUNNING")
+            && s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+            && s.contains("Samples")
+            && !s.contains("waiting for the first samples")
+    });
+
+    // + raises lambda: on screen and in metrics.jsonl, as an event with its step.
+    tmux.keys("+");
+    tmux.wait("lambda 0.125 on screen", |s| s.contains("lambda 0.125"));
+    wait_for("the lambda change in metrics.jsonl", || {
+        metric_lines(&out)
+            .iter()
+            .any(|l| l["kind"] == "hyper" && l["hyper"]["lambda"] == 0.125 && l["step"].is_u64())
+    });
+    wait_for("metrics after the change", || {
+        metric_lines(&out)
+            .iter()
+            .any(|l| l["kind"] == "metrics" && l["lambda"] == 0.125)
+    });
+
+    // Space pauses: the step counter stops.
+    tmux.keys("Space");
+    tmux.wait("PAUSED", |s| s.contains("PAUSED"));
+    let steps = |out: &Path| {
+        metric_lines(out)
+            .iter()
+            .filter(|l| l["kind"] == "metrics")
+            .count()
+    };
+    let before = steps(&out);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(steps(&out), before, "training went on while paused");
+
+    // q quits with status 0 and the terminal restored (main screen, cooked mode).
+    tmux.keys("q");
+    wait_for("the monitor to exit", || dir.path().join("stty").exists());
+    let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    assert_eq!(code.trim(), "0");
+    let stty = std::fs::read_to_string(dir.path().join("stty")).unwrap();
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    assert!(
+        flags.contains(&"icanon") && flags.contains(&"echo"),
+        "terminal left in raw mode: {stty}"
+    );
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("Losses"),
+        "the alternate screen was not left:\n{screen}"
+    );
+    let lines = metric_lines(&out);
+    assert_eq!(
+        lines.last().unwrap()["state"],
+        "finished",
+        "the run's files were not completed"
+    );
+}
+
+#[test]
+fn monitor_in_tmux_xterm_256color() {
+    monitor_session("xterm-256color");
+}
+
+#[test]
+fn monitor_in_tmux_screen() {
+    monitor_session("screen");
+}
