@@ -1,16 +1,19 @@
 //! Command-line flags, turned into a validated [`TrainConfig`]. Errors name the flag.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig};
+use crate::config::{
+    DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig,
+};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "wgangp-tui",
     version,
     allow_negative_numbers = true,
+    args_conflicts_with_subcommands = true,
     about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP) and watch it learn.",
     long_about = "Train a Wasserstein GAN with gradient penalty (WGAN-GP, Gulrajani et al. 2017) on MNIST \
                   or a toy 2-d set, showing it live in \
@@ -18,6 +21,9 @@ use crate::config::{DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig};
                   run folder (with --no-ui, or when stdout is not a terminal, only the files)."
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+
     /// Training data: `mnist` (the embedded 10k MNIST subset), `toy:8gaussians`,
     /// `toy:25gaussians`, `toy:swissroll`, or the path of an IDX image file (raw or gzipped)
     /// of 28x28 images such as MNIST or Fashion-MNIST. The model family follows from the data.
@@ -29,8 +35,9 @@ pub struct Cli {
     pub out: Option<PathBuf>,
 
     /// Generator steps to train for (each after --n-critic critic steps)
-    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub steps: u64,
+    /// (with --resume: the run's total, which may be raised) [default: 200000]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
 
     /// Seed of every random choice (weights, data, noise); the same seed and --threads repeat
     /// a run exactly [default: random, recorded in config.json]
@@ -83,6 +90,52 @@ pub struct Cli {
     /// characters)
     #[arg(long)]
     pub ascii: bool,
+
+    /// Write a checkpoint every N generator steps; 0: only on quit, on `s` in the monitor and
+    /// on SIGINT/SIGTERM/SIGHUP
+    #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY, value_name = "N")]
+    pub checkpoint_every: u64,
+
+    /// Checkpoints to keep (the newest)
+    #[arg(long, default_value_t = DEFAULT_KEEP as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub keep: u64,
+
+    /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
+    /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
+    /// --steps, --threads, --checkpoint-every, --keep, --no-ui and --ascii may be given too
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["data", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "sample_every", "log_every"]
+    )]
+    pub resume: Option<PathBuf>,
+}
+
+/// Subcommands; without one, `wgangp-tui` trains.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Sub {
+    /// Draw samples from a checkpoint's generator into a file
+    Sample(SampleArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SampleArgs {
+    /// A checkpoint folder, or a run folder (its newest checkpoint)
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub from: PathBuf,
+
+    /// How many samples
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub count: u64,
+
+    /// Output file. Images: `.idx` or `.idx.gz` (MNIST's IDX layout) or `.png` (a grid).
+    /// Toy data: `.csv` (x,y per line)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Seed of the noise
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 fn number(s: &str) -> Result<f64, String> {
@@ -170,13 +223,33 @@ impl Cli {
             data,
             family,
             out: self.out.clone().unwrap_or_else(default_out_dir),
-            steps: Some(self.steps),
+            steps: Some(self.steps.unwrap_or(DEFAULT_STEPS)),
             seed: self.seed.unwrap_or_else(rand::random),
             batch: self.batch.map_or(batch, |b| b as usize),
             hyper,
             sample_every: self.sample_every,
             log_every: self.log_every,
             threads,
+            checkpoint_every: self.checkpoint_every,
+            keep: self.keep as usize,
         })
     }
+
+    /// The configuration of a resumed run: the checkpoint's, with the flags that may change on
+    /// resuming applied. `run_dir` is the run folder the checkpoint belongs to.
+    pub fn resumed_config(&self, saved: &TrainConfig, run_dir: &Path) -> TrainConfig {
+        let mut config = saved.clone();
+        config.out = run_dir.to_path_buf();
+        if let Some(steps) = self.steps {
+            config.steps = Some(steps);
+        }
+        if let Some(threads) = self.threads {
+            config.threads = threads as usize;
+        }
+        config.checkpoint_every = self.checkpoint_every;
+        config.keep = self.keep as usize;
+        config
+    }
 }
+
+pub const DEFAULT_STEPS: u64 = 200_000;

@@ -162,6 +162,23 @@ pub struct TrainConfig {
     pub sample_every: u64,
     pub log_every: u64,
     pub threads: usize,
+    /// A checkpoint every this many generator steps (0: only on quit, `s` and signals).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (the newest).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 500;
+pub const DEFAULT_KEEP: usize = 3;
+
+fn default_checkpoint_every() -> u64 {
+    DEFAULT_CHECKPOINT_EVERY
+}
+
+fn default_keep() -> usize {
+    DEFAULT_KEEP
 }
 
 impl Hyper {

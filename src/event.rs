@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Checkpoint;
 use crate::config::{Hyper, PenaltyMode, TrainConfig};
 
 /// Front end -> worker.
@@ -26,7 +27,9 @@ pub enum Command {
     },
     /// Draw the fixed-noise samples now.
     SampleNow,
-    /// Finish the current step, send the last figures and stop.
+    /// Write a checkpoint now.
+    Checkpoint,
+    /// Finish the current step, write a checkpoint, send the last figures and stop.
     Stop,
 }
 
@@ -63,6 +66,8 @@ pub enum TrainEvent {
         state: RunState,
         reason: Option<String>,
     },
+    /// The whole training state at `step`, for the run folder's writer to save.
+    Checkpoint(Box<Checkpoint>),
 }
 
 /// Per-layer figures of the critic (the article's Figure 1: clipping drives weights to +-c).

@@ -7,15 +7,21 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::checkpoint::Checkpoint;
 use crate::config::{Hyper, TrainConfig};
 use crate::data::Dataset;
+use crate::event::Command;
 use crate::event::{RunState, SampleSet, StepMetrics, TrainEvent};
 use crate::render;
+use crate::signals::SignalWatch;
 use crate::train::Worker;
 
 /// One line of `metrics.jsonl`.
@@ -34,20 +40,67 @@ pub enum Record<'a> {
         state: RunState,
         reason: Option<&'a str>,
     },
+    /// A checkpoint of step `step` is complete in `path`.
+    Checkpoint {
+        step: u64,
+        path: &'a Path,
+    },
 }
 
-/// How a headless run ended.
+/// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// All steps done, or stopped by the user.
     Finished,
     /// Training stopped on a NaN or infinite value; the message says where.
     NonFinite(String),
+    /// Stopped by this signal (SIGINT, SIGTERM, SIGHUP).
+    Interrupted(i32),
+}
+
+/// A run's end, for the closing message.
+#[derive(Debug)]
+pub struct Ended {
+    pub outcome: Outcome,
+    pub dir: PathBuf,
+    /// The newest checkpoint written in this process: (step, folder).
+    pub checkpoint: Option<(u64, PathBuf)>,
+}
+
+/// Opens the run folder (anew, or to go on from `from`) and starts the worker.
+pub fn start(
+    config: TrainConfig,
+    data: Dataset,
+    from: Option<Checkpoint>,
+) -> Result<(RunWriter, Worker)> {
+    let writer = match &from {
+        Some(ck) => RunWriter::resume(&config, ck.step)?,
+        None => RunWriter::create(&config)?,
+    };
+    let worker = match from {
+        Some(ck) => Worker::resume(config, data, ck),
+        None => Worker::spawn(config, data),
+    }
+    .context("cannot start the training thread")?;
+    Ok((writer, worker))
+}
+
+/// Watches for termination signals: each one is recorded in `caught` and stops the worker.
+pub fn stop_on_signals(commands: Sender<Command>, caught: Arc<AtomicI32>) -> Result<SignalWatch> {
+    SignalWatch::start(move |signal| {
+        caught.store(signal, Ordering::SeqCst);
+        let _ = commands.send(Command::Stop);
+    })
+    .context("cannot watch for signals")
 }
 
 /// Writes a run's files as events arrive.
 pub struct RunWriter {
     dir: PathBuf,
     metrics: BufWriter<File>,
+    keep: usize,
+    /// The newest checkpoint written: (step, folder).
+    last_checkpoint: Option<(u64, PathBuf)>,
 }
 
 impl RunWriter {
@@ -65,7 +118,52 @@ impl RunWriter {
         Ok(Self {
             dir,
             metrics: BufWriter::new(file),
+            keep: config.keep,
+            last_checkpoint: None,
         })
+    }
+
+    /// Reopens a run folder to go on from a checkpoint of step `step`: `metrics.jsonl` keeps
+    /// what was recorded up to that step (later records belong to the lost part of the run) and
+    /// grows from there; `config.json` gets the resumed configuration.
+    pub fn resume(config: &TrainConfig, step: u64) -> Result<Self> {
+        let dir = config.out.clone();
+        let path = dir.join("metrics.jsonl");
+        let kept: String = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    return false; // a line cut off by a kill
+                };
+                let finished = v["kind"] == "state" && v["state"] == "finished";
+                v["step"].as_u64().is_some_and(|s| s <= step) && !finished
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let tmp = dir.join(".metrics.jsonl.tmp");
+        fs::write(&tmp, kept)
+            .and_then(|_| fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot rewrite {}", path.display()))?;
+        let json = serde_json::to_string_pretty(config)?;
+        fs::write(dir.join("config.json"), json + "\n")
+            .with_context(|| format!("cannot write {}", dir.join("config.json").display()))?;
+        fs::create_dir_all(dir.join("samples"))?;
+        let file = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self {
+            dir,
+            metrics: BufWriter::new(file),
+            keep: config.keep,
+            last_checkpoint: None,
+        })
+    }
+
+    /// The newest checkpoint this writer saved: (step, folder).
+    pub fn last_checkpoint(&self) -> Option<&(u64, PathBuf)> {
+        self.last_checkpoint.as_ref()
     }
 
     pub fn dir(&self) -> &Path {
@@ -127,6 +225,16 @@ impl RunWriter {
                     }
                     RunState::Running | RunState::Paused => {}
                 }
+            }
+            TrainEvent::Checkpoint(ck) => {
+                let path = ck
+                    .save(&self.dir, self.keep)
+                    .with_context(|| format!("cannot write the checkpoint of step {}", ck.step))?;
+                self.record(Record::Checkpoint {
+                    step: ck.step,
+                    path: &path,
+                })?;
+                self.last_checkpoint = Some((ck.step, path));
             }
         }
         Ok(None)
@@ -203,20 +311,21 @@ pub fn format_duration(seconds: f64) -> String {
 }
 
 /// Trains without a terminal UI until the run ends, writing its files.
-pub fn run(config: TrainConfig, data: Dataset) -> Result<Outcome> {
-    let mut writer = RunWriter::create(&config)?;
+pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Result<Ended> {
+    let mut progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+        last: None,
+        steps: config.steps,
+    };
+    let (mut writer, worker) = start(config.clone(), data, from)?;
     eprintln!(
         "wgangp-tui: training on {} ({:?} model), writing to {}",
         config.data,
         config.family,
         writer.dir().display()
     );
-    let mut progress = Progress {
-        tty: std::io::stderr().is_terminal(),
-        last: None,
-        steps: config.steps,
-    };
-    let worker = Worker::spawn(config, data).context("cannot start the training thread")?;
+    let caught = Arc::new(AtomicI32::new(0));
+    let signals = stop_on_signals(worker.commands(), caught.clone())?;
     let mut outcome = None;
     let mut last_metrics = None;
     while let Ok(event) = worker.events().recv() {
@@ -229,10 +338,20 @@ pub fn run(config: TrainConfig, data: Dataset) -> Result<Outcome> {
             break;
         }
     }
+    drop(signals);
     if let Some(m) = &last_metrics {
         progress.show(m, true);
     }
     progress.done();
     worker.join();
-    outcome.context("the training thread ended unexpectedly")
+    let mut outcome = outcome.context("the training thread ended unexpectedly")?;
+    let signal = caught.load(Ordering::SeqCst);
+    if signal != 0 && outcome == Outcome::Finished {
+        outcome = Outcome::Interrupted(signal);
+    }
+    Ok(Ended {
+        outcome,
+        dir: writer.dir().to_path_buf(),
+        checkpoint: writer.last_checkpoint().cloned(),
+    })
 }

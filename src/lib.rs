@@ -1,8 +1,9 @@
 //! wgangp-tui: train a Wasserstein GAN with gradient penalty and watch it learn.
 //!
 //! Data flows one way: `data` -> `train` (worker thread) -> [`event::TrainEvent`] -> a front
-//! end (`headless`, later the monitor), and [`event::Command`]s flow back.
+//! end (`headless` or the monitor, `tui`), and [`event::Command`]s flow back.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
@@ -10,5 +11,7 @@ pub mod event;
 pub mod headless;
 pub mod model;
 pub mod render;
+pub mod sample;
+pub mod signals;
 pub mod train;
 pub mod tui;

@@ -1,18 +1,32 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use wgangp_tui::cli::Cli;
+use wgangp_tui::checkpoint::{Checkpoint, run_dir_of};
+use wgangp_tui::cli::{Cli, Sub};
+use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
-use wgangp_tui::headless::{self, Outcome};
-use wgangp_tui::tui;
+use wgangp_tui::headless::{self, Ended, Outcome};
+use wgangp_tui::train::worker::check_checkpoint;
+use wgangp_tui::{sample, signals, tui};
 
 /// Exit status for bad input (flags, data, output folder), as clap uses for bad flags.
 const BAD_INPUT: u8 = 2;
+/// Exit status when training stopped on a NaN or infinite value.
+const NON_FINITE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.to_config() {
-        Ok(c) => c,
+    if let Some(Sub::Sample(args)) = &cli.command {
+        return match sample::run(args) {
+            Ok(done) => {
+                eprintln!("wgangp-tui: {done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        };
+    }
+    let (config, from) = match setup(&cli) {
+        Ok(setup) => setup,
         Err(e) => return fail(&e, BAD_INPUT),
     };
     let data = match Dataset::load(&config.data) {
@@ -20,23 +34,67 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string(), BAD_INPUT),
     };
     if let Some(n) = data.len().filter(|&n| config.batch > n) {
-        return fail(
-            &format!(
-                "--batch {} is larger than the data set ({n} images)",
-                config.batch
-            ),
-            BAD_INPUT,
+        let why = format!(
+            "--batch {} is larger than the data set ({n} images)",
+            config.batch
         );
+        return fail(&why, BAD_INPUT);
     }
-    let outcome = if cli.no_ui || !tui::available() {
-        headless::run(config, data)
+    let ended = if cli.no_ui || !tui::available() {
+        headless::run(config, data, from)
     } else {
-        tui::run(config, data, cli.ascii)
+        tui::run(config, data, from, cli.ascii)
     };
-    match outcome {
-        Ok(Outcome::Finished) => ExitCode::SUCCESS,
-        Ok(Outcome::NonFinite(why)) => fail(&format!("training stopped: {why}"), 1),
+    match ended {
+        Ok(ended) => report(&ended),
         Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+    }
+}
+
+/// The run's configuration, and the checkpoint it goes on from with `--resume`.
+fn setup(cli: &Cli) -> Result<(TrainConfig, Option<Checkpoint>), String> {
+    let Some(path) = &cli.resume else {
+        return Ok((cli.to_config()?, None));
+    };
+    let (ck, folder) = Checkpoint::load(path).map_err(|e| format!("--resume: {e}"))?;
+    check_checkpoint(&ck).map_err(|e| format!("--resume {}: {e}", folder.display()))?;
+    let run_dir = run_dir_of(&folder).unwrap_or_else(|| ck.config.out.clone());
+    let config = cli.resumed_config(&ck.config, &run_dir);
+    if config.steps.is_some_and(|n| n <= ck.step) {
+        return Err(format!(
+            "--resume: the checkpoint is at step {} already; give a larger --steps to go on",
+            ck.step
+        ));
+    }
+    eprintln!(
+        "wgangp-tui: going on from step {} ({})",
+        ck.step,
+        folder.display()
+    );
+    Ok((config, Some(ck)))
+}
+
+/// The closing message and exit status.
+fn report(ended: &Ended) -> ExitCode {
+    let resume = format!("wgangp-tui --resume {}", ended.dir.display());
+    let saved = match &ended.checkpoint {
+        Some((step, folder)) => format!("checkpoint of step {step} in {}", folder.display()),
+        None => "no checkpoint written".into(),
+    };
+    match &ended.outcome {
+        Outcome::Finished => {
+            eprintln!("wgangp-tui: done; {saved}");
+            ExitCode::SUCCESS
+        }
+        Outcome::NonFinite(why) => fail(&format!("training stopped: {why}; {saved}"), NON_FINITE),
+        Outcome::Interrupted(signal) => {
+            eprintln!(
+                "wgangp-tui: stopped by {}; {saved}; go on with: {resume}",
+                signals::name(*signal)
+            );
+            // The shell's convention for a process ended by a signal.
+            ExitCode::from(128 + *signal as u8)
+        }
     }
 }
 

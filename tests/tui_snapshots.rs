@@ -324,6 +324,10 @@ fn keys_send_commands_and_the_new_values_show() {
         Some(Command::SampleNow)
     );
     assert_eq!(
+        app.on_action(action(key('s')).unwrap()),
+        Some(Command::Checkpoint)
+    );
+    assert_eq!(
         app.on_action(action(key(' ')).unwrap()),
         Some(Command::Pause)
     );

@@ -9,10 +9,29 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new(name: &str) -> Self {
-        Tmux {
+    /// A private tmux server with one 80x24 session running `script`.
+    fn start(name: &str, script: &str) -> Self {
+        let tmux = Tmux {
             socket: format!("wgangp-test-{}-{name}", std::process::id()),
-        }
+        };
+        let args = [
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "t",
+            script,
+        ];
+        let started = tmux.run(&args);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        tmux
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -84,23 +103,7 @@ fn monitor_session(term: &str) {
         out = out.display(),
         dir = dir.path().display()
     );
-    let tmux = Tmux::new(term);
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        "t",
-        &script,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    let tmux = Tmux::start(term, &script);
 
     // Curves (braille) and samples appear.
     tmux.wait("curves and samples", |s| {
@@ -137,17 +140,20 @@ fn monitor_session(term: &str) {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(steps(&out), before, "training went on while paused");
 
+    // s writes a checkpoint (also while paused), and the status line says so.
+    tmux.keys("s");
+    wait_for("a checkpoint record", || {
+        metric_lines(&out).iter().any(|l| l["kind"] == "checkpoint")
+    });
+    tmux.wait("ckpt on screen", |s| s.contains("ckpt "));
+    assert!(out.join("checkpoints/latest").is_file());
+
     // q quits with status 0 and the terminal restored (main screen, cooked mode).
     tmux.keys("q");
     wait_for("the monitor to exit", || dir.path().join("stty").exists());
     let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
     assert_eq!(code.trim(), "0");
-    let stty = std::fs::read_to_string(dir.path().join("stty")).unwrap();
-    let flags: Vec<&str> = stty.split_whitespace().collect();
-    assert!(
-        flags.contains(&"icanon") && flags.contains(&"echo"),
-        "terminal left in raw mode: {stty}"
-    );
+    assert_cooked_mode(&dir.path().join("stty"));
     let screen = tmux.screen();
     assert!(
         !screen.contains("Losses"),
@@ -169,4 +175,78 @@ fn monitor_in_tmux_xterm_256color() {
 #[test]
 fn monitor_in_tmux_screen() {
     monitor_session("screen");
+}
+
+/// SIGTERM to the monitor: a checkpoint is written, the exit is clean (128 + 15) and the
+/// terminal is restored.
+#[test]
+fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    let script = format!(
+        "echo $$ > {dir}/pid; env TERM=xterm-256color {bin} --data toy:8gaussians --seed 3 --n-critic 1 \
+         --checkpoint-every 0 --out {out} 2> {dir}/stderr; echo $? > {dir}/exit; stty -a > {dir}/stty; sleep 60",
+        out = out.display(),
+        dir = dir.path().display()
+    );
+    let tmux = Tmux::start("sigterm", &script);
+    tmux.wait("training", |s| s.contains("RUNNING") && s.contains("step"));
+    wait_for("metrics", || {
+        metric_lines(&out).iter().any(|l| l["kind"] == "metrics")
+    });
+    // The shell's pid is written; the monitor is its only child.
+    let shell = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+    let pid = child_of(shell.trim().parse().unwrap())
+        .expect("the monitor runs")
+        .to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for("the monitor to exit", || dir.path().join("stty").exists());
+    let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert_eq!(code.trim(), "143", "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM") && stderr.contains("checkpoint of step"),
+        "{stderr}"
+    );
+    assert_cooked_mode(&dir.path().join("stty"));
+    assert!(out.join("checkpoints/latest").is_file());
+    let lines = metric_lines(&out);
+    assert!(lines.iter().any(|l| l["kind"] == "checkpoint"));
+}
+
+/// A child process of `parent`, from /proc (the parent id is the 4th field of
+/// /proc/PID/stat, after the command name in parentheses).
+fn child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+}
+
+/// The `stty -a` output saved at `path` shows a terminal back in cooked mode with echo.
+fn assert_cooked_mode(path: &Path) {
+    let stty = std::fs::read_to_string(path).unwrap();
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    assert!(
+        flags.contains(&"icanon") && flags.contains(&"echo"),
+        "terminal left in raw mode: {stty}"
+    );
 }

@@ -4,6 +4,7 @@
 use dfdx::prelude::*;
 
 use super::Float;
+use crate::checkpoint::NamedTensor;
 
 /// Called for each parameter tensor in turn with its index, its values and, when gradients
 /// were given, its gradient.
@@ -147,4 +148,73 @@ where
     Cpu: Device<E>,
 {
     update_params(model, None, |i, p, _| p.copy_from_slice(&values[i]));
+}
+
+/// Collects every f32 parameter with its name (its path in the model, as dfdx names it:
+/// `c1.weight`, `fc.bias`, ...) and its shape.
+struct Named(Vec<NamedTensor>);
+
+impl TensorVisitor<f32, Cpu> for Named {
+    type Viewer = (ViewTensorRef, ViewTensorName);
+    type Err = <Cpu as HasErr>::Err;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        _: TensorOptions<S, f32, Cpu>,
+        (t, name): (&Tensor<S, f32, Cpu>, String),
+    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+        self.0.push(NamedTensor {
+            name,
+            shape: t.shape().concrete().into_iter().collect(),
+            values: t.as_vec(),
+        });
+        Ok(None)
+    }
+}
+
+/// Every parameter with its name and shape, in the model's order.
+pub fn named_params<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<NamedTensor> {
+    let mut named = Named(Vec::new());
+    M::iter_tensors(&mut RecursiveWalker {
+        m: (model, String::new()),
+        f: &mut named,
+    })
+    .expect("cpu visit");
+    named.0
+}
+
+/// Puts `tensors` (in any order) into `model`, matched by name. Every parameter must be there
+/// with its shape; otherwise nothing is changed and the error names the first mismatch.
+pub fn load_named_params<M: TensorCollection<f32, Cpu>>(
+    model: &mut M,
+    tensors: &[NamedTensor],
+) -> Result<(), String> {
+    let wanted = named_params(model);
+    let mut values = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        match tensors.iter().find(|t| t.name == w.name) {
+            Some(t) if t.shape == w.shape && t.values.len() == w.values.len() => {
+                values.push(t.values.clone())
+            }
+            Some(t) => {
+                return Err(format!(
+                    "tensor {} has shape {:?}, this model needs {:?}",
+                    w.name, t.shape, w.shape
+                ));
+            }
+            None => return Err(format!("tensor {} is missing", w.name)),
+        }
+    }
+    if tensors.len() != wanted.len() {
+        let extra = tensors
+            .iter()
+            .find(|t| !wanted.iter().any(|w| w.name == t.name));
+        if let Some(t) = extra {
+            return Err(format!("tensor {} is not part of this model", t.name));
+        }
+    }
+    write_params(model, &values);
+    Ok(())
 }

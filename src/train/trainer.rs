@@ -7,10 +7,13 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 
 use super::optim::Optimizer;
 use super::penalty::{critic_objective, interpolate};
+use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
-use crate::model::params::{read_params, update_params, visit_params};
+use crate::model::params::{
+    load_named_params, named_params, read_params, update_params, visit_params,
+};
 use crate::model::{Batch, Critic, Generator};
 
 /// Bins of the critic weight histogram.
@@ -303,6 +306,52 @@ where
         (layers, hist)
     }
 
+    /// The whole training state, for a checkpoint. `config` is the run's; the hyperparameters
+    /// in it are replaced by the live ones.
+    pub fn checkpoint(&self, config: &TrainConfig, wall_s: f64) -> Checkpoint {
+        let opt = |o: &Optimizer<f32>| OptimizerState {
+            kind: o.kind,
+            lr: o.lr,
+            t: o.t,
+            m: o.m.clone(),
+            v: o.v.clone(),
+        };
+        Checkpoint {
+            step: self.step,
+            wall_s,
+            config: TrainConfig {
+                hyper: self.hyper.clone(),
+                ..config.clone()
+            },
+            generator: named_params(&self.generator),
+            critic: named_params(&self.critic),
+            opt_generator: opt(&self.opt_generator),
+            opt_critic: opt(&self.opt_critic),
+            rng: self.rng.clone(),
+        }
+    }
+
+    /// Puts a checkpoint's state into this trainer. A checkpoint of another model (names or
+    /// shapes differ) is refused; after an error the trainer is half restored and must be
+    /// dropped.
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), String> {
+        load_named_params(&mut self.generator, &ck.generator)
+            .map_err(|e| format!("generator: {e}"))?;
+        load_named_params(&mut self.critic, &ck.critic).map_err(|e| format!("critic: {e}"))?;
+        let opt_generator = optimizer(
+            &ck.opt_generator,
+            &ck.generator,
+            &named_params(&self.generator),
+        )?;
+        let opt_critic = optimizer(&ck.opt_critic, &ck.critic, &named_params(&self.critic))?;
+        self.opt_generator = opt_generator;
+        self.opt_critic = opt_critic;
+        self.rng = ck.rng.clone();
+        self.step = ck.step;
+        self.hyper = ck.config.hyper.clone();
+        Ok(())
+    }
+
     /// What the generator makes of the fixed noise (and, for 2-d data, the critic's surface).
     pub fn samples(&self) -> SampleSet {
         let z = self.batch_tensor::<Z>(self.sample_noise.clone());
@@ -372,4 +421,37 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
     (mean, var.sqrt())
+}
+
+/// An optimizer from saved state whose moments follow `saved`'s tensor order, reordered to the
+/// model's order (`model`).
+fn optimizer(
+    state: &OptimizerState,
+    saved: &[NamedTensor],
+    model: &[NamedTensor],
+) -> Result<Optimizer<f32>, String> {
+    let reorder = |moments: &[Vec<f32>]| -> Result<Vec<Vec<f32>>, String> {
+        if moments.is_empty() {
+            return Ok(Vec::new());
+        }
+        model
+            .iter()
+            .map(|t| {
+                saved
+                    .iter()
+                    .position(|s| s.name == t.name)
+                    .and_then(|i| moments.get(i))
+                    .filter(|m| m.len() == t.values.len())
+                    .cloned()
+                    .ok_or_else(|| format!("optimizer state for {} is missing", t.name))
+            })
+            .collect()
+    };
+    Ok(Optimizer {
+        kind: state.kind,
+        lr: state.lr,
+        t: state.t,
+        m: reorder(&state.m)?,
+        v: reorder(&state.v)?,
+    })
 }

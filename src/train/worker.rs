@@ -3,15 +3,17 @@
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dfdx::prelude::*;
 
 use super::trainer::{IterationStats, Trainer};
+use crate::checkpoint::Checkpoint;
 use crate::config::{Family, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Command, RunState, StepMetrics, TrainEvent};
 use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
+use crate::model::params::load_named_params;
 use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
 use crate::model::{Critic, Generator};
 
@@ -26,6 +28,19 @@ impl Worker {
     /// Starts training on its own thread, with its own pool of `config.threads` threads for
     /// the kernels.
     pub fn spawn(config: TrainConfig, data: Dataset) -> std::io::Result<Worker> {
+        Self::start(config, data, None)
+    }
+
+    /// Starts training from a checkpoint (check it first with [`check_checkpoint`]).
+    pub fn resume(config: TrainConfig, data: Dataset, from: Checkpoint) -> std::io::Result<Worker> {
+        Self::start(config, data, Some(Box::new(from)))
+    }
+
+    fn start(
+        config: TrainConfig,
+        data: Dataset,
+        from: Option<Box<Checkpoint>>,
+    ) -> std::io::Result<Worker> {
         let (command_tx, command_rx) = mpsc::channel();
         let (event_tx, event_rx) = mpsc::channel();
         let pool = rayon::ThreadPoolBuilder::new()
@@ -35,7 +50,7 @@ impl Worker {
             .map_err(std::io::Error::other)?;
         let handle = std::thread::Builder::new()
             .name("wgangp-trainer".into())
-            .spawn(move || pool.install(|| train(config, data, command_rx, event_tx)))?;
+            .spawn(move || pool.install(|| train(config, data, from, command_rx, event_tx)))?;
         Ok(Worker {
             commands: command_tx,
             events: event_rx,
@@ -74,15 +89,41 @@ type MnistD = MnistCritic<f32>;
 fn train(
     config: TrainConfig,
     data: Dataset,
+    from: Option<Box<Checkpoint>>,
     commands: Receiver<Command>,
     events: Sender<TrainEvent>,
 ) {
     match config.family {
-        Family::Toy => run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(config, data, commands, events),
+        Family::Toy => run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(config, data, from, commands, events),
         Family::Mnist => {
-            run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(config, data, commands, events)
+            run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(config, data, from, commands, events)
         }
     }
+}
+
+/// Whether a checkpoint fits the models of its family (names and shapes of every tensor).
+pub fn check_checkpoint(ck: &Checkpoint) -> Result<(), String> {
+    fn check<
+        G: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>,
+        D: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>,
+    >(
+        ck: &Checkpoint,
+    ) -> Result<(), String> {
+        let dev = Cpu::default();
+        load_named_params(&mut G::build(&dev), &ck.generator)
+            .map_err(|e| format!("generator: {e}"))?;
+        load_named_params(&mut D::build(&dev), &ck.critic).map_err(|e| format!("critic: {e}"))
+    }
+    match ck.config.family {
+        Family::Toy => check::<ToyG, ToyD>(ck),
+        Family::Mnist => check::<MnistG, MnistD>(ck),
+    }
+    .map_err(|e| {
+        format!(
+            "the checkpoint does not fit the {:?} model: {e}",
+            ck.config.family
+        )
+    })
 }
 
 /// What the loop does after taking the pending commands.
@@ -99,6 +140,7 @@ struct Run<G, D, const Z: usize, const X: usize> {
     paused: bool,
     sample_now: bool,
     last_sampled: Option<u64>,
+    last_checkpoint: Option<u64>,
     /// (time, step) of the previous metrics, for iterations per second.
     last_log: (Instant, u64),
 }
@@ -106,21 +148,33 @@ struct Run<G, D, const Z: usize, const X: usize> {
 fn run<G, D, const Z: usize, const X: usize>(
     config: TrainConfig,
     data: Dataset,
+    from: Option<Box<Checkpoint>>,
     commands: Receiver<Command>,
     events: Sender<TrainEvent>,
 ) where
     G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
     D: Critic<f32, X> + BuildModule<Cpu, f32>,
 {
-    let trainer = Trainer::<G, D, Z, X>::new(&config, data);
-    let started = Instant::now();
+    let mut trainer = Trainer::<G, D, Z, X>::new(&config, data);
+    let mut started = Instant::now();
+    if let Some(ck) = &from {
+        trainer
+            .restore(ck)
+            .expect("checked by check_checkpoint before");
+        // The clock goes on from where the run stopped.
+        started = started
+            .checked_sub(Duration::from_secs_f64(ck.wall_s.max(0.0)))
+            .unwrap_or(started);
+    }
+    let now = Instant::now();
     let mut run = Run {
         events,
         started,
         paused: false,
         sample_now: false,
         last_sampled: None,
-        last_log: (started, 0),
+        last_checkpoint: from.as_ref().map(|ck| ck.step),
+        last_log: (now, trainer.step),
         config,
         trainer,
     };
@@ -179,6 +233,9 @@ where
         if self.last_sampled != Some(self.trainer.step) {
             self.send(TrainEvent::Samples(Box::new(self.trainer.samples())));
         }
+        if self.last_checkpoint != Some(self.trainer.step) {
+            self.send_checkpoint();
+        }
         self.state(RunState::Finished, None);
     }
 
@@ -228,6 +285,10 @@ where
                 self.sample_now = true;
                 return Flow::Train;
             }
+            Command::Checkpoint => {
+                self.send_checkpoint();
+                return Flow::Train;
+            }
             Command::SetLambda { lambda } => {
                 hyper.lambda = lambda;
                 format!("lambda {} -> {lambda}", self.trainer.hyper.lambda)
@@ -257,6 +318,13 @@ where
         Flow::Train
     }
 
+    fn send_checkpoint(&mut self) {
+        self.last_checkpoint = Some(self.trainer.step);
+        let wall_s = self.started.elapsed().as_secs_f64();
+        let ck = self.trainer.checkpoint(&self.config, wall_s);
+        self.send(TrainEvent::Checkpoint(Box::new(ck)));
+    }
+
     fn send_samples(&mut self) {
         self.last_sampled = Some(self.trainer.step);
         self.send(TrainEvent::Samples(Box::new(self.trainer.samples())));
@@ -273,6 +341,9 @@ where
         }
         if step % self.config.sample_every == 0 {
             self.send_samples();
+        }
+        if self.config.checkpoint_every > 0 && step % self.config.checkpoint_every == 0 {
+            self.send_checkpoint();
         }
         true
     }

@@ -124,6 +124,8 @@ pub struct App {
     pub samples: Option<SampleSet>,
     /// Steps at which a hyperparameter changed, for the marks on the curves.
     pub marks: Vec<u64>,
+    /// Step of the newest checkpoint written.
+    pub last_checkpoint: Option<u64>,
     pub view: View,
     /// q was pressed: the worker is finishing; the monitor exits once it has.
     pub stopping: bool,
@@ -146,6 +148,7 @@ impl App {
             latest: None,
             samples: None,
             marks: Vec::new(),
+            last_checkpoint: None,
             view: View {
                 smoothing: false,
                 log_scale: false,
@@ -182,6 +185,7 @@ impl App {
                 self.latest = Some(*m);
             }
             TrainEvent::Samples(s) => self.samples = Some(*s),
+            TrainEvent::Checkpoint(ck) => self.last_checkpoint = Some(ck.step),
             TrainEvent::HyperChanged { step, hyper, .. } => {
                 self.hyper = hyper;
                 self.marks.push(step);
@@ -259,6 +263,7 @@ impl App {
                 Some(Command::SetPenalty { penalty })
             }
             Action::SampleNow if running => Some(Command::SampleNow),
+            Action::Checkpoint if running => Some(Command::Checkpoint),
             Action::ToggleSmoothing => {
                 self.view.smoothing = !self.view.smoothing;
                 None

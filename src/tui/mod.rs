@@ -14,6 +14,8 @@ pub mod samples;
 pub mod ui;
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
@@ -23,12 +25,14 @@ use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{Event, EventStream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::event::{Command, RunState, TrainEvent};
-use crate::headless::{Outcome, RunWriter};
-use crate::train::Worker;
+use crate::headless::{self, Ended, Outcome, RunWriter};
+use crate::signals::SignalWatch;
 pub use app::{App, ColorMode};
+use keys::Action;
 
 /// Frame interval: at most ~15 frames a second.
 pub const FRAME: Duration = Duration::from_millis(66);
@@ -39,15 +43,18 @@ pub fn available() -> bool {
 }
 
 /// Trains with the monitor until the user quits.
-pub fn run(config: TrainConfig, data: Dataset, ascii: bool) -> Result<Outcome> {
-    let mut writer = RunWriter::create(&config)?;
-    let (commands, events, handle) = Worker::spawn(config.clone(), data)
-        .context("cannot start the training thread")?
-        .split();
+pub fn run(
+    config: TrainConfig,
+    data: Dataset,
+    from: Option<Checkpoint>,
+    ascii: bool,
+) -> Result<Ended> {
+    let (mut writer, worker) = headless::start(config.clone(), data, from)?;
+    let (commands, events, handle) = worker.split();
     let (ui_tx, ui_rx) = tokio::sync::mpsc::unbounded_channel();
     let bridge = std::thread::Builder::new()
         .name("wgangp-writer".into())
-        .spawn(move || -> Result<Option<Outcome>> {
+        .spawn(move || -> Result<(Option<Outcome>, RunWriter)> {
             // Unlike headless runs, a non-finite value only pauses the run here: the user may
             // lower lambda or the learning rates and resume. The outcome is the last state's.
             let mut outcome = None;
@@ -80,8 +87,20 @@ pub fn run(config: TrainConfig, data: Dataset, ascii: bool) -> Result<Outcome> {
                     break;
                 }
             }
-            Ok(outcome)
+            Ok((outcome, writer))
         })?;
+
+    // A signal stops the worker (which writes a checkpoint) and closes the monitor.
+    let caught = Arc::new(AtomicI32::new(0));
+    let (signal_tx, signal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let signals = SignalWatch::start({
+        let caught = caught.clone();
+        move |signal| {
+            caught.store(signal, Ordering::SeqCst);
+            let _ = signal_tx.send(signal);
+        }
+    })
+    .context("cannot watch for signals")?;
 
     let env = |k: &str| std::env::var(k).ok();
     let colors = ColorMode::detect(
@@ -95,7 +114,13 @@ pub fn run(config: TrainConfig, data: Dataset, ascii: bool) -> Result<Outcome> {
         .build()?;
     // try_init: raw mode, alternate screen, and a panic hook that restores the terminal.
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let looped = runtime.block_on(event_loop(&mut terminal, &mut app, ui_rx, &commands));
+    let looped = runtime.block_on(event_loop(
+        &mut terminal,
+        &mut app,
+        ui_rx,
+        signal_rx,
+        &commands,
+    ));
     ratatui::restore();
 
     // Whatever ended the loop, the worker stops and the files are complete before we return.
@@ -104,18 +129,33 @@ pub fn run(config: TrainConfig, data: Dataset, ascii: bool) -> Result<Outcome> {
     let written = bridge
         .join()
         .map_err(|_| anyhow::anyhow!("the file writer panicked"))?;
-    let _ = handle.join();
-    looped.context("terminal input failed")?;
-    match written? {
-        Some(outcome) => Ok(outcome),
-        None => Ok(Outcome::Finished),
+    let trained = handle.join();
+    drop(signals);
+    let signal = caught.load(Ordering::SeqCst);
+    // A hung-up terminal fails its input; that is the signal's doing, not an error.
+    if signal == 0 {
+        looped.context("terminal input failed")?;
     }
+    // The worker always ends with a final state; without one it died.
+    let (outcome, writer) = written?;
+    let outcome = match (outcome, trained) {
+        (_, Err(_)) => anyhow::bail!("the training thread panicked"),
+        (None, Ok(())) => anyhow::bail!("the training thread ended unexpectedly"),
+        (Some(Outcome::Finished), Ok(())) if signal != 0 => Outcome::Interrupted(signal),
+        (Some(outcome), Ok(())) => outcome,
+    };
+    Ok(Ended {
+        outcome,
+        dir: writer.dir().to_path_buf(),
+        checkpoint: writer.last_checkpoint().cloned(),
+    })
 }
 
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
     mut train_events: UnboundedReceiver<TrainEvent>,
+    mut signals: UnboundedReceiver<i32>,
     commands: &Sender<Command>,
 ) -> std::io::Result<()> {
     let mut input = EventStream::new();
@@ -141,6 +181,11 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
+            Some(_) = signals.recv() => {
+                if let Some(command) = app.on_action(Action::Quit) {
+                    let _ = commands.send(command);
+                }
+            }
             event = train_events.recv(), if training => match event {
                 Some(event) => app.on_event(event),
                 None => {

@@ -137,8 +137,12 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .filter(|_| app.state == RunState::Running)
         .map(|t| format!(" ETA {t}"))
         .unwrap_or_default();
+    let checkpoint = app
+        .last_checkpoint
+        .map(|s| format!("ckpt {s} "))
+        .unwrap_or_default();
     let progress = format!(
-        " step {}{steps} {:.2}it/s{eta} {} ",
+        " step {}{steps} {:.2}it/s{eta} {} {checkpoint}",
         app.step,
         app.iters_per_s,
         format_duration(app.wall_s)
