@@ -291,6 +291,12 @@ impl Progress {
     }
 }
 
+/// A line to the user on stderr. A closed or broken stderr (a pipe whose reader quit, a
+/// terminal that hung up) must not stop training, so errors are ignored.
+pub fn say(message: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr(), "wgangp-tui: {message}");
+}
+
 /// The time left to `total` steps at the current pace, formatted; None when unknown.
 pub fn eta(total: Option<u64>, step: u64, iters_per_s: f64) -> Option<String> {
     match total {
@@ -318,12 +324,12 @@ pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Resu
         steps: config.steps,
     };
     let (mut writer, worker) = start(config.clone(), data, from)?;
-    eprintln!(
-        "wgangp-tui: training on {} ({:?} model), writing to {}",
+    say(format_args!(
+        "training on {} ({:?} model), writing to {}",
         config.data,
         config.family,
         writer.dir().display()
-    );
+    ));
     let caught = Arc::new(AtomicI32::new(0));
     let signals = stop_on_signals(worker.commands(), caught.clone())?;
     let mut outcome = None;

@@ -5,7 +5,7 @@ use wgangp_tui::checkpoint::{Checkpoint, run_dir_of};
 use wgangp_tui::cli::{Cli, Sub};
 use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
-use wgangp_tui::headless::{self, Ended, Outcome};
+use wgangp_tui::headless::{self, Ended, Outcome, say};
 use wgangp_tui::train::worker::check_checkpoint;
 use wgangp_tui::{sample, signals, tui};
 
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     if let Some(Sub::Sample(args)) = &cli.command {
         return match sample::run(args) {
             Ok(done) => {
-                eprintln!("wgangp-tui: {done}");
+                say(format_args!("{done}"));
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
@@ -66,11 +66,11 @@ fn setup(cli: &Cli) -> Result<(TrainConfig, Option<Checkpoint>), String> {
             ck.step
         ));
     }
-    eprintln!(
-        "wgangp-tui: going on from step {} ({})",
+    say(format_args!(
+        "going on from step {} ({})",
         ck.step,
         folder.display()
-    );
+    ));
     Ok((config, Some(ck)))
 }
 
@@ -83,15 +83,15 @@ fn report(ended: &Ended) -> ExitCode {
     };
     match &ended.outcome {
         Outcome::Finished => {
-            eprintln!("wgangp-tui: done; {saved}");
+            say(format_args!("done; {saved}"));
             ExitCode::SUCCESS
         }
         Outcome::NonFinite(why) => fail(&format!("training stopped: {why}; {saved}"), NON_FINITE),
         Outcome::Interrupted(signal) => {
-            eprintln!(
-                "wgangp-tui: stopped by {}; {saved}; go on with: {resume}",
+            say(format_args!(
+                "stopped by {}; {saved}; go on with: {resume}",
                 signals::name(*signal)
-            );
+            ));
             // The shell's convention for a process ended by a signal.
             ExitCode::from(128 + *signal as u8)
         }
@@ -99,6 +99,6 @@ fn report(ended: &Ended) -> ExitCode {
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("wgangp-tui: error: {message}");
+    say(format_args!("error: {message}"));
     ExitCode::from(code)
 }

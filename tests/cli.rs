@@ -274,3 +274,101 @@ fn headless_run_stops_on_a_nan_with_status_1_and_keeps_its_files() {
             .collect()
     )));
 }
+
+#[test]
+fn broken_data_files_and_output_folders_get_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let raw = {
+        use std::io::Read;
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(wgangp_tui::data::EMBEDDED_MNIST)
+            .read_to_end(&mut raw)
+            .unwrap();
+        raw
+    };
+    std::fs::write(path("empty.idx"), b"").unwrap();
+    assert_bad_input(&["--no-ui", "--data", &path("empty.idx")], "too short");
+    // A real MNIST file cut in the middle.
+    std::fs::write(path("cut.idx"), &raw[..raw.len() / 2]).unwrap();
+    assert_bad_input(&["--no-ui", "--data", &path("cut.idx")], "bytes follow it");
+    std::fs::write(
+        path("cut.idx.gz"),
+        &wgangp_tui::data::EMBEDDED_MNIST[..5000],
+    )
+    .unwrap();
+    assert_bad_input(
+        &["--no-ui", "--data", &path("cut.idx.gz")],
+        "corrupt gzip data",
+    );
+    // 2 images of 32x32: a valid IDX file the MNIST model cannot take.
+    let mut big = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 32, 0, 0, 0, 32];
+    big.extend(vec![7u8; 2 * 32 * 32]);
+    std::fs::write(path("big.idx"), big).unwrap();
+    assert_bad_input(
+        &["--no-ui", "--data", &path("big.idx")],
+        "the MNIST model takes 28x28",
+    );
+    // Non-numbers and out-of-range values.
+    assert_bad_input(&["--no-ui", "--lambda", "ten"], "is not a number");
+    assert_bad_input(&["--no-ui", "--steps", "-5"], "--steps");
+    assert_bad_input(&["--no-ui", "--keep", "0"], "--keep");
+    // An output folder that cannot be created (its parent is a file).
+    std::fs::write(path("file"), b"x").unwrap();
+    assert_bad_input(
+        &[
+            "--no-ui",
+            "--data",
+            "toy:8gaussians",
+            "--out",
+            &path("file/run"),
+        ],
+        "cannot create output folder",
+    );
+    // A full disk: metrics.jsonl leads to /dev/full, where every write fails with ENOSPC.
+    let run = dir.path().join("full");
+    std::fs::create_dir(&run).unwrap();
+    std::os::unix::fs::symlink("/dev/full", run.join("metrics.jsonl")).unwrap();
+    assert_bad_input(
+        &[
+            "--no-ui",
+            "--data",
+            "toy:8gaussians",
+            "--steps",
+            "3",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        "No space left on device",
+    );
+}
+
+/// Training goes on and completes its files when nobody reads its output: stdout and stderr
+/// closed, or a pipe whose reader quit (SIGPIPE).
+#[test]
+fn closed_or_broken_stdout_and_stderr_do_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    for (name, redirect) in [
+        ("closed", ">&- 2>&-"),
+        ("piped", "2>&1 | head -c 1 >/dev/null"),
+    ] {
+        let out = dir.path().join(name);
+        let script = format!(
+            "set -o pipefail; {bin} --no-ui --data toy:8gaussians --steps 40 --n-critic 1 --out {} {redirect}; \
+             echo \"${{PIPESTATUS[0]}}\" > {}/{name}.status",
+            out.display(),
+            dir.path().display()
+        );
+        Command::new("bash").args(["-c", &script]).status().unwrap();
+        let status = std::fs::read_to_string(dir.path().join(format!("{name}.status"))).unwrap();
+        assert_eq!(status.trim(), "0", "{name}: exit status");
+        let lines = metrics(&out);
+        assert_eq!(lines.last().unwrap()["state"], "finished", "{name}");
+        assert_eq!(
+            lines.iter().filter(|l| l["kind"] == "metrics").count(),
+            40,
+            "{name}"
+        );
+    }
+}

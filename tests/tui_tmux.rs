@@ -177,10 +177,9 @@ fn monitor_in_tmux_screen() {
     monitor_session("screen");
 }
 
-/// SIGTERM to the monitor: a checkpoint is written, the exit is clean (128 + 15) and the
-/// terminal is restored.
-#[test]
-fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
+/// A signal to the monitor: a checkpoint is written, the exit is clean (128 + the signal) and
+/// the terminal is restored.
+fn signal_to_the_monitor(name: &str, expected_code: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let bin = env!("CARGO_BIN_EXE_wgangp-tui");
@@ -190,7 +189,7 @@ fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
         out = out.display(),
         dir = dir.path().display()
     );
-    let tmux = Tmux::start("sigterm", &script);
+    let tmux = Tmux::start(name, &script);
     tmux.wait("training", |s| s.contains("RUNNING") && s.contains("step"));
     wait_for("metrics", || {
         metric_lines(&out).iter().any(|l| l["kind"] == "metrics")
@@ -202,7 +201,7 @@ fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
         .to_string();
     assert!(
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .unwrap()
             .success()
@@ -210,9 +209,9 @@ fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
     wait_for("the monitor to exit", || dir.path().join("stty").exists());
     let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
     let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
-    assert_eq!(code.trim(), "143", "{stderr}");
+    assert_eq!(code.trim(), expected_code, "{stderr}");
     assert!(
-        stderr.contains("stopped by SIGTERM") && stderr.contains("checkpoint of step"),
+        stderr.contains(&format!("stopped by SIG{name}")) && stderr.contains("checkpoint of step"),
         "{stderr}"
     );
     assert_cooked_mode(&dir.path().join("stty"));
@@ -249,4 +248,14 @@ fn assert_cooked_mode(path: &Path) {
         flags.contains(&"icanon") && flags.contains(&"echo"),
         "terminal left in raw mode: {stty}"
     );
+}
+
+#[test]
+fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
+    signal_to_the_monitor("TERM", "143");
+}
+
+#[test]
+fn sighup_to_the_monitor_checkpoints_and_restores_the_terminal() {
+    signal_to_the_monitor("HUP", "129");
 }
