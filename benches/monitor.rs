@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wgangp_tui::bench::median;
+
 const BIN: &str = env!("CARGO_BIN_EXE_wgangp-tui");
 
 struct Figures {
@@ -108,16 +110,6 @@ fn monitor(steps: u64) -> Figures {
     Figures {
         iters_per_s: throughput(&out),
         bytes_per_s: Some(bytes / elapsed),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

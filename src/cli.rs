@@ -116,6 +116,39 @@ pub struct Cli {
 pub enum Sub {
     /// Draw samples from a checkpoint's generator into a file
     Sample(SampleArgs),
+    /// Time the training work of the PyTorch reference benchmark; prints one JSON line
+    Bench(BenchArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchConfig {
+    /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
+    Toy,
+    /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
+    Mnist,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Which of the reference's configurations (both: 5 critic steps, Adam 1e-4 (0.5, 0.9))
+    #[arg(long, value_enum)]
+    pub config: BenchConfig,
+
+    /// Timed generator iterations [default: 200 toy, 30 MNIST]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iters: Option<u64>,
+
+    /// Untimed generator iterations first
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+
+    /// Threads for the kernels [default: all cores]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+
+    /// Seed of the weights, data and noise
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(clap::Args, Debug, Clone)]

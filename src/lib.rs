@@ -3,6 +3,7 @@
 //! Data flows one way: `data` -> `train` (worker thread) -> [`event::TrainEvent`] -> a front
 //! end (`headless` or the monitor, `tui`), and [`event::Command`]s flow back.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -7,7 +7,7 @@ use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::headless::{self, Ended, Outcome, say};
 use wgangp_tui::train::worker::check_checkpoint;
-use wgangp_tui::{sample, signals, tui};
+use wgangp_tui::{bench, sample, signals, tui};
 
 /// Exit status for bad input (flags, data, output folder), as clap uses for bad flags.
 const BAD_INPUT: u8 = 2;
@@ -16,14 +16,29 @@ const NON_FINITE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Sub::Sample(args)) = &cli.command {
-        return match sample::run(args) {
-            Ok(done) => {
-                say(format_args!("{done}"));
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
-        };
+    match &cli.command {
+        Some(Sub::Sample(args)) => {
+            return match sample::run(args) {
+                Ok(done) => {
+                    say(format_args!("{done}"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+            };
+        }
+        Some(Sub::Bench(args)) => {
+            return match bench::run(args) {
+                Ok(result) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&result).expect("figures serialise")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{e:#}"), NON_FINITE),
+            };
+        }
+        None => {}
     }
     let (config, from) = match setup(&cli) {
         Ok(setup) => setup,

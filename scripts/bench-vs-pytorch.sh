@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Our training speed against the PyTorch reference on this machine, in one run: the two
+# alternate, config by config, round by round, so that drifts of the machine hit both alike.
+#
+#   scripts/bench-vs-pytorch.sh PYTHON REFERENCE_SCRIPT [ROUNDS] [THREADS]
+#
+# PYTHON: a Python with torch (see the reference's README for the one-line set-up);
+# REFERENCE_SCRIPT: wgangp_ref.py. Iterations per run: ITERS_TOY (default 100) and
+# ITERS_MNIST (default 15). Prints each run's figures, then a table of medians and the ratios
+# ours / PyTorch of generator iterations per second.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+python=$1 ref=$2 rounds=${3:-3} threads=${4:-2}
+iters_toy=${ITERS_TOY:-100} iters_mnist=${ITERS_MNIST:-15}
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/wgangp-tui
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+for round in $(seq 1 "$rounds"); do
+    for config in toy mnist; do
+        iters=$iters_toy
+        [ "$config" = mnist ] && iters=$iters_mnist
+        ours=$("$bin" bench --config "$config" --iters "$iters" --threads "$threads")
+        echo "$ours" | tee -a "$results"
+        theirs=$("$python" "$ref" --config "$config" --iters "$iters" --warmup 3 --threads "$threads" \
+            2>/dev/null | sed -n 's/^RESULT //p')
+        echo "$theirs" | sed 's/^{/{"impl": "pytorch", /' | tee -a "$results"
+    done
+done
+
+"$python" - "$results" "$threads" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"\n{len(runs) // 4} rounds, {sys.argv[2]} threads")
+print("| config | ours it/s | PyTorch it/s | ratio ours/PyTorch | per round | ours peak RSS | PyTorch peak RSS |")
+print("|---|---|---|---|---|---|---|")
+for config in ("toy", "mnist"):
+    ours = [r for r in runs if r["config"] == config and r["impl"] == "wgangp-tui"]
+    theirs = [r for r in runs if r["config"] == config and r["impl"] == "pytorch"]
+    o = statistics.median(r["gen_iters_per_s_median"] for r in ours)
+    t = statistics.median(r["gen_iters_per_s_median"] for r in theirs)
+    per = ", ".join(f"{a['gen_iters_per_s_median'] / b['gen_iters_per_s_median']:.2f}" for a, b in zip(ours, theirs))
+    rss_o = max(r["peak_rss_mb"] for r in ours)
+    rss_t = max(r["peak_rss_mb"] for r in theirs)
+    print(f"| {config} | {o:.3f} | {t:.3f} | {o / t:.2f} | {per} | {rss_o:.0f} MB | {rss_t:.0f} MB |")
+PY
