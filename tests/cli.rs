@@ -372,3 +372,42 @@ fn closed_or_broken_stdout_and_stderr_do_not_stop_the_run() {
         );
     }
 }
+
+/// The benchmark subcommand prints one JSON line with the reference's field names (figures are
+/// machine-dependent: only their sanity is checked here).
+#[test]
+fn bench_prints_one_json_line_of_figures() {
+    let o = wgangp(&[
+        "bench",
+        "--config",
+        "toy",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        (
+            v["config"].as_str(),
+            v["iters"].as_u64(),
+            v["critic_iters"].as_u64()
+        ),
+        (Some("toy"), Some(3), Some(5))
+    );
+    assert_eq!(v["batch"], 256);
+    for key in [
+        "gen_iters_per_s_median",
+        "critic_step_ms_median",
+        "gen_step_ms_median",
+        "peak_rss_mb",
+    ] {
+        let x = v[key].as_f64().unwrap_or(f64::NAN);
+        assert!(x.is_finite() && x > 0.0, "{key} = {x}");
+    }
+}
