@@ -15,6 +15,8 @@
 //! no double backward). A faster implementation only has to replace the two layer types below.
 
 use dfdx::prelude::*;
+
+use super::matmul::matmul;
 use rayon::prelude::*;
 
 use super::Float;
@@ -315,8 +317,10 @@ where
         let w = self
             .weight
             .retaped::<T>()
-            .reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
-        add_bias(cols.matmul(w), &self.bias)
+            .reshape_like(&(KERNEL * KERNEL * CIN, COUT));
+        let y = matmul(cols, w, false);
+        let rows = y.shape().0;
+        add_bias(y.reshape_like(&(rows, Const::<COUT>)), &self.bias)
     }
 
     /// The gradient of `sum(dy * forward(x))` w.r.t. `x`: `(B*out_pixels, COUT)` ->
@@ -325,8 +329,9 @@ where
         let w = self
             .weight
             .retaped::<T>()
-            .reshape_like(&(KERNEL * KERNEL * CIN, Const::<COUT>));
-        let cols = dy.matmul(w.permute::<(Const<COUT>, usize), _>());
+            .reshape_like(&(KERNEL * KERNEL * CIN, COUT));
+        let dy_rows = dy.shape().0;
+        let cols = matmul(dy.reshape_like(&(dy_rows, COUT)), w, true);
         let rows = cols.shape().0 / g.out_pixels() * g.in_pixels();
         col2im(cols, g, CIN).reshape_like(&(rows, Const::<CIN>))
     }
@@ -341,8 +346,9 @@ where
         let w = self
             .weight
             .retaped::<T>()
-            .reshape_like(&(Const::<CIN>, KERNEL * KERNEL * COUT));
-        let cols = x.matmul(w);
+            .reshape_like(&(CIN, KERNEL * KERNEL * COUT));
+        let x_rows = x.shape().0;
+        let cols = matmul(x.reshape_like(&(x_rows, CIN)), w, false);
         let rows = cols.shape().0 / g.out_pixels() * g.in_pixels();
         add_bias(
             col2im(cols, g, COUT).reshape_like(&(rows, Const::<COUT>)),

@@ -5,6 +5,8 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
+use super::matmul::linear;
+
 use super::conv::{Act, Conv2d, ConvGeom, ConvTranspose2d};
 use super::{Batch, Critic, Float, Generator, flat, slopes};
 
@@ -129,9 +131,7 @@ where
     fn score<T: Tape<E, Cpu>>(&self, x: Batch<X, E, T>) -> Tensor<(usize,), E, Cpu, T> {
         let n = x.shape().0;
         let (a3, _) = self.features(x);
-        self.fc
-            .forward(a3.reshape_like(&(n, Const::<FLAT>)))
-            .reshape_like(&(n,))
+        linear(&self.fc, a3.reshape_like(&(n, Const::<FLAT>))).reshape_like(&(n,))
     }
 
     fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<X, E>) -> Batch<X, E, T> {
@@ -197,9 +197,7 @@ where
 {
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<MNIST_NOISE, E, T>) -> Batch<MNIST_PIXELS, E, T> {
         let n = z.shape().0;
-        let h = self
-            .fc
-            .forward(z)
+        let h = linear(&self.fc, z)
             .relu()
             .reshape_like(&(n * 16, Const::<256>));
         // Each transposed conv is the adjoint of the conv from its output size to its input size;

@@ -6,6 +6,7 @@
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
 pub mod conv;
+pub mod matmul;
 pub mod mnist;
 pub mod params;
 pub mod toy;

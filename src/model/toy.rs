@@ -3,6 +3,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
+use super::matmul::{linear, through_linear};
 use super::{Batch, Critic, Float, Generator, slopes};
 
 /// Noise and data dimension of the toy family.
@@ -48,10 +49,10 @@ where
     Cpu: Device<E>,
 {
     fn forward<T: Tape<E, Cpu>>(&self, x: Batch<TOY_DIM, E, T>) -> Batch<OUT, E, T> {
-        let h = self.l1.forward(x).relu();
-        let h = self.l2.forward(h).relu();
-        let h = self.l3.forward(h).relu();
-        self.l4.forward(h)
+        let h = linear(&self.l1, x).relu();
+        let h = linear(&self.l2, h).relu();
+        let h = linear(&self.l3, h).relu();
+        linear(&self.l4, h)
     }
 }
 
@@ -67,18 +68,18 @@ where
     fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<TOY_DIM, E>) -> Batch<TOY_DIM, E, T> {
         let n = x.shape().0;
         // Forward pass for the ReLU slopes only; its output is not needed.
-        let z1 = self.l1.forward(x.clone());
+        let z1 = linear(&self.l1, x.clone());
         let m1 = slopes(&z1, E::zero());
-        let z2 = self.l2.forward(z1 * m1.clone());
+        let z2 = linear(&self.l2, z1 * m1.clone());
         let m2 = slopes(&z2, E::zero());
-        let z3 = self.l3.forward(z2 * m2.clone());
+        let z3 = linear(&self.l3, z2 * m2.clone());
         let m3 = slopes(&z3, E::zero());
         // Row-vector chain rule: g = (((w4 * m3) W3 * m2) W2 * m1) W1.
         let w4 = self.l4.weight.retaped::<T>().reshape_like(&(Const::<H>,));
         let g = w4.broadcast_like(&(n, Const::<H>)) * m3;
-        let g = g.matmul(self.l3.weight.retaped::<T>()) * m2;
-        let g = g.matmul(self.l2.weight.retaped::<T>()) * m1;
-        g.matmul(self.l1.weight.retaped::<T>())
+        let g = through_linear(g, &self.l3) * m2;
+        let g = through_linear(g, &self.l2) * m1;
+        through_linear(g, &self.l1)
     }
 
     fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)> {

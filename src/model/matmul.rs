@@ -1,0 +1,175 @@
+//! Matrix products on dfdx's tape with the `gemm` crate's current kernels.
+//!
+//! dfdx 0.13 multiplies through gemm 0.15, whose AVX-512 kernels exist only on nightly Rust;
+//! on stable it runs AVX2 kernels. gemm 0.19 (feature `x86-v4`) has AVX-512 kernels on stable
+//! and picks them at run time where the CPU has them (about twice the throughput measured on
+//! this project's AVX-512 machines), falling back to AVX2 or scalar code elsewhere.
+
+use dfdx::prelude::*;
+use gemm::Parallelism;
+
+use dfdx::nn::modules::Linear;
+
+use super::Float;
+
+/// A dense row-major matrix of runtime size.
+pub type Matrix<E, T> = Tensor<(usize, usize), E, Cpu, T>;
+
+/// Products smaller than this many multiply-adds run on one thread.
+const PARALLEL_MIN_WORK: usize = 64 * 64 * 64;
+
+/// `dst (m x n) += lhs (m x k) * rhs (k x n)`, each matrix given by its row and column strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm_add<E: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [E],
+    lhs: &[E],
+    (lhs_rs, lhs_cs): (isize, isize),
+    rhs: &[E],
+    (rhs_rs, rhs_cs): (isize, isize),
+) {
+    assert!(dst.len() >= m * n);
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the slices hold every element the sizes and strides address (asserted by the
+    // callers' shapes), and dst does not overlap the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            E::one(),
+            E::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+fn read<E: Float, T: Tape<E, Cpu>>(t: Matrix<E, T>) -> (Matrix<E, NoneTape>, T, Vec<E>) {
+    let (t, tape) = t.contiguous().split_tape();
+    let mut data = vec![E::zero(); t.shape().num_elements()];
+    t.copy_into(&mut data);
+    (t, tape, data)
+}
+
+/// `a (m x k) * b (k x n)`, or `a * b^T` for `b (n x k)` when `transpose_b`. Both inputs may be
+/// taped (the tape rides on `a`); the backward pass adds `dC * op(b)^T` into `a`'s gradient and
+/// the matching product into `b`'s.
+pub fn matmul<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
+    a: Matrix<E, T>,
+    b: Matrix<E, R>,
+    transpose_b: bool,
+) -> Matrix<E, T> {
+    let (m, k) = *a.shape();
+    let (n, kb) = if transpose_b {
+        *b.shape()
+    } else {
+        let (r, c) = *b.shape();
+        (c, r)
+    };
+    assert_eq!(
+        k,
+        kb,
+        "matmul: inner sizes differ ({m}x{k} times {:?}{})",
+        b.shape(),
+        if transpose_b { "^T" } else { "" }
+    );
+    let (a, tape_a, a_data) = read(a);
+    let (b, tape_b, b_data) = read(b);
+    // op(b) as a k x n matrix: row stride, column stride.
+    let b_strides = if transpose_b {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
+    let mut c = vec![E::zero(); m * n];
+    gemm_add(
+        (m, n, k),
+        &mut c,
+        &a_data,
+        (k as isize, 1),
+        &b_data,
+        b_strides,
+    );
+    let out = a.device().tensor_from_vec(c, (m, n));
+    let mut tape = tape_a.merge(tape_b);
+    if T::OWNS_TAPE {
+        let (a_ghost, b_ghost, out_ghost) = (a.ghost(), b.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            // One gradient buffer at a time: move the output's out and back.
+            let dc = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            // dA (m x k) += dC (m x n) * op(b)^T (n x k).
+            let opb_t = if transpose_b {
+                (k as isize, 1)
+            } else {
+                (1, n as isize)
+            };
+            let da = grads.get_or_alloc_mut(&a_ghost)?;
+            gemm_add((m, k, n), &mut da[..], &dc, (n as isize, 1), &b_data, opb_t);
+            let db = grads.get_or_alloc_mut(&b_ghost)?;
+            if transpose_b {
+                // dB (n x k) += dC^T (n x m) * A (m x k).
+                gemm_add(
+                    (n, k, m),
+                    &mut db[..],
+                    &dc,
+                    (1, n as isize),
+                    &a_data,
+                    (k as isize, 1),
+                );
+            } else {
+                // dB (k x n) += A^T (k x m) * dC (m x n).
+                gemm_add(
+                    (k, n, m),
+                    &mut db[..],
+                    &a_data,
+                    (1, k as isize),
+                    &dc,
+                    (n as isize, 1),
+                );
+            }
+            **grads.get_or_alloc_mut(&out_ghost)? = dc;
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// `x W^T + b` for a dfdx `Linear` layer (weight `(O, I)`, bias `(O,)`), through [`matmul`].
+pub fn linear<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
+    layer: &Linear<I, O, E, Cpu>,
+    x: Tensor<(usize, Const<I>), E, Cpu, T>,
+) -> Tensor<(usize, Const<O>), E, Cpu, T> {
+    let n = x.shape().0;
+    let w = layer.weight.retaped::<T>().reshape_like(&(O, I));
+    let y = matmul(x.reshape_like(&(n, I)), w, true).reshape_like(&(n, Const::<O>));
+    y + layer.bias.retaped::<T>().broadcast_like(&(n, Const::<O>))
+}
+
+/// `g W` for a row of gradients `g (n, O)` and a `Linear` layer's weight `(O, I)`: the chain
+/// rule through the layer, as a taped product.
+pub fn through_linear<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
+    g: Tensor<(usize, Const<O>), E, Cpu, T>,
+    layer: &Linear<I, O, E, Cpu>,
+) -> Tensor<(usize, Const<I>), E, Cpu, T> {
+    let n = g.shape().0;
+    let w = layer.weight.retaped::<T>().reshape_like(&(O, I));
+    matmul(g.reshape_like(&(n, O)), w, false).reshape_like(&(n, Const::<I>))
+}
