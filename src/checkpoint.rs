@@ -435,3 +435,10 @@ pub fn run_dir_of(folder: &Path) -> Option<PathBuf> {
         .then(|| parent.parent().map(Path::to_path_buf))
         .flatten()
 }
+
+/// The step of the newest complete checkpoint in a run folder, if it has any.
+pub fn newest_step(run_dir: &Path) -> Option<u64> {
+    let folders = complete_folders(&run_dir.join(DIR)).ok()?;
+    let name = folders.last()?.file_name()?.to_string_lossy().into_owned();
+    folder_step(&name)
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Hyper, TrainConfig};
 use crate::data::Dataset;
 use crate::event::Command;
@@ -107,6 +107,16 @@ impl RunWriter {
     /// Creates the run folder and writes `config.json`.
     pub fn create(config: &TrainConfig) -> Result<Self> {
         let dir = config.out.clone();
+        // A new run must not mix its checkpoints with another run's (pruning and `latest`
+        // would pick between the two).
+        if let Some(step) = checkpoint::newest_step(&dir) {
+            anyhow::bail!(
+                "{} already holds a run with checkpoints (the newest of step {step}): go on with it \
+                 with --resume {}, or give another --out",
+                dir.display(),
+                dir.display()
+            );
+        }
         fs::create_dir_all(dir.join("samples"))
             .with_context(|| format!("cannot create output folder {}", dir.display()))?;
         let json = serde_json::to_string_pretty(config)?;

@@ -414,6 +414,19 @@ fn bad_resume_and_sample_requests_get_clear_messages() {
         &["--no-ui", "--resume", toy.to_str().unwrap(), "--steps", "1"],
         "at step 1 already",
     );
+    // A new run does not start in a folder holding another run's checkpoints.
+    assert_bad(
+        &[
+            "--no-ui",
+            "--data",
+            "toy:8gaussians",
+            "--steps",
+            "2",
+            "--out",
+            toy.to_str().unwrap(),
+        ],
+        "already holds a run with checkpoints (the newest of step 1)",
+    );
     // A corrupt checkpoint: weights cut short. `latest` falls back to no other, so it fails.
     let folder = toy.join("checkpoints/step-0000001");
     let weights = folder.join("critic.safetensors");
