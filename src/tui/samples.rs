@@ -75,8 +75,9 @@ fn pooled(image: &[f32], side: usize, factor: usize) -> Vec<f32> {
     out
 }
 
-/// Generated images on the left, real ones on the right (a third of the width), as many as
-/// fit, at full size when at least two fit across and at half size otherwise.
+/// Generated images on the left, real ones on the right (a third of the width, at least one
+/// image), as many as fit, at full size when at least two fit across and at half size
+/// otherwise.
 pub fn image_grids(
     generated: &[f32],
     real: &[f32],
@@ -92,7 +93,13 @@ pub fn image_grids(
         2
     };
     let s = side / factor;
-    let real_width = if width >= 3 * (s + 1) { width / 3 } else { 0 };
+    // Real images beside the generated ones whenever two fit across (80x24 has room for one
+    // of each).
+    let real_width = if width >= 2 * (s + 1) {
+        (width / 3).max(s + 1)
+    } else {
+        0
+    };
     let gen_width = width - real_width;
     let mut place = |images: &[f32], x0: usize, w: usize| {
         let (cols, rows) = (w / (s + 1), height / (s + 1));
