@@ -54,10 +54,21 @@ where
     Cpu: Device<E>,
 {
     let grads = critic.alloc_grads();
-    let d_real = critic.score(real.traced(grads)).mean();
-    let d_fake = critic.score(fake.leaky_traced()).mean();
-    let (d_real_v, d_fake_v) = (d_real.array(), d_fake.array());
-    let wasserstein_loss = d_fake - d_real;
+    let dev = real.device().clone();
+    let (n_real, n_fake) = (real.shape().0, fake.shape().0);
+    // One critic pass over real and fake together: the same sums, half the matrix products,
+    // each twice as tall. mean D(fake) - mean D(real) is a weighted sum of the scores.
+    let both = (real, fake).concat_along(Axis::<0>);
+    let scores = critic.score(both.traced(grads));
+    let values = scores.retaped::<NoneTape>().as_vec();
+    let d_real_v = mean(values[..n_real].iter().copied());
+    let d_fake_v = mean(values[n_real..].iter().copied());
+    let weight = |n: usize| E::one() / E::from_usize(n.max(1)).unwrap();
+    let weights: Vec<E> = std::iter::repeat_n(-weight(n_real), n_real)
+        .chain(std::iter::repeat_n(weight(n_fake), n_fake))
+        .collect();
+    let weights = dev.tensor_from_vec(weights, (n_real + n_fake,));
+    let wasserstein_loss = (scores * weights).sum();
 
     if mode == PenaltyMode::Clip {
         let norms = row_norms(critic.input_gradient::<NoneTape>(x_hat)).as_vec();
