@@ -3,18 +3,15 @@
 //! the errors of --resume and sample.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{BIN, assert_bad_input, records, wgangp};
 use wgangp_tui::checkpoint::Checkpoint;
 use wgangp_tui::data::idx::parse_images;
-
-const BIN: &str = env!("CARGO_BIN_EXE_wgangp-tui");
-
-fn wgangp(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("binary runs")
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(BIN)
@@ -46,14 +43,6 @@ fn toy_args<'a>(out: &'a str, steps: &'a str, extra: &[&'a str]) -> Vec<&'a str>
     ];
     args.extend_from_slice(extra);
     args
-}
-
-fn records(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The training figures of each step, without the clock.
@@ -365,30 +354,19 @@ fn sample_writes_images_the_idx_loader_reads_and_toy_points() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("2-d points"));
 }
 
-fn assert_bad(args: &[&str], message: &str) {
-    let out = wgangp(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(
-        stderr.contains(message),
-        "{args:?}: expected `{message}` in: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
 #[test]
 fn bad_resume_and_sample_requests_get_clear_messages() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
-    assert_bad(
+    assert_bad_input(
         &["--no-ui", "--resume", missing.to_str().unwrap()],
         "no checkpoint there",
     );
-    assert_bad(
+    assert_bad_input(
         &["--no-ui", "--resume", "x", "--lambda", "3"],
         "cannot be used with",
     );
-    assert_bad(
+    assert_bad_input(
         &[
             "sample",
             "--from",
@@ -400,22 +378,22 @@ fn bad_resume_and_sample_requests_get_clear_messages() {
         ],
         "no checkpoint there",
     );
-    assert_bad(
+    assert_bad_input(
         &["sample", "--from", "x", "--count", "3", "--out", "a.txt"],
         "use a name ending in",
     );
-    assert_bad(
+    assert_bad_input(
         &["sample", "--from", "x", "--count", "0", "--out", "a.png"],
         "--count",
     );
 
     let toy = trained(dir.path(), "toy:8gaussians");
-    assert_bad(
+    assert_bad_input(
         &["--no-ui", "--resume", toy.to_str().unwrap(), "--steps", "1"],
         "at step 1 already",
     );
     // A new run does not start in a folder holding another run's checkpoints.
-    assert_bad(
+    assert_bad_input(
         &[
             "--no-ui",
             "--data",
@@ -432,7 +410,7 @@ fn bad_resume_and_sample_requests_get_clear_messages() {
     let weights = folder.join("critic.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
-    assert_bad(
+    assert_bad_input(
         &[
             "--no-ui",
             "--resume",
@@ -447,7 +425,7 @@ fn bad_resume_and_sample_requests_get_clear_messages() {
     ck.critic[0].name = "l9.bias".into();
     let other = dir.path().join("other");
     ck.save(&other, 1).unwrap();
-    assert_bad(
+    assert_bad_input(
         &[
             "--no-ui",
             "--resume",

@@ -1,24 +1,11 @@
 //! The real binary, headless: files written, repeatability, and bad input.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn wgangp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn metrics(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
+mod common;
+use common::{assert_bad_input, records, wgangp};
 
 fn all_numbers_finite(v: &Value) -> bool {
     match v {
@@ -55,7 +42,7 @@ fn headless_mnist_run_writes_config_metrics_and_an_image_grid() {
     assert_eq!(config["hyper"]["lambda"], 10.0);
     assert_eq!(config["seed"], 5);
 
-    let lines = metrics(&out);
+    let lines = records(&out);
     let steps: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "metrics").collect();
     assert_eq!(steps.len(), 2);
     for m in &steps {
@@ -103,7 +90,7 @@ fn same_seed_and_threads_give_identical_metrics() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         // Timing fields differ between any two runs; everything else must not.
         // Checkpoint records name their own run folder.
-        metrics(&out)
+        records(&out)
             .into_iter()
             .filter(|l| l["kind"] != "checkpoint")
             .map(|mut l| {
@@ -129,7 +116,7 @@ fn same_seed_and_threads_give_identical_metrics() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        metrics(&out)
+        records(&out)
     };
     assert_ne!(
         a[0]["critic_loss"], c[0]["critic_loss"],
@@ -164,17 +151,6 @@ fn toy_run_draws_a_scatter_over_the_critic_surface() {
         orange > 100 && green > 100,
         "orange {orange}, green {green}"
     );
-}
-
-fn assert_bad_input(args: &[&str], message: &str) {
-    let o = wgangp(args);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(
-        stderr.contains(message),
-        "{args:?}: expected `{message}` in: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
@@ -264,11 +240,11 @@ fn headless_run_stops_on_a_nan_with_status_1_and_keeps_its_files() {
         stderr.contains("not finite") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    let last = metrics(&out).pop().unwrap();
+    let last = records(&out).pop().unwrap();
     assert_eq!(last["kind"], "state");
     assert_eq!(last["state"], "non_finite");
     assert!(all_numbers_finite(&Value::Array(
-        metrics(&out)
+        records(&out)
             .into_iter()
             .filter(|l| l["kind"] == "metrics")
             .collect()
@@ -363,7 +339,7 @@ fn closed_or_broken_stdout_and_stderr_do_not_stop_the_run() {
         Command::new("bash").args(["-c", &script]).status().unwrap();
         let status = std::fs::read_to_string(dir.path().join(format!("{name}.status"))).unwrap();
         assert_eq!(status.trim(), "0", "{name}: exit status");
-        let lines = metrics(&out);
+        let lines = records(&out);
         assert_eq!(lines.last().unwrap()["state"], "finished", "{name}");
         assert_eq!(
             lines.iter().filter(|l| l["kind"] == "metrics").count(),
