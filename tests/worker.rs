@@ -16,7 +16,17 @@ fn next(worker: &Worker) -> TrainEvent {
         .expect("an event within a minute")
 }
 
-fn spawn(args: &[&str]) -> Worker {
+/// A worker training the toy model with one critic step per generator step, plus `extra` flags.
+fn toy_worker(extra: &[&str]) -> Worker {
+    let mut args = vec![
+        "wgangp-tui",
+        "--no-ui",
+        "--data",
+        "toy:8gaussians",
+        "--n-critic",
+        "1",
+    ];
+    args.extend_from_slice(extra);
     let config = Cli::try_parse_from(args).unwrap().to_config().unwrap();
     let data = Dataset::load(&config.data).unwrap();
     Worker::spawn(config, data).unwrap()
@@ -39,19 +49,7 @@ fn stop(worker: Worker) {
 
 #[test]
 fn commands_change_the_run_and_are_announced() {
-    let args = [
-        "wgangp-tui",
-        "--no-ui",
-        "--data",
-        "toy:8gaussians",
-        "--seed",
-        "9",
-        "--n-critic",
-        "1",
-        "--steps",
-        "1000000",
-    ];
-    let worker = spawn(&args);
+    let worker = toy_worker(&["--seed", "9", "--steps", "1000000"]);
     let commands = worker.commands();
     assert!(matches!(next(&worker), TrainEvent::Started { .. }));
     // The untrained generator's samples come first, then metrics.
@@ -126,21 +124,7 @@ fn commands_change_the_run_and_are_announced() {
 fn a_nan_pauses_the_run_and_it_still_takes_commands() {
     // A learning rate this large throws the weights far out on the first update; the next loss
     // is not finite.
-    let args = [
-        "wgangp-tui",
-        "--no-ui",
-        "--data",
-        "toy:8gaussians",
-        "--seed",
-        "2",
-        "--n-critic",
-        "1",
-        "--lr",
-        "1e30",
-        "--steps",
-        "1000",
-    ];
-    let worker = spawn(&args);
+    let worker = toy_worker(&["--seed", "2", "--lr", "1e30", "--steps", "1000"]);
     let commands = worker.commands();
     let (step, reason) = loop {
         match next(&worker) {
