@@ -1,6 +1,8 @@
 //! The one contract between the training worker and whatever watches it: events out,
 //! commands in. The worker knows nothing of terminals; front ends know nothing of dfdx.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
@@ -45,8 +47,10 @@ pub enum RunState {
     Finished,
 }
 
-/// Worker -> front ends.
-#[derive(Clone, Debug, PartialEq)]
+/// Worker -> front ends. The serialised form is what `metrics.jsonl` records and what the
+/// run's socket streams (one JSON object per line, `"kind"` says which); see `protocol`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TrainEvent {
     Started {
         config: Box<TrainConfig>,
@@ -56,6 +60,7 @@ pub enum TrainEvent {
     Metrics(Box<StepMetrics>),
     Samples(Box<SampleSet>),
     /// A hyperparameter changed; it takes effect from generator step `step + 1`.
+    #[serde(rename = "hyper")]
     HyperChanged {
         step: u64,
         hyper: Hyper,
@@ -66,8 +71,16 @@ pub enum TrainEvent {
         state: RunState,
         reason: Option<String>,
     },
-    /// The whole training state at `step`, for the run folder's writer to save.
+    /// The whole training state at `step`, for the run folder's writer to save. It never
+    /// leaves the process: the writer passes [`TrainEvent::CheckpointSaved`] on instead.
+    #[serde(skip)]
     Checkpoint(Box<Checkpoint>),
+    /// A checkpoint of step `step` is complete in `path`.
+    #[serde(rename = "checkpoint")]
+    CheckpointSaved {
+        step: u64,
+        path: PathBuf,
+    },
 }
 
 /// Per-layer figures of the critic (the article's Figure 1: clipping drives weights to +-c).
@@ -117,7 +130,8 @@ pub struct StepMetrics {
 }
 
 /// Pictures of what the generator makes, from a fixed noise batch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
 pub enum SampleSet {
     /// `count` square grayscale images of `side`x`side` pixels in [0, 1], row-major, one after
     /// another; `real` holds as many real images for comparison.

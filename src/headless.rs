@@ -2,7 +2,8 @@
 //! with a progress line on stderr.
 //!
 //! Run folder: `config.json`, `metrics.jsonl` (one JSON object per line, `"kind"` says which),
-//! `samples/step-NNNNNNN.png`.
+//! `samples/step-NNNNNNN.png` and `samples/latest.json`, `checkpoints/`, and `control.sock`
+//! while the run is live.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
@@ -13,39 +14,19 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::config::{Hyper, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::event::Command;
 use crate::event::{RunState, SampleSet, StepMetrics, TrainEvent};
 use crate::render;
+use crate::serve::{self, Server};
 use crate::signals::SignalWatch;
 use crate::train::Worker;
 
-/// One line of `metrics.jsonl`.
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Record<'a> {
-    Metrics(&'a StepMetrics),
-    /// A hyperparameter change, effective from generator step `step + 1`.
-    Hyper {
-        step: u64,
-        change: &'a str,
-        hyper: &'a Hyper,
-    },
-    State {
-        step: u64,
-        state: RunState,
-        reason: Option<&'a str>,
-    },
-    /// A checkpoint of step `step` is complete in `path`.
-    Checkpoint {
-        step: u64,
-        path: &'a Path,
-    },
-}
+/// The latest sample set as JSON (a [`SampleSet`]), in the run's `samples` folder.
+pub const LATEST_SAMPLES: &str = "latest.json";
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,13 +48,19 @@ pub struct Ended {
     pub checkpoint: Option<(u64, PathBuf)>,
 }
 
-/// Opens the run folder (anew, or to go on from `from`) and starts the worker.
+/// Opens the run folder (anew, or to go on from `from`), starts the worker and serves the run
+/// on its socket.
 pub fn start(
     config: TrainConfig,
     data: Dataset,
     from: Option<Checkpoint>,
 ) -> Result<(RunWriter, Worker)> {
-    let writer = match &from {
+    let dir = &config.out;
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    // First, so that a live run in this folder is refused before any of its files is touched.
+    let listener = serve::Listener::bind(dir)?;
+    let mut writer = match &from {
         Some(ck) => RunWriter::resume(&config, ck.step)?,
         None => RunWriter::create(&config)?,
     };
@@ -82,6 +69,9 @@ pub fn start(
         None => Worker::spawn(config, data),
     }
     .context("cannot start the training thread")?;
+    if let Some(listener) = listener {
+        writer.serve(listener, worker.commands())?;
+    }
     Ok((writer, worker))
 }
 
@@ -98,7 +88,10 @@ pub fn stop_on_signals(commands: Sender<Command>, caught: Arc<AtomicI32>) -> Res
 pub struct RunWriter {
     dir: PathBuf,
     metrics: BufWriter<File>,
+    /// Bytes of `metrics.jsonl` written (complete lines).
+    recorded: u64,
     keep: usize,
+    server: Option<Server>,
     /// The newest checkpoint written: (step, folder).
     last_checkpoint: Option<(u64, PathBuf)>,
 }
@@ -128,7 +121,9 @@ impl RunWriter {
         Ok(Self {
             dir,
             metrics: BufWriter::new(file),
+            recorded: 0,
             keep: config.keep,
+            server: None,
             last_checkpoint: None,
         })
     }
@@ -151,6 +146,7 @@ impl RunWriter {
             })
             .map(|line| format!("{line}\n"))
             .collect();
+        let recorded = kept.len() as u64;
         let tmp = dir.join(".metrics.jsonl.tmp");
         fs::write(&tmp, kept)
             .and_then(|_| fs::rename(&tmp, &path))
@@ -166,9 +162,30 @@ impl RunWriter {
         Ok(Self {
             dir,
             metrics: BufWriter::new(file),
+            recorded,
             keep: config.keep,
+            server: None,
             last_checkpoint: None,
         })
+    }
+
+    /// Serves the run to viewers on `listener` from now on; their commands go to `commands`.
+    pub fn serve(&mut self, listener: serve::Listener, commands: Sender<Command>) -> Result<()> {
+        let metrics = self.dir.join("metrics.jsonl");
+        let server = Server::start(listener, &self.dir, metrics, self.recorded, commands)
+            .context("cannot serve the run on its socket")?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// Ends the stream to viewers (they get everything sent so far) and removes the socket.
+    pub fn stop_serving(&mut self) {
+        self.server = None;
+    }
+
+    /// How many viewers are attached over the socket.
+    pub fn viewers(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::viewers)
     }
 
     /// The newest checkpoint this writer saved: (step, folder).
@@ -180,11 +197,14 @@ impl RunWriter {
         &self.dir
     }
 
-    fn record(&mut self, record: Record) -> Result<()> {
-        serde_json::to_writer(&mut self.metrics, &record)?;
-        self.metrics.write_all(b"\n")?;
+    fn record(&mut self, event: &TrainEvent) -> Result<()> {
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        self.metrics.write_all(&line)?;
         // One line at a time reaches the disk: a killed run keeps every finished step.
-        self.metrics.flush().context("cannot write metrics.jsonl")
+        self.metrics.flush().context("cannot write metrics.jsonl")?;
+        self.recorded += line.len() as u64;
+        Ok(())
     }
 
     fn samples(&self, samples: &SampleSet) -> Result<PathBuf> {
@@ -195,59 +215,58 @@ impl RunWriter {
         render::render(samples)
             .save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        // The latest set as data too, for a viewer of the finished run.
+        let latest = self.dir.join("samples").join(LATEST_SAMPLES);
+        let tmp = latest.with_extension("json.tmp");
+        fs::write(&tmp, serde_json::to_vec(samples)?)
+            .and_then(|_| fs::rename(&tmp, &latest))
+            .with_context(|| format!("cannot write {}", latest.display()))?;
         Ok(path)
     }
 
-    /// Handles one event; returns the outcome once the run has ended.
-    pub fn handle(&mut self, event: &TrainEvent) -> Result<Option<Outcome>> {
-        match event {
-            TrainEvent::Started { .. } => {}
-            TrainEvent::Metrics(m) => self.record(Record::Metrics(m))?,
-            TrainEvent::Samples(s) => {
-                self.samples(s)?;
-            }
-            TrainEvent::HyperChanged {
-                step,
-                hyper,
-                change,
-            } => self.record(Record::Hyper {
-                step: *step,
-                change,
-                hyper,
-            })?,
-            TrainEvent::State {
-                step,
-                state,
-                reason,
-            } => {
-                self.record(Record::State {
-                    step: *step,
-                    state: *state,
-                    reason: reason.as_deref(),
-                })?;
-                match state {
-                    RunState::Finished => return Ok(Some(Outcome::Finished)),
-                    RunState::NonFinite => {
-                        let why = reason
-                            .clone()
-                            .unwrap_or_else(|| "a value is not finite".into());
-                        return Ok(Some(Outcome::NonFinite(why)));
-                    }
-                    RunState::Running | RunState::Paused => {}
-                }
-            }
+    /// Handles one event: records it, passes it on to attached viewers, and returns it as the
+    /// front ends see it (a checkpoint's tensors become its folder) with the outcome once the
+    /// run has ended.
+    pub fn handle(&mut self, event: TrainEvent) -> Result<(TrainEvent, Option<Outcome>)> {
+        let mut outcome = None;
+        let event = match event {
             TrainEvent::Checkpoint(ck) => {
                 let path = ck
                     .save(&self.dir, self.keep)
                     .with_context(|| format!("cannot write the checkpoint of step {}", ck.step))?;
-                self.record(Record::Checkpoint {
+                self.last_checkpoint = Some((ck.step, path.clone()));
+                TrainEvent::CheckpointSaved {
                     step: ck.step,
-                    path: &path,
-                })?;
-                self.last_checkpoint = Some((ck.step, path));
+                    path,
+                }
+            }
+            event => event,
+        };
+        match &event {
+            TrainEvent::Started { .. } | TrainEvent::Checkpoint(_) => {}
+            TrainEvent::Samples(s) => {
+                self.samples(s)?;
+            }
+            TrainEvent::Metrics(_)
+            | TrainEvent::HyperChanged { .. }
+            | TrainEvent::CheckpointSaved { .. } => self.record(&event)?,
+            TrainEvent::State { state, reason, .. } => {
+                self.record(&event)?;
+                outcome = match state {
+                    RunState::Finished => Some(Outcome::Finished),
+                    RunState::NonFinite => Some(Outcome::NonFinite(
+                        reason
+                            .clone()
+                            .unwrap_or_else(|| "a value is not finite".into()),
+                    )),
+                    RunState::Running | RunState::Paused => None,
+                };
             }
         }
-        Ok(None)
+        if let Some(server) = &self.server {
+            server.publish(&event, self.recorded);
+        }
+        Ok((event, outcome))
     }
 }
 
@@ -349,12 +368,13 @@ pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Resu
             progress.show(m, false);
             last_metrics = Some(m.clone());
         }
-        if let Some(end) = writer.handle(&event)? {
+        if let (_, Some(end)) = writer.handle(event)? {
             outcome = Some(end);
             break;
         }
     }
     drop(signals);
+    writer.stop_serving();
     if let Some(m) = &last_metrics {
         progress.show(m, true);
     }

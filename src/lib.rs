@@ -1,7 +1,8 @@
 //! wgangp-tui: train a Wasserstein GAN with gradient penalty and watch it learn.
 //!
 //! Data flows one way: `data` -> `train` (worker thread) -> [`event::TrainEvent`] -> a front
-//! end (`headless` or the monitor, `tui`), and [`event::Command`]s flow back.
+//! end (`headless` or the monitor, `tui`), and [`event::Command`]s flow back. `serve` passes the
+//! same events and commands over the run's socket to viewers started with `attach`.
 
 pub mod bench;
 pub mod checkpoint;
@@ -11,8 +12,10 @@ pub mod data;
 pub mod event;
 pub mod headless;
 pub mod model;
+pub mod protocol;
 pub mod render;
 pub mod sample;
+pub mod serve;
 pub mod signals;
 pub mod train;
 pub mod tui;

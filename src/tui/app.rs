@@ -186,6 +186,7 @@ impl App {
             }
             TrainEvent::Samples(s) => self.samples = Some(*s),
             TrainEvent::Checkpoint(ck) => self.last_checkpoint = Some(ck.step),
+            TrainEvent::CheckpointSaved { step, .. } => self.last_checkpoint = Some(step),
             TrainEvent::HyperChanged { step, hyper, .. } => {
                 self.hyper = hyper;
                 self.marks.push(step);

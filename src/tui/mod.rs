@@ -59,7 +59,8 @@ pub fn run(
             // lower lambda or the learning rates and resume. The outcome is the last state's.
             let mut outcome = None;
             for event in events {
-                match writer.handle(&event)? {
+                let (event, ended) = writer.handle(event)?;
+                match ended {
                     // Stopped while paused by a NaN: that stays the outcome.
                     Some(Outcome::Finished) if outcome.is_some() => {}
                     Some(end) => outcome = Some(end),
@@ -87,6 +88,7 @@ pub fn run(
                     break;
                 }
             }
+            writer.stop_serving();
             Ok((outcome, writer))
         })?;
 
