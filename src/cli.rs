@@ -118,6 +118,29 @@ pub enum Sub {
     Sample(SampleArgs),
     /// Time the training work of the PyTorch reference benchmark; prints one JSON line
     Bench(BenchArgs),
+    /// Watch and steer a run that another wgangp-tui process trains (e.g. `--no-ui` in the
+    /// background); a run no process trains any more is shown read-only
+    Attach(AttachArgs),
+    /// List the runs in a folder: live or not, step, latest Wasserstein estimate, age
+    Ls(LsArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// The run folder (the --out of the run)
+    #[arg(value_name = "RUN_DIR")]
+    pub dir: PathBuf,
+
+    /// Plain ASCII instead of block and braille characters
+    #[arg(long)]
+    pub ascii: bool,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct LsArgs {
+    /// A folder of run folders, or one run folder
+    #[arg(value_name = "RUNS_DIR", default_value = "runs")]
+    pub dir: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -46,6 +46,8 @@ pub struct Ended {
     pub dir: PathBuf,
     /// The newest checkpoint written in this process: (step, folder).
     pub checkpoint: Option<(u64, PathBuf)>,
+    /// The user detached (`d`): a background process is to go on from the checkpoint.
+    pub detached: bool,
 }
 
 /// Opens the run folder (anew, or to go on from `from`), starts the worker and serves the run
@@ -389,5 +391,6 @@ pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Resu
         outcome,
         dir: writer.dir().to_path_buf(),
         checkpoint: writer.last_checkpoint().cloned(),
+        detached: false,
     })
 }

@@ -4,16 +4,19 @@
 //! end (`headless` or the monitor, `tui`), and [`event::Command`]s flow back. `serve` passes the
 //! same events and commands over the run's socket to viewers started with `attach`.
 
+pub mod attach;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod detach;
 pub mod event;
 pub mod headless;
 pub mod model;
 pub mod protocol;
 pub mod render;
+pub mod runs;
 pub mod sample;
 pub mod serve;
 pub mod signals;

@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -7,7 +8,7 @@ use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::headless::{self, Ended, Outcome, say};
 use wgangp_tui::train::worker::check_checkpoint;
-use wgangp_tui::{bench, sample, signals, tui};
+use wgangp_tui::{attach, bench, detach, runs, sample, signals, tui};
 
 /// Exit status for bad input (flags, data, output folder), as clap uses for bad flags.
 const BAD_INPUT: u8 = 2;
@@ -38,6 +39,28 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}"), NON_FINITE),
             };
         }
+        Some(Sub::Attach(args)) => {
+            return match attach::run(&args.dir, args.ascii) {
+                Ok(viewed) => {
+                    say(format_args!("{}", viewed.message));
+                    signal_status(viewed.signal)
+                }
+                Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+            };
+        }
+        Some(Sub::Ls(args)) => {
+            return match runs::list(&args.dir) {
+                Ok(list) if list.is_empty() => {
+                    say(format_args!("no runs in {}", args.dir.display()));
+                    ExitCode::SUCCESS
+                }
+                Ok(list) => {
+                    let _ = std::io::stdout().write_all(runs::table(&list).as_bytes());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+            };
+        }
         None => {}
     }
     let (config, from) = match setup(&cli) {
@@ -56,13 +79,53 @@ fn main() -> ExitCode {
         return fail(&why, BAD_INPUT);
     }
     let ended = if cli.no_ui || !tui::available() {
-        headless::run(config, data, from)
+        headless::run(config.clone(), data, from)
     } else {
-        tui::run(config, data, from, cli.ascii)
+        tui::run(config.clone(), data, from, cli.ascii)
     };
     match ended {
+        Ok(ended) if ended.detached => go_on_in_background(&ended, &config),
         Ok(ended) => report(&ended),
         Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+    }
+}
+
+/// After `d`: a background process goes on from the checkpoint the monitor just wrote.
+fn go_on_in_background(ended: &Ended, config: &TrainConfig) -> ExitCode {
+    let more_to_do = match (&ended.checkpoint, config.steps) {
+        (Some((step, _)), Some(steps)) => *step < steps,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if ended.outcome != Outcome::Finished || !more_to_do {
+        return report(ended);
+    }
+    match detach::continue_in_background(config, &ended.dir) {
+        Ok((pid, log)) => {
+            say(format_args!(
+                "detached: training goes on in process {pid} (log: {}); watch it with: \
+                 wgangp-tui attach {}",
+                log.display(),
+                ended.dir.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(
+            &format!(
+                "{e:#}; the run is saved: go on with wgangp-tui --resume {}",
+                ended.dir.display()
+            ),
+            NON_FINITE,
+        ),
+    }
+}
+
+/// The shell's convention for a process ended by a signal; success without one.
+fn signal_status(signal: i32) -> ExitCode {
+    if signal == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(128 + signal as u8)
     }
 }
 
@@ -107,8 +170,7 @@ fn report(ended: &Ended) -> ExitCode {
                 "stopped by {}; {saved}; go on with: {resume}",
                 signals::name(*signal)
             ));
-            // The shell's convention for a process ended by a signal.
-            ExitCode::from(128 + *signal as u8)
+            signal_status(*signal)
         }
     }
 }

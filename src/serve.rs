@@ -74,7 +74,7 @@ impl Listener {
 }
 
 /// The pid of the live process serving the socket at `path`, if one does.
-fn live_pid(path: &Path) -> Result<Option<u32>> {
+pub fn live_pid(path: &Path) -> Result<Option<u32>> {
     let stream = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {

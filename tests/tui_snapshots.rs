@@ -11,7 +11,7 @@ use wgangp_tui::data::{EMBEDDED_MNIST, idx::parse_images};
 use wgangp_tui::event::{
     Command, Histogram, LayerStats, RunState, SampleSet, StepMetrics, TrainEvent,
 };
-use wgangp_tui::tui::app::{App, ColorMode, Pane};
+use wgangp_tui::tui::app::{App, ColorMode, Link, Pane};
 use wgangp_tui::tui::keys::{Action, action};
 use wgangp_tui::tui::ui;
 
@@ -233,6 +233,61 @@ fn too_small_terminal_says_so() {
             pane.title()
         );
     }
+}
+
+/// A viewer attached to another process, and a run shown read-only from its files: the status
+/// line says which; q and d leave the training alone; a read-only view sends nothing.
+#[test]
+fn attached_and_read_only_views() {
+    let mut app = mnist_app();
+    app.link = Link::Attached { pid: 4242 };
+    snapshot("attached", &app);
+    assert!(render(&app, 80, 24).contains("attached to pid 4242 | step 120/1000"));
+    let lambda = app.hyper.lambda * 1.25;
+    assert_eq!(
+        app.on_action(Action::LambdaUp),
+        Some(Command::SetLambda { lambda })
+    );
+    assert_eq!(app.on_action(Action::Detach), None);
+    assert!(app.quit && !app.stopping);
+    let mut app = mnist_app();
+    app.link = Link::Attached { pid: 4242 };
+    assert_eq!(app.on_action(action(key('q')).unwrap()), None);
+    assert!(app.quit && !app.stopping);
+
+    let mut app = mnist_app();
+    app.link = Link::ReadOnly;
+    app.on_event(TrainEvent::State {
+        step: 120,
+        state: RunState::Finished,
+        reason: None,
+    });
+    snapshot("read_only", &app);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("STOPPED  read-only | step 120/1000"),
+        "{screen}"
+    );
+    for a in [Action::TogglePause, Action::LambdaUp, Action::Checkpoint] {
+        assert_eq!(app.on_action(a), None, "{a:?}");
+    }
+}
+
+/// In the in-process monitor d stops the worker (with a checkpoint) for a background process to
+/// go on; the state word says so until the worker has stopped.
+#[test]
+fn d_detaches_the_in_process_monitor() {
+    let mut app = mnist_app();
+    assert_eq!(action(key('d')), Some(Action::Detach));
+    assert_eq!(app.on_action(Action::Detach), Some(Command::Stop));
+    assert!(app.detach && app.stopping && !app.quit);
+    assert!(render(&app, 80, 24).contains("DETACHING"));
+    app.on_event(TrainEvent::State {
+        step: 120,
+        state: RunState::Finished,
+        reason: None,
+    });
+    assert!(app.quit);
 }
 
 fn key(c: char) -> KeyEvent {

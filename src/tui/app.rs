@@ -60,6 +60,16 @@ pub enum ColorMode {
 }
 
 impl ColorMode {
+    /// From this process's environment.
+    pub fn from_env() -> Self {
+        let env = |k: &str| std::env::var(k).ok();
+        Self::detect(
+            env("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            env("COLORTERM").as_deref(),
+            env("TERM").as_deref(),
+        )
+    }
+
     /// From the environment: NO_COLOR wins, then COLORTERM, then TERM.
     pub fn detect(no_color: bool, colorterm: Option<&str>, term: Option<&str>) -> Self {
         if no_color || term.is_some_and(|t| t == "dumb") {
@@ -111,8 +121,20 @@ impl Default for Curves {
     }
 }
 
+/// How the monitor is connected to the training it shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Training runs in this process: quitting stops it.
+    InProcess,
+    /// Attached to the run's socket; training runs in process `pid` and goes on after we quit.
+    Attached { pid: u32 },
+    /// A run that no process serves, shown from its files; nothing can be changed.
+    ReadOnly,
+}
+
 pub struct App {
     pub config: TrainConfig,
+    pub link: Link,
     pub hyper: Hyper,
     pub state: RunState,
     pub reason: Option<String>,
@@ -129,6 +151,8 @@ pub struct App {
     pub view: View,
     /// q was pressed: the worker is finishing; the monitor exits once it has.
     pub stopping: bool,
+    /// d was pressed in the in-process monitor: training goes on in a background process.
+    pub detach: bool,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -139,6 +163,7 @@ impl App {
         Self {
             hyper: config.hyper.clone(),
             config,
+            link: Link::InProcess,
             state: RunState::Running,
             reason: None,
             step: 0,
@@ -159,6 +184,7 @@ impl App {
                 ascii,
             },
             stopping: false,
+            detach: false,
             quit: false,
             dirty: true,
         }
@@ -211,13 +237,20 @@ impl App {
         self.dirty = true;
         let h = &self.hyper;
         // A run paused by a NaN still takes commands: change something, then resume.
-        let running = self.state != RunState::Finished;
+        let running = self.state != RunState::Finished && self.link != Link::ReadOnly;
         match action {
+            // A viewer's quit leaves the training alone.
+            Action::Quit | Action::Detach if !running || self.link != Link::InProcess => {
+                self.quit = true;
+                None
+            }
             Action::Quit => {
-                if !running {
-                    self.quit = true;
-                    return None;
-                }
+                self.stopping = true;
+                Some(Command::Stop)
+            }
+            // The worker stops with a checkpoint; a background process goes on from it.
+            Action::Detach => {
+                self.detach = true;
                 self.stopping = true;
                 Some(Command::Stop)
             }

@@ -24,6 +24,8 @@ pub enum Action {
     Help,
     /// Closes the help or the zoomed pane.
     Back,
+    /// Leave training running in the background (in-process), or just quit a viewer.
+    Detach,
     Quit,
 }
 
@@ -41,7 +43,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("w", "full history / recent window"),
     ("tab 1-5", "zoom a pane (esc: all panes)"),
     ("?", "this help"),
-    ("q ctrl-c", "stop training and quit"),
+    ("d", "detach: keep training in background"),
+    ("q ctrl-c", "quit (stops training unless attached)"),
 ];
 
 pub fn action(key: KeyEvent) -> Option<Action> {
@@ -69,6 +72,7 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char(c @ '1'..='5') => Action::Zoom(Pane::ALL[c as usize - '1' as usize]),
         KeyCode::Char('?') | KeyCode::Char('h') => Action::Help,
         KeyCode::Esc | KeyCode::Char('0') => Action::Back,
+        KeyCode::Char('d') => Action::Detach,
         KeyCode::Char('q') => Action::Quit,
         _ => return None,
     })

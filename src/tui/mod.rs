@@ -92,38 +92,8 @@ pub fn run(
             Ok((outcome, writer))
         })?;
 
-    // A signal stops the worker (which writes a checkpoint) and closes the monitor.
-    let caught = Arc::new(AtomicI32::new(0));
-    let (signal_tx, signal_rx) = tokio::sync::mpsc::unbounded_channel();
-    let signals = SignalWatch::start({
-        let caught = caught.clone();
-        move |signal| {
-            caught.store(signal, Ordering::SeqCst);
-            let _ = signal_tx.send(signal);
-        }
-    })
-    .context("cannot watch for signals")?;
-
-    let env = |k: &str| std::env::var(k).ok();
-    let colors = ColorMode::detect(
-        env("NO_COLOR").is_some_and(|v| !v.is_empty()),
-        env("COLORTERM").as_deref(),
-        env("TERM").as_deref(),
-    );
-    let mut app = App::new(config, colors, ascii);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
-    // try_init: raw mode, alternate screen, and a panic hook that restores the terminal.
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let looped = runtime.block_on(event_loop(
-        &mut terminal,
-        &mut app,
-        ui_rx,
-        signal_rx,
-        &commands,
-    ));
-    ratatui::restore();
+    let mut app = App::new(config, ColorMode::from_env(), ascii);
+    let (looped, signal) = watch(&mut app, ui_rx, &commands);
 
     // Whatever ended the loop, the worker stops and the files are complete before we return.
     let _ = commands.send(Command::Stop);
@@ -132,11 +102,9 @@ pub fn run(
         .join()
         .map_err(|_| anyhow::anyhow!("the file writer panicked"))?;
     let trained = handle.join();
-    drop(signals);
-    let signal = caught.load(Ordering::SeqCst);
     // A hung-up terminal fails its input; that is the signal's doing, not an error.
     if signal == 0 {
-        looped.context("terminal input failed")?;
+        looped?;
     }
     // The worker always ends with a final state; without one it died.
     let (outcome, writer) = written?;
@@ -150,7 +118,40 @@ pub fn run(
         outcome,
         dir: writer.dir().to_path_buf(),
         checkpoint: writer.last_checkpoint().cloned(),
+        detached: app.detach,
     })
+}
+
+/// Shows `app` in the terminal, fed by `events`, until the user quits or a signal (SIGINT,
+/// SIGTERM, SIGHUP) comes, which quits as q does. The terminal is restored whatever happens.
+/// Returns how the loop ended and the signal caught (0: none).
+pub fn watch(
+    app: &mut App,
+    events: UnboundedReceiver<TrainEvent>,
+    commands: &Sender<Command>,
+) -> (Result<()>, i32) {
+    let caught = Arc::new(AtomicI32::new(0));
+    let (signal_tx, signal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let signals = SignalWatch::start({
+        let caught = caught.clone();
+        move |signal| {
+            caught.store(signal, Ordering::SeqCst);
+            let _ = signal_tx.send(signal);
+        }
+    })
+    .context("cannot watch for signals");
+    let looped = signals.and_then(|signals| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        // try_init: raw mode, alternate screen, and a panic hook that restores the terminal.
+        let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+        let looped = runtime.block_on(event_loop(&mut terminal, app, events, signal_rx, commands));
+        ratatui::restore();
+        drop(signals);
+        looped.context("terminal input failed")
+    });
+    (looped, caught.load(Ordering::SeqCst))
 }
 
 async fn event_loop(
@@ -191,9 +192,11 @@ async fn event_loop(
             event = train_events.recv(), if training => match event {
                 Some(event) => app.on_event(event),
                 None => {
-                    // The writer stopped: the run ended (stay to show it) or writing failed.
+                    // The stream ended: the run finished (stay to show it), or writing failed
+                    // or the connection was lost (nothing more will come: quit). A read-only
+                    // view has all it will get.
                     training = false;
-                    if app.state != RunState::Finished {
+                    if app.state != RunState::Finished && app.link != app::Link::ReadOnly {
                         app.quit = true;
                     }
                 }

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::{App, Pane};
+use super::app::{App, Link, Pane};
 use super::charts::{self, format_value};
 use super::{health, keys, samples};
 use crate::event::RunState;
@@ -21,9 +21,13 @@ pub const MIN_HEIGHT: u16 = 16;
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let quit = match app.link {
+            Link::InProcess => "press q to stop and quit, or d to detach",
+            Link::Attached { .. } | Link::ReadOnly => "press q to quit",
+        };
         let text = format!(
             "Terminal too small: {}x{}. The monitor needs at least {MIN_WIDTH}x{MIN_HEIGHT}. \
-             Training goes on; enlarge the window, or press q to stop and quit.",
+             Training goes on; enlarge the window, or {quit}.",
             area.width, area.height
         );
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
@@ -110,7 +114,14 @@ fn draw_pane(frame: &mut Frame, area: Rect, app: &App, pane: Pane) {
 /// The state word and its colour.
 pub fn state_label(app: &App) -> (&'static str, Color) {
     if app.stopping && app.state != RunState::Finished {
-        return ("STOPPING", Color::Yellow);
+        return (
+            if app.detach { "DETACHING" } else { "STOPPING" },
+            Color::Yellow,
+        );
+    }
+    let cut_short = app.config.steps.is_some_and(|n| app.step < n);
+    if app.link == Link::ReadOnly && (app.state != RunState::Finished || cut_short) {
+        return ("STOPPED", Color::Gray);
     }
     match app.state {
         RunState::Running => ("RUNNING", Color::Green),
@@ -141,8 +152,13 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .last_checkpoint
         .map(|s| format!("ckpt {s} "))
         .unwrap_or_default();
+    let link = match app.link {
+        Link::InProcess => String::new(),
+        Link::Attached { pid } => format!("attached to pid {pid} | "),
+        Link::ReadOnly => "read-only | ".into(),
+    };
     let progress = format!(
-        " step {}{steps} {:.2}it/s{eta} {} {checkpoint}",
+        " {link}step {}{steps} {:.2}it/s{eta} {} {checkpoint}",
         app.step,
         app.iters_per_s,
         format_duration(app.wall_s)
