@@ -84,13 +84,14 @@ pub fn connect(dir: &Path) -> Result<Option<Connection>> {
 /// Opens the monitor on the run in `dir` until the user quits; the training goes on.
 pub fn run(dir: &Path, ascii: bool) -> Result<Viewed> {
     let config = read_config(dir)?;
+    let conn = connect(dir)?;
     if !tui::available() {
         bail!("attach needs a terminal (stdin and stdout)");
     }
     let mut app = App::new(config, ColorMode::from_env(), ascii);
     let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::channel();
-    let Some(conn) = connect(dir)? else {
+    let Some(conn) = conn else {
         app.link = Link::ReadOnly;
         replay_files(dir, &events_tx)?;
         drop(events_tx);

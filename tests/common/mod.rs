@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -32,4 +33,94 @@ pub fn assert_bad_input(args: &[&str], message: &str) {
         "{args:?}: expected `{message}` in: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A private tmux server: the real binary in a real terminal.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A private tmux server with one 80x24 session running `script`.
+    pub fn start(name: &str, script: &str) -> Self {
+        let tmux = Tmux {
+            socket: format!("wgangp-test-{}-{name}", std::process::id()),
+        };
+        let args = [
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "t",
+            script,
+        ];
+        let started = tmux.run(&args);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        tmux
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)")
+    }
+
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    pub fn keys(&self, keys: &str) {
+        assert!(self.run(&["send-keys", "-t", "t", keys]).status.success());
+    }
+
+    /// Polls until `f` holds, for up to 60 s.
+    pub fn wait(&self, what: &str, mut f: impl FnMut(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if f(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+pub fn metric_lines(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
