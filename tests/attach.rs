@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{BIN, Tmux, metric_lines, wait_for, wgangp};
+
 use serde_json::Value;
 
 /// A headless training run in the background, killed when the test ends however it ends.
@@ -226,6 +227,15 @@ fn headless_run_is_served_to_viewers_who_steer_it() {
     });
     let exit = std::fs::read_to_string(dir.path().join("v2.exit")).unwrap();
     assert_eq!(exit.trim(), "0");
+    goes_on(&out, 2);
+
+    // A second process on the same run folder is refused before it touches a file.
+    let out_s = out.to_str().unwrap();
+    let again = ["--no-ui", "--data", "toy:8gaussians", "--out", out_s];
+    common::assert_bad_input(&again, &format!("process {pid} is training the run"));
+    client.send(r#"{"command":"checkpoint"}"#);
+    assert!(client.until("checkpoint")["step"].as_u64().unwrap() > 0);
+    common::assert_bad_input(&["--no-ui", "--resume", out_s], "is training the run");
     goes_on(&out, 2);
 
     // ls sees it live.
