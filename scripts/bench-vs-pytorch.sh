@@ -39,6 +39,7 @@ runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"\n{len(runs) // 4} rounds, {sys.argv[2]} threads")
 print("| config | ours it/s | PyTorch it/s | ratio ours/PyTorch | per round | ours peak RSS | PyTorch peak RSS |")
 print("|---|---|---|---|---|---|---|")
+flops = []
 for config in ("toy", "mnist"):
     ours = [r for r in runs if r["config"] == config and r["impl"] == "wgangp-tui"]
     theirs = [r for r in runs if r["config"] == config and r["impl"] == "pytorch"]
@@ -48,4 +49,12 @@ for config in ("toy", "mnist"):
     rss_o = max(r["peak_rss_mb"] for r in ours)
     rss_t = max(r["peak_rss_mb"] for r in theirs)
     print(f"| {config} | {o:.3f} | {t:.3f} | {o / t:.2f} | {per} | {rss_o:.0f} MB | {rss_t:.0f} MB |")
+    gflop = ours[0]["gflop_per_iter"]
+    peak = statistics.median(r["peak_gflops"] for r in ours)
+    flops.append(f"| {config} | {gflop:.1f} | {gflop * o:.0f} | {gflop * t:.0f} | {peak:.0f} | {gflop * o / peak:.2f} | {gflop * t / peak:.2f} |")
+print("\nFloating-point work of one generator iteration (our matrix products) at each median rate,")
+print("against this machine's f32 matrix-product peak on the same threads (2048^3, our kernels):")
+print("| config | GFLOP per iteration | ours GFLOP/s | PyTorch GFLOP/s (same work) | peak GFLOP/s | ours / peak | PyTorch / peak |")
+print("|---|---|---|---|---|---|---|")
+print("\n".join(flops))
 PY

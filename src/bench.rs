@@ -15,6 +15,7 @@ use crate::config::{
     TrainConfig,
 };
 use crate::data::Dataset;
+use crate::model::matmul::{flops, peak_gflops};
 use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
 use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
 use crate::model::{Critic, Generator};
@@ -42,6 +43,16 @@ pub struct BenchResult {
     pub gen_iter_ms_max: f64,
     /// Peak resident set size of the whole process (VmHWM).
     pub peak_rss_mb: f64,
+    /// Floating-point operations of one generator iteration, counted in the matrix products
+    /// (every linear and convolution layer, forward and backward, and the penalty's graph;
+    /// element-wise work is not counted).
+    pub gflop_per_iter: f64,
+    /// `gflop_per_iter` at the median iteration time.
+    pub achieved_gflops: f64,
+    /// The machine's f32 matrix-product throughput on the same threads and kernels (median of
+    /// 5 products of 2048^3).
+    pub peak_gflops: f64,
+    pub fraction_of_peak: f64,
 }
 
 /// The median of some figures (the mean of the middle two for an even count).
@@ -97,6 +108,8 @@ pub fn bench_config(config: BenchConfig, threads: usize, seed: u64) -> TrainConf
 
 /// Seconds of each generator iteration, generator step and critic step.
 struct Times {
+    /// Matrix-product FLOPs of the timed iterations.
+    flops: u64,
     iterations: Vec<f64>,
     generator: Vec<f64>,
     critic: Vec<f64>,
@@ -114,13 +127,18 @@ where
 {
     let mut trainer = Trainer::<G, D, Z, X>::new(config, data);
     let mut times = Times {
+        flops: 0,
         iterations: Vec::new(),
         generator: Vec::new(),
         critic: Vec::new(),
     };
     // As the reference: one generator step, then the critic steps.
+    let mut flops_before = flops();
     for i in 0..warmup + iters {
         let timed = i >= warmup;
+        if i == warmup {
+            flops_before = flops();
+        }
         let start = Instant::now();
         trainer.generator_step()?;
         if timed {
@@ -137,6 +155,7 @@ where
             times.iterations.push(start.elapsed().as_secs_f64());
         }
     }
+    times.flops = flops() - flops_before;
     Ok(times)
 }
 
@@ -169,6 +188,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
             MNIST_PIXELS,
         >(&config, data, args.warmup, iters),
     })?;
+    // Before the peak measurement's own 48 MB of matrices.
+    let rss = peak_rss_mb();
+    let peak_gflops = pool.install(|| peak_gflops(2048, 5));
     let total: f64 = times.iterations.iter().sum();
     let (it, c, g) = (
         median(times.iterations.clone()),
@@ -181,6 +203,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         .copied()
         .fold(f64::INFINITY, f64::min);
     let max = times.iterations.iter().copied().fold(0.0, f64::max);
+    let gflop = times.flops as f64 / iters as f64 / 1e9;
     Ok(BenchResult {
         implementation: "wgangp-tui",
         config: match args.config {
@@ -201,6 +224,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         gen_iter_ms_median: it * 1e3,
         gen_iter_ms_min: min * 1e3,
         gen_iter_ms_max: max * 1e3,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: rss,
+        gflop_per_iter: gflop,
+        achieved_gflops: gflop / it,
+        peak_gflops,
+        fraction_of_peak: gflop / it / peak_gflops,
     })
 }

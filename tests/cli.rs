@@ -382,8 +382,21 @@ fn bench_prints_one_json_line_of_figures() {
         "critic_step_ms_median",
         "gen_step_ms_median",
         "peak_rss_mb",
+        "gflop_per_iter",
+        "achieved_gflops",
+        "peak_gflops",
     ] {
         let x = v[key].as_f64().unwrap_or(f64::NAN);
         assert!(x.is_finite() && x > 0.0, "{key} = {x}");
     }
+    // The toy nets' products: at least the critic's forward pass over the batch, 5 times.
+    let gflop = v["gflop_per_iter"].as_f64().unwrap();
+    let critic_forward = 2.0 * 256.0 * (2.0 * 512.0 + 2.0 * 512.0 * 512.0 + 512.0) / 1e9;
+    assert!(gflop > 5.0 * critic_forward, "{gflop} GFLOP");
+    let achieved = v["achieved_gflops"].as_f64().unwrap();
+    let expected = gflop * v["gen_iters_per_s_median"].as_f64().unwrap();
+    assert!(
+        (achieved - expected).abs() < 1e-6 * expected,
+        "{achieved} vs {expected}"
+    );
 }

@@ -5,6 +5,8 @@
 //! and picks them at run time where the CPU has them (about twice the throughput measured on
 //! this project's AVX-512 machines), falling back to AVX2 or scalar code elsewhere.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use dfdx::prelude::*;
 use gemm::Parallelism;
 
@@ -18,6 +20,35 @@ pub type Matrix<E, T> = Tensor<(usize, usize), E, Cpu, T>;
 /// Products smaller than this many multiply-adds run on one thread.
 const PARALLEL_MIN_WORK: usize = 64 * 64 * 64;
 
+/// Floating-point operations done by [`gemm_add`] in this process (2 per multiply-add), for
+/// the benchmark's achieved GFLOP/s. One relaxed add per product: nothing next to the product.
+static FLOPS: AtomicU64 = AtomicU64::new(0);
+
+/// Floating-point operations of every matrix product so far (all the models' linear and
+/// convolution work, forward and backward, and the penalty's input-gradient graph).
+pub fn flops() -> u64 {
+    FLOPS.load(Ordering::Relaxed)
+}
+
+/// This machine's f32 matrix-product throughput in GFLOP/s through the same kernels, on the
+/// current rayon pool's threads: the median of `reps` products of `size`^3.
+pub fn peak_gflops(size: usize, reps: usize) -> f64 {
+    let a: Vec<f32> = (0..size * size).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..size * size).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0f32; size * size];
+    let strides = (size as isize, 1);
+    let mut rates: Vec<f64> = (0..reps + 1)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            gemm_add((size, size, size), &mut c, &a, strides, &b, strides);
+            2.0 * (size as f64).powi(3) / start.elapsed().as_secs_f64() / 1e9
+        })
+        .skip(1) // warm-up
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
 /// `dst (m x n) += lhs (m x k) * rhs (k x n)`, each matrix given by its row and column strides.
 #[allow(clippy::too_many_arguments)]
 fn gemm_add<E: Float>(
@@ -29,6 +60,7 @@ fn gemm_add<E: Float>(
     (rhs_rs, rhs_cs): (isize, isize),
 ) {
     assert!(dst.len() >= m * n);
+    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
     let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
         Parallelism::Rayon(threads)

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Build wgangp-tui with the `cuda` feature (dfdx 0.13 / cudarc 0.9) on a machine WITHOUT a GPU
+# or CUDA toolkit, from PyPI's CUDA 13.0 wheels, and gather what a GPU machine needs to run it.
+#
+#   scripts/build-cuda.sh
+#
+# Steps (each is skipped when already done, so a rerun is cheap):
+#   1. a venv in $WORK/venv with the pinned CUDA 13.0 wheels (~590 MiB download);
+#   2. a CUDA_ROOT-shaped folder $WORK/cuda: include, bin, nvvm linked into the wheels'
+#      nvidia/cu13; lib64/lib{nvrtc,cublas,cublasLt}.so linked to their .so.13;
+#   3. a libcuda LINK stub (soname libcuda.so.1) in $WORK/cuda/lib64/stubs, generated from the
+#      driver functions that cudarc declares (all return 34 = CUDA_ERROR_STUB_LIBRARY, except
+#      cuGetErrorString/cuGetErrorName, which succeed). Never ship it or put it on
+#      LD_LIBRARY_PATH: it would hide the real driver;
+#   4. a fake nvidia-smi in $WORK/fakebin (dfdx's build.rs asks it for the compute capability
+#      before it reads CUDA_COMPUTE_CAP), and an nvcc wrapper that runs dfdx's ~49 kernel
+#      compilations one at a time instead of all at once (NVCC_SERIAL=0 to not wrap);
+#   5. `cargo build --release --locked --features cuda` into $CARGO_TARGET_DIR;
+#   6. $DIST: the binary, include/cuda_fp16.h(pp) (NVRTC includes them at run time) and
+#      GPU-NOTES.txt, which says what the GPU machine must provide (also printed, with ldd).
+#
+# dfdx bakes "$CUDA_ROOT/include" into the binary as the include path for NVRTC, so the GPU
+# machine must have cuda_fp16.h and cuda_fp16.hpp at exactly that path: keep WORK at a path
+# that can be recreated there (the default /tmp/wgangp-cuda/cuda/include is).
+#
+# Inputs (environment, with defaults):
+#   WORK=/tmp/wgangp-cuda             everything this script makes
+#   CUDA_COMPUTE_CAP=90               target GPU architecture, sm_XX (90: H100/H200)
+#   PYTHON=python3                    the Python that makes the venv (>= 3.9)
+#   CARGO_TARGET_DIR=$WORK/target     cargo's build folder
+#   DIST=$WORK/dist                   the output folder
+#   CARGO_BUILD_JOBS=1                cargo's parallelism
+#   NICE=19                           niceness of every build step
+#   NVCC_SERIAL=1                     run nvcc one process at a time
+# Needs: cargo, a C compiler (gcc; installed with apt-get when missing and run as root),
+# flock (util-linux), network access to PyPI (and crates.io when crates are not fetched yet).
+set -euo pipefail
+
+WORK=${WORK:-/tmp/wgangp-cuda}
+CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
+PYTHON=${PYTHON:-python3}
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WORK/target}
+DIST=${DIST:-$WORK/dist}
+CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
+NICE=${NICE:-19}
+NVCC_SERIAL=${NVCC_SERIAL:-1}
+export CARGO_TARGET_DIR CARGO_BUILD_JOBS CUDA_COMPUTE_CAP
+
+# Pinned to CUDA 13.0, so that the PTX is `.version 9.0`, which a 580 / CUDA 13.0 driver loads.
+WHEELS=(
+    nvidia-cuda-nvcc==13.0.88
+    nvidia-cuda-crt==13.0.88
+    nvidia-nvvm==13.0.88
+    nvidia-cuda-runtime==13.0.96
+    nvidia-cuda-nvrtc==13.0.88
+    nvidia-cublas==13.0.2.14
+    nvidia-cuda-cccl==13.0.85
+)
+
+case $CUDA_COMPUTE_CAP in
+    [1-9][0-9] | [1-9][0-9][0-9]) ;;
+    *) echo "CUDA_COMPUTE_CAP must be digits like 90 or 120, not '$CUDA_COMPUTE_CAP'" >&2; exit 2 ;;
+esac
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BIN_NAME=wgangp-tui
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd) # absolute: $CUDA_ROOT/include ends up inside the binary
+VENV=$WORK/venv
+CUDA_ROOT=$WORK/cuda
+FAKEBIN=$WORK/fakebin
+run_nice() { nice -n "$NICE" "$@"; }
+
+TIMES=()
+step() { # step NAME FUNCTION: run FUNCTION, report its wall time
+    local name=$1 t0 t
+    echo "==> $name"
+    t0=$(date +%s.%N)
+    "$2"
+    t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    TIMES+=("$(printf '%-10s %7s s' "$name" "$t")")
+    echo "    ($name: $t s)"
+}
+
+# 1. venv with the pinned wheels ---------------------------------------------------------
+NV= # site-packages/nvidia/cu13, set by find_nv
+find_nv() {
+    local site
+    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+    NV=$site/nvidia/cu13
+}
+do_wheels() {
+    local marker=$WORK/.wheels-done want
+    want=$(printf '%s\n' "${WHEELS[@]}")
+    if [ -x "$VENV/bin/python" ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then
+        find_nv
+        if [ -f "$NV/include/cuda.h" ] && [ -x "$NV/bin/nvcc" ]; then
+            echo "    already installed in $VENV"
+            return
+        fi
+    fi
+    [ -x "$VENV/bin/python" ] || run_nice "$PYTHON" -m venv "$VENV"
+    run_nice "$VENV/bin/python" -m pip install --quiet --progress-bar off "${WHEELS[@]}"
+    find_nv
+    for f in include/cuda.h include/cuda_fp16.h include/cuda_fp16.hpp include/nv/target bin/nvcc \
+        lib/libnvrtc.so.13 lib/libcublas.so.13 lib/libcublasLt.so.13; do
+        [ -e "$NV/$f" ] || { echo "missing after pip install: $NV/$f" >&2; exit 1; }
+    done
+    echo "$want" >"$marker"
+}
+
+# 2. CUDA_ROOT ------------------------------------------------------------------------------
+do_root() {
+    mkdir -p "$CUDA_ROOT/lib64/stubs"
+    local d lib
+    for d in include bin nvvm; do ln -sfn "$NV/$d" "$CUDA_ROOT/$d"; done
+    for lib in nvrtc cublas cublasLt; do
+        ln -sfn "$NV/lib/lib$lib.so.13" "$CUDA_ROOT/lib64/lib$lib.so"
+        ln -sfn "$NV/lib/lib$lib.so.13" "$CUDA_ROOT/lib64/lib$lib.so.13"
+    done
+    echo "    $CUDA_ROOT -> $NV"
+}
+
+# 3. libcuda link stub ------------------------------------------------------------------------
+cudarc_src() { # the cudarc source that Cargo.lock pins
+    local ver dir
+    ver=$(awk '/^name = "cudarc"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$REPO/Cargo.lock")
+    [ -n "$ver" ] || { echo "cudarc is not in Cargo.lock" >&2; exit 1; }
+    dir=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"cudarc-$ver" 2>/dev/null | head -n 1 || true)
+    if [ -z "$dir" ]; then
+        (cd "$REPO" && run_nice cargo fetch --locked >&2)
+        dir=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"cudarc-$ver" | head -n 1)
+    fi
+    echo "$dir"
+}
+do_stub() {
+    local sys c so=$CUDA_ROOT/lib64/stubs/libcuda.so.1 new syms
+    sys=$(cudarc_src)/src/driver/sys/sys.rs
+    [ -f "$sys" ] || sys=$(cudarc_src)/src/driver/sys.rs
+    syms=$(grep -oE 'pub fn cu[A-Za-z0-9_]+' "$sys" | awk '{print $3}' | sort -u)
+    [ -n "$syms" ] || { echo "no driver functions found in $sys" >&2; exit 1; }
+    c=$CUDA_ROOT/lib64/stubs/libcuda-stub.c
+    new=$(mktemp)
+    {
+        echo "/* Generated by scripts/build-cuda.sh from $sys."
+        echo " * A LINK-TIME stub of libcuda.so.1: $(echo "$syms" | wc -l) driver functions that all fail with"
+        echo " * 34 = CUDA_ERROR_STUB_LIBRARY. Never ship it or put it on LD_LIBRARY_PATH. */"
+        echo 'typedef int CUresult;'
+        echo '#define CUDA_ERROR_STUB_LIBRARY 34'
+        echo 'static const char stub_msg[] = "stub libcuda: no CUDA driver here (link-time stub)";'
+        echo 'CUresult cuGetErrorString(CUresult e, const char **s) { (void)e; if (s) *s = stub_msg; return 0; }'
+        echo 'CUresult cuGetErrorName(CUresult e, const char **s) {'
+        echo '    if (s) *s = e == CUDA_ERROR_STUB_LIBRARY ? "CUDA_ERROR_STUB_LIBRARY" : "CUDA_ERROR_UNKNOWN_TO_STUB";'
+        echo '    return 0;'
+        echo '}'
+        echo "$syms" | grep -vxE 'cuGetErrorString|cuGetErrorName' |
+            awk '{ printf "CUresult %s(void) { return CUDA_ERROR_STUB_LIBRARY; }\n", $1 }'
+    } >"$new"
+    if [ -f "$so" ] && [ -f "$c" ] && cmp -s "$new" "$c"; then
+        rm -f "$new"
+        echo "    already built: $so"
+        return
+    fi
+    mv "$new" "$c"
+    if ! command -v gcc >/dev/null; then
+        [ "$(id -u)" = 0 ] || { echo "gcc is needed: install it" >&2; exit 1; }
+        run_nice apt-get install -y gcc
+    fi
+    run_nice gcc -shared -fPIC -O1 -Wl,-soname,libcuda.so.1 -o "$so" "$c"
+    ln -sfn libcuda.so.1 "$CUDA_ROOT/lib64/stubs/libcuda.so"
+    echo "    $so: $(nm -D --defined-only "$so" | grep -c ' T cu') functions"
+}
+
+# 4. fake nvidia-smi, nvcc wrapper -----------------------------------------------------------
+write_if_changed() { # write_if_changed FILE (content on stdin), make it executable
+    local new
+    new=$(mktemp)
+    cat >"$new"
+    if [ -f "$1" ] && cmp -s "$new" "$1"; then rm -f "$new"; else mv "$new" "$1"; fi
+    chmod 755 "$1"
+}
+do_fakebin() {
+    mkdir -p "$FAKEBIN"
+    local cap=$CUDA_COMPUTE_CAP
+    write_if_changed "$FAKEBIN/nvidia-smi" <<EOF
+#!/bin/sh
+# Fake nvidia-smi for dfdx's build.rs (scripts/build-cuda.sh): no GPU on this machine.
+printf 'compute_cap\n%s\n' '${cap%?}.${cap: -1}'
+EOF
+    if [ "$NVCC_SERIAL" = 1 ]; then
+        write_if_changed "$FAKEBIN/nvcc" <<EOF
+#!/bin/sh
+# dfdx's build.rs starts all its nvcc processes at once: run them one at a time.
+exec flock "$WORK/.nvcc.lock" "$CUDA_ROOT/bin/nvcc" "\$@"
+EOF
+    else
+        rm -f "$FAKEBIN/nvcc"
+    fi
+    echo "    nvidia-smi says: $("$FAKEBIN/nvidia-smi" | tr '\n' ' ')"
+}
+
+# 5. cargo build ------------------------------------------------------------------------------
+do_cargo() {
+    # dfdx and cudarc look at CUDA_PATH first: leave only CUDA_ROOT.
+    (
+        unset CUDA_PATH CUDA_TOOLKIT_ROOT_DIR CUDNN_LIB
+        export CUDA_ROOT
+        export PATH=$FAKEBIN:$CUDA_ROOT/bin:$PATH
+        export LIBRARY_PATH=$CUDA_ROOT/lib64:$CUDA_ROOT/lib64/stubs${LIBRARY_PATH:+:$LIBRARY_PATH}
+        cd "$REPO"
+        run_nice cargo build --release --locked --features cuda --bin "$BIN_NAME"
+    )
+}
+
+# 6. dist ------------------------------------------------------------------------------------
+do_dist() {
+    local bin=$CARGO_TARGET_DIR/release/$BIN_NAME inc baked
+    mkdir -p "$DIST/include"
+    cp -f "$bin" "$DIST/"
+    cp -fL "$NV/include/cuda_fp16.h" "$NV/include/cuda_fp16.hpp" "$DIST/include/"
+    inc=$CUDA_ROOT/include
+    if grep -qaF "$inc" "$bin"; then baked=$inc; else baked="(NOT found in the binary; expected $inc)"; fi
+    cat >"$DIST/GPU-NOTES.txt" <<EOF
+$BIN_NAME built with --features cuda for sm_$CUDA_COMPUTE_CAP by scripts/build-cuda.sh.
+On the GPU machine it needs:
+  - libcuda.so.1 from the NVIDIA driver (CUDA 13.0 or newer: the PTX is .version 9.0).
+    NOT the stub in $CUDA_ROOT/lib64/stubs, which this folder does not contain.
+  - libnvrtc.so.13, libcublas.so.13 and libcublasLt.so.13: e.g. those of its PyTorch's
+    site-packages/nvidia/cu13/lib, through LD_LIBRARY_PATH (CUDA 12 libraries will not do).
+  - glibc >= 2.34.
+  - cuda_fp16.h and cuda_fp16.hpp at the include path baked into the binary for NVRTC:
+      $baked
+    Recreate it from include/ here:  mkdir -p $inc && cp include/cuda_fp16.h* $inc/
+Check first:  LD_LIBRARY_PATH=/path/to/nvidia/cu13/lib ldd ./$BIN_NAME   (no "not found")
+EOF
+    echo "    $DIST: $(ls "$DIST" | tr '\n' ' ')"
+}
+
+step wheels do_wheels
+step cuda-root do_root
+step stub do_stub
+step fakebin do_fakebin
+step cargo do_cargo
+step dist do_dist
+
+echo
+echo "== step wall times"
+printf '   %s\n' "${TIMES[@]}"
+echo "== $DIST/$BIN_NAME: $(stat -c %s "$DIST/$BIN_NAME") bytes"
+echo "== ldd (here, without a driver or LD_LIBRARY_PATH, the CUDA libraries are 'not found'):"
+ldd "$DIST/$BIN_NAME" || true
+echo
+cat "$DIST/GPU-NOTES.txt"
