@@ -16,8 +16,11 @@
 #      before it reads CUDA_COMPUTE_CAP), and an nvcc wrapper that runs dfdx's ~49 kernel
 #      compilations one at a time instead of all at once (NVCC_SERIAL=0 to not wrap);
 #   5. `cargo build --release --locked --features cuda` into $CARGO_TARGET_DIR;
-#   6. $DIST: the binary, include/cuda_fp16.h(pp) (NVRTC includes them at run time) and
-#      GPU-NOTES.txt, which says what the GPU machine must provide (also printed, with ldd).
+#   6. $DIST: the binary, include/cuda_fp16.h(pp) (NVRTC includes them at run time),
+#      nvrtc-check.py and GPU-NOTES.txt, which says what the GPU machine must provide (also
+#      printed, with ldd);
+#   7. nvrtc-check.py run here: NVRTC compiles a kernel like dfdx's run-time ones with only
+#      $DIST/include on its include path (no GPU needed; rerun it on the GPU machine).
 #
 # dfdx bakes "$CUDA_ROOT/include" into the binary as the include path for NVRTC, so the GPU
 # machine must have cuda_fp16.h and cuda_fp16.hpp at exactly that path: keep WORK at a path
@@ -220,18 +223,53 @@ do_dist() {
     cp -fL "$NV/include/cuda_fp16.h" "$NV/include/cuda_fp16.hpp" "$DIST/include/"
     inc=$CUDA_ROOT/include
     if grep -qaF "$inc" "$bin"; then baked=$inc; else baked="(NOT found in the binary; expected $inc)"; fi
+    write_if_changed "$DIST/nvrtc-check.py" <<'PYEOF'
+#!/usr/bin/env python3
+"""NVRTC check, no GPU needed: compile a kernel the way dfdx 0.13 does at run time
+(#include "cuda_fp16.h", --include-path, --gpu-architecture=sm_XX) and print the PTX header.
+    python3 nvrtc-check.py LIBNVRTC_SO INCLUDE_DIR [sm_90]
+libnvrtc dlopens libnvrtc-builtins.so.13.*: have its folder on LD_LIBRARY_PATH."""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+inc, arch = sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "sm_90"
+src = b"""#include "cuda_fp16.h"
+extern "C" __global__ void kernel(const size_t n, const __half *inp, float *out) {
+    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+        out[i] = inp[i];
+}"""
+prog = ctypes.c_void_p()
+assert lib.nvrtcCreateProgram(ctypes.byref(prog), src, b"check.cu", 0, None, None) == 0
+opts = [f"--include-path={inc}".encode(), f"--gpu-architecture={arch}".encode()]
+rc = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+n = ctypes.c_size_t()
+lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
+log = ctypes.create_string_buffer(n.value)
+lib.nvrtcGetProgramLog(prog, log)
+major, minor = ctypes.c_int(), ctypes.c_int()
+lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+if rc != 0:
+    sys.exit(f"NVRTC {major.value}.{minor.value} failed ({rc}):\n{log.value.decode()}")
+lib.nvrtcGetPTXSize(prog, ctypes.byref(n))
+ptx = ctypes.create_string_buffer(n.value)
+lib.nvrtcGetPTX(prog, ptx)
+head = [l for l in ptx.value.decode().splitlines() if l.startswith((".version", ".target"))]
+print(f"NVRTC {major.value}.{minor.value} OK with {inc}: " + ", ".join(head))
+PYEOF
     cat >"$DIST/GPU-NOTES.txt" <<EOF
 $BIN_NAME built with --features cuda for sm_$CUDA_COMPUTE_CAP by scripts/build-cuda.sh.
 On the GPU machine it needs:
   - libcuda.so.1 from the NVIDIA driver (CUDA 13.0 or newer: the PTX is .version 9.0).
     NOT the stub in $CUDA_ROOT/lib64/stubs, which this folder does not contain.
-  - libnvrtc.so.13, libcublas.so.13 and libcublasLt.so.13: e.g. those of its PyTorch's
-    site-packages/nvidia/cu13/lib, through LD_LIBRARY_PATH (CUDA 12 libraries will not do).
+  - libnvrtc.so.13, libcublas.so.13 and libcublasLt.so.13, and libnvrtc-builtins.so.13.*
+    beside them (libnvrtc dlopens it): e.g. its PyTorch's site-packages/nvidia/cu13/lib,
+    through LD_LIBRARY_PATH (CUDA 12 libraries will not do).
   - glibc >= 2.34.
   - cuda_fp16.h and cuda_fp16.hpp at the include path baked into the binary for NVRTC:
       $baked
     Recreate it from include/ here:  mkdir -p $inc && cp include/cuda_fp16.h* $inc/
-Check first:  LD_LIBRARY_PATH=/path/to/nvidia/cu13/lib ldd ./$BIN_NAME   (no "not found")
+Check first, with L=/path/to/nvidia/cu13/lib:
+  LD_LIBRARY_PATH=\$L ldd ./$BIN_NAME                 (no "not found")
+  LD_LIBRARY_PATH=\$L python3 nvrtc-check.py \$L/libnvrtc.so.13 $inc sm_$CUDA_COMPUTE_CAP
 EOF
     echo "    $DIST: $(ls "$DIST" | tr '\n' ' ')"
 }
@@ -242,6 +280,11 @@ step stub do_stub
 step fakebin do_fakebin
 step cargo do_cargo
 step dist do_dist
+do_nvrtc() {
+    LD_LIBRARY_PATH=$NV/lib run_nice "$VENV/bin/python" "$DIST/nvrtc-check.py" \
+        "$NV/lib/libnvrtc.so.13" "$DIST/include" "sm_$CUDA_COMPUTE_CAP"
+}
+step nvrtc do_nvrtc
 
 echo
 echo "== step wall times"

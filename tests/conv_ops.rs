@@ -1,10 +1,11 @@
-//! Conv and transposed conv (im2col / col2im + matmul) against naive loops in f64 on random
+//! Conv and transposed conv (the gather route, im2col / col2im + matmul, and the fused ops)
+//! against naive loops in f64 on random
 //! shapes: forward, the input gradient and the weight gradient; and the MNIST layers.
 
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgangp_tui::model::conv::{Conv2d, ConvGeom, ConvTranspose2d, col2im, im2col};
+use wgangp_tui::model::conv::{Conv2d, ConvGeom, ConvTranspose2d, col2im, conv, conv_t, im2col};
 
 type Rows = Tensor<(usize, usize), f64, Cpu>;
 
@@ -156,24 +157,24 @@ fn conv_and_its_gradients_match_naive_loops_on_random_shapes() {
         let x = random(&mut rng, b * g.in_pixels() * ci);
         let w = random(&mut rng, kk * ci * co);
         let dy = random(&mut rng, b * g.out_pixels() * co);
-        let got = run(
-            &dev,
-            (&x, (b * g.in_pixels(), ci)),
-            (&w, (kk * ci, co)),
-            &dy,
-            |x, w| im2col(x, g).matmul(w),
-        );
         let want = naive_conv(&g, b, ci, co, &x, &w, &dy);
-        for (name, a, e) in [
-            ("y", &got[0], &want[0]),
-            ("dx", &got[1], &want[1]),
-            ("dw", &got[2], &want[2]),
-        ] {
-            assert!(
-                max_err(a, e) < 1e-12,
-                "{g:?} b{b} ci{ci} co{co}: {name} differs by {}",
-                max_err(a, e)
-            );
+        let x = (&x[..], (b * g.in_pixels(), ci));
+        let w = (&w[..], (kk * ci, co));
+        // The gather route (im2col, then a product) and the fused, blocked op.
+        let gathered = run(&dev, x, w, &dy, |x, w| im2col(x, g).matmul(w));
+        let fused = run(&dev, x, w, &dy, |x, w| conv(x, w, g, co, false));
+        for (route, got) in [("im2col", gathered), ("fused", fused)] {
+            for (name, a, e) in [
+                ("y", &got[0], &want[0]),
+                ("dx", &got[1], &want[1]),
+                ("dw", &got[2], &want[2]),
+            ] {
+                assert!(
+                    max_err(a, e) < 1e-12,
+                    "{route} {g:?} b{b} ci{ci} co{co}: {name} differs by {}",
+                    max_err(a, e)
+                );
+            }
         }
     }
 }
@@ -193,24 +194,24 @@ fn transposed_conv_and_its_gradients_match_naive_loops_on_random_shapes() {
         let x = random(&mut rng, b * g.out_pixels() * ci);
         let w = random(&mut rng, ci * kk * co);
         let dy = random(&mut rng, b * g.in_pixels() * co);
-        let got = run(
-            &dev,
-            (&x, (b * g.out_pixels(), ci)),
-            (&w, (ci, kk * co)),
-            &dy,
-            |x, w| col2im(x.matmul(w), g, co),
-        );
         let want = naive_conv_t(&g, b, ci, co, &x, &w, &dy);
-        for (name, a, e) in [
-            ("y", &got[0], &want[0]),
-            ("dx", &got[1], &want[1]),
-            ("dw", &got[2], &want[2]),
-        ] {
-            assert!(
-                max_err(a, e) < 1e-12,
-                "{g:?} b{b} ci{ci} co{co}: {name} differs by {}",
-                max_err(a, e)
-            );
+        let x = (&x[..], (b * g.out_pixels(), ci));
+        let w = (&w[..], (ci, kk * co));
+        let gathered = run(&dev, x, w, &dy, |x, w| col2im(x.matmul(w), g, co));
+        // The weight (ci, k*k*co) is the transpose of the conv's (k*k*co, ci).
+        let fused = run(&dev, x, w, &dy, |x, w| conv_t(x, w, g, co, true));
+        for (route, got) in [("col2im", gathered), ("fused", fused)] {
+            for (name, a, e) in [
+                ("y", &got[0], &want[0]),
+                ("dx", &got[1], &want[1]),
+                ("dw", &got[2], &want[2]),
+            ] {
+                assert!(
+                    max_err(a, e) < 1e-12,
+                    "{route} {g:?} b{b} ci{ci} co{co}: {name} differs by {}",
+                    max_err(a, e)
+                );
+            }
         }
     }
 }

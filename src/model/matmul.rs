@@ -51,7 +51,7 @@ pub fn peak_gflops(size: usize, reps: usize) -> f64 {
 
 /// `dst (m x n) += lhs (m x k) * rhs (k x n)`, each matrix given by its row and column strides.
 #[allow(clippy::too_many_arguments)]
-fn gemm_add<E: Float>(
+pub(crate) fn gemm_add<E: Float>(
     (m, n, k): (usize, usize, usize),
     dst: &mut [E],
     lhs: &[E],
@@ -94,7 +94,7 @@ fn gemm_add<E: Float>(
     }
 }
 
-fn read<E: Float, T: Tape<E, Cpu>>(t: Matrix<E, T>) -> (Matrix<E, NoneTape>, T, Vec<E>) {
+pub(crate) fn read<E: Float, T: Tape<E, Cpu>>(t: Matrix<E, T>) -> (Matrix<E, NoneTape>, T, Vec<E>) {
     let (t, tape) = t.contiguous().split_tape();
     let mut data = vec![E::zero(); t.shape().num_elements()];
     t.copy_into(&mut data);
