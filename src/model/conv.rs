@@ -374,128 +374,101 @@ where
 /// Floats of patches built at a time (4 MB of f32).
 const PATCH_BLOCK: usize = 1 << 20;
 
-/// A weight's strides as the `(k*k*c) x n` matrix W.
-fn w_strides(kkc: usize, n: usize, w_t: bool) -> (isize, isize) {
-    if w_t {
-        (1, kkc as isize)
-    } else {
-        (n as isize, 1)
-    }
-}
-
-/// The batch in blocks of images whose patches fill about [`PATCH_BLOCK`] floats:
-/// `(first image, images)`.
-fn blocks(
-    g: &ConvGeom,
-    c: usize,
-    batch: usize,
-    block: usize,
-) -> impl Iterator<Item = (usize, usize)> {
-    let per_image = g.out_pixels() * g.patch_len(c);
-    let step = (block / per_image).max(1);
-    (0..batch)
-        .step_by(step)
-        .map(move |b| (b, step.min(batch - b)))
-}
-
-/// `y += im2col(x) W`.
-fn conv_kernel<E: Float>(
-    g: &ConvGeom,
+/// The shapes of a fused op: geometry, image-side channels `c`, patch-side channels `n`, the
+/// weight's layout, and the floats of patches built at a time.
+#[derive(Clone, Copy)]
+struct Kernels {
+    g: ConvGeom,
     c: usize,
     n: usize,
-    x: &[E],
-    w: &[E],
     w_t: bool,
-    y: &mut [E],
     block: usize,
-) {
-    let (in_len, kkc) = (g.in_pixels() * c, g.patch_len(c));
-    let batch = x.len() / in_len;
-    let mut cols = Vec::new();
-    for (b, images) in blocks(g, c, batch, block) {
-        let rows = images * g.out_pixels();
-        cols.clear();
-        cols.resize(rows * kkc, E::zero());
-        im2col_add(g, c, &x[b * in_len..][..images * in_len], &mut cols);
-        let y = &mut y[b * g.out_pixels() * n..][..rows * n];
-        gemm_add(
-            (rows, n, kkc),
-            y,
-            &cols,
-            (kkc as isize, 1),
-            w,
-            w_strides(kkc, n, w_t),
-        );
-    }
 }
 
-/// `x += col2im(y W^T)`.
-fn conv_t_kernel<E: Float>(
-    g: &ConvGeom,
-    c: usize,
-    n: usize,
-    y: &[E],
-    w: &[E],
-    w_t: bool,
-    x: &mut [E],
-    block: usize,
-) {
-    let (in_len, kkc) = (g.in_pixels() * c, g.patch_len(c));
-    let batch = y.len() / (g.out_pixels() * n);
-    let (rs, cs) = w_strides(kkc, n, w_t);
-    let mut cols = Vec::new();
-    for (b, images) in blocks(g, c, batch, block) {
-        let rows = images * g.out_pixels();
-        cols.clear();
-        cols.resize(rows * kkc, E::zero());
-        let y = &y[b * g.out_pixels() * n..][..rows * n];
-        // W^T as an n x kkc matrix: W's strides swapped.
-        gemm_add((rows, kkc, n), &mut cols, y, (n as isize, 1), w, (cs, rs));
-        col2im_add(g, c, &cols, &mut x[b * in_len..][..images * in_len]);
+impl Kernels {
+    fn kkc(&self) -> usize {
+        self.g.patch_len(self.c)
     }
-}
 
-/// `W += im2col(x)^T y`, into W's own layout.
-fn wgrad_kernel<E: Float>(
-    g: &ConvGeom,
-    c: usize,
-    n: usize,
-    x: &[E],
-    y: &[E],
-    w_t: bool,
-    dw: &mut [E],
-    block: usize,
-) {
-    let (in_len, kkc) = (g.in_pixels() * c, g.patch_len(c));
-    let batch = x.len() / in_len;
-    let mut cols = Vec::new();
-    for (b, images) in blocks(g, c, batch, block) {
-        let rows = images * g.out_pixels();
-        cols.clear();
-        cols.resize(rows * kkc, E::zero());
-        im2col_add(g, c, &x[b * in_len..][..images * in_len], &mut cols);
-        let y = &y[b * g.out_pixels() * n..][..rows * n];
-        if w_t {
-            // (n x kkc) += y^T (n x rows) * cols (rows x kkc).
-            gemm_add(
-                (n, kkc, rows),
-                dw,
-                y,
-                (1, n as isize),
-                &cols,
-                (kkc as isize, 1),
-            );
+    /// Floats of one image on the image side and on the patch side.
+    fn image_len(&self) -> usize {
+        self.g.in_pixels() * self.c
+    }
+
+    fn patch_side_len(&self) -> usize {
+        self.g.out_pixels() * self.n
+    }
+
+    /// W's strides as the `(k*k*c) x n` matrix.
+    fn w_strides(&self) -> (isize, isize) {
+        if self.w_t {
+            (1, self.kkc() as isize)
         } else {
-            // (kkc x n) += cols^T (kkc x rows) * y (rows x n).
-            gemm_add(
-                (kkc, n, rows),
-                dw,
-                &cols,
-                (1, kkc as isize),
-                y,
-                (n as isize, 1),
-            );
+            (self.n as isize, 1)
         }
+    }
+
+    /// For each block of images (`images` of them from `first`), with a zeroed scratch buffer
+    /// for their patch matrix: `f(first, images, cols)`.
+    fn for_blocks<E: Float>(&self, batch: usize, mut f: impl FnMut(usize, usize, &mut [E])) {
+        let per_image = self.g.out_pixels() * self.kkc();
+        let step = (self.block / per_image).max(1);
+        let mut cols = Vec::new();
+        for first in (0..batch).step_by(step) {
+            let images = step.min(batch - first);
+            cols.clear();
+            cols.resize(images * per_image, E::zero());
+            f(first, images, &mut cols);
+        }
+    }
+
+    /// `y += im2col(x) W`.
+    fn conv<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
+        let (xl, yl, kkc) = (self.image_len(), self.patch_side_len(), self.kkc());
+        self.for_blocks(x.len() / xl, |b, images, cols| {
+            im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
+            let y = &mut y[b * yl..][..images * yl];
+            let rows = images * self.g.out_pixels();
+            gemm_add(
+                (rows, self.n, kkc),
+                y,
+                cols,
+                (kkc as isize, 1),
+                w,
+                self.w_strides(),
+            );
+        });
+    }
+
+    /// `x += col2im(y W^T)`.
+    fn conv_t<E: Float>(&self, y: &[E], w: &[E], x: &mut [E]) {
+        let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
+        // W^T as an n x kkc matrix: W's strides swapped.
+        let (rs, cs) = self.w_strides();
+        self.for_blocks(y.len() / yl, |b, images, cols| {
+            let y = &y[b * yl..][..images * yl];
+            let rows = images * self.g.out_pixels();
+            gemm_add((rows, kkc, n), cols, y, (n as isize, 1), w, (cs, rs));
+            col2im_add(&self.g, self.c, cols, &mut x[b * xl..][..images * xl]);
+        });
+    }
+
+    /// `W += im2col(x)^T y`, into W's own layout.
+    fn wgrad<E: Float>(&self, x: &[E], y: &[E], dw: &mut [E]) {
+        let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
+        self.for_blocks(x.len() / xl, |b, images, cols| {
+            im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
+            let y = &y[b * yl..][..images * yl];
+            let rows = images * self.g.out_pixels();
+            let (cols_rows, y_rows) = ((kkc as isize, 1), (n as isize, 1));
+            if self.w_t {
+                // (n x kkc) += y^T (n x rows) * cols (rows x kkc).
+                gemm_add((n, kkc, rows), dw, y, (1, n as isize), cols, cols_rows);
+            } else {
+                // (kkc x n) += cols^T (kkc x rows) * y (rows x n).
+                gemm_add((kkc, n, rows), dw, cols, (1, kkc as isize), y, y_rows);
+            }
+        });
     }
 }
 
@@ -513,30 +486,21 @@ fn fused<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     op: Fused,
     input: Rows<E, T>,
     w: Rows<E, R>,
-    g: ConvGeom,
-    (c, n): (usize, usize),
-    w_t: bool,
+    k: Kernels,
 ) -> Rows<E, T> {
-    let kkc = g.patch_len(c);
-    let w_shape = if w_t { (n, kkc) } else { (kkc, n) };
+    let (g, c, n) = (k.g, k.c, k.n);
+    let w_shape = if k.w_t { (n, k.kkc()) } else { (k.kkc(), n) };
     assert_eq!(
         *w.shape(),
         w_shape,
         "conv: weight shape for {c} -> {n} channels"
     );
     let (rows, channels) = *input.shape();
-    let (in_pixels, out_pixels, out_channels) = match op {
-        Fused::Conv => (g.in_pixels(), g.out_pixels(), n),
-        Fused::ConvT => (g.out_pixels(), g.in_pixels(), c),
+    let (in_channels, in_pixels, out_pixels, out_channels) = match op {
+        Fused::Conv => (c, g.in_pixels(), g.out_pixels(), n),
+        Fused::ConvT => (n, g.out_pixels(), g.in_pixels(), c),
     };
-    assert_eq!(
-        channels,
-        match op {
-            Fused::Conv => c,
-            Fused::ConvT => n,
-        },
-        "conv: channels"
-    );
+    assert_eq!(channels, in_channels, "conv: channels");
     assert_eq!(
         rows % in_pixels,
         0,
@@ -547,8 +511,8 @@ fn fused<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     let (w, tape_w, w_data) = read(w);
     let mut out = vec![E::zero(); out_shape.0 * out_shape.1];
     match op {
-        Fused::Conv => conv_kernel(&g, c, n, &in_data, &w_data, w_t, &mut out, PATCH_BLOCK),
-        Fused::ConvT => conv_t_kernel(&g, c, n, &in_data, &w_data, w_t, &mut out, PATCH_BLOCK),
+        Fused::Conv => k.conv(&in_data, &w_data, &mut out),
+        Fused::ConvT => k.conv_t(&in_data, &w_data, &mut out),
     }
     let out = input.device().tensor_from_vec(out, out_shape);
     let mut tape = tape_in.merge(tape_w);
@@ -559,13 +523,13 @@ fn fused<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
             let d_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
             let d_in = grads.get_or_alloc_mut(&in_ghost)?;
             match op {
-                Fused::Conv => conv_t_kernel(&g, c, n, &d_out, &w_data, w_t, d_in, PATCH_BLOCK),
-                Fused::ConvT => conv_kernel(&g, c, n, &d_out, &w_data, w_t, d_in, PATCH_BLOCK),
+                Fused::Conv => k.conv_t(&d_out, &w_data, d_in),
+                Fused::ConvT => k.conv(&d_out, &w_data, d_in),
             }
             let dw = grads.get_or_alloc_mut(&w_ghost)?;
             match op {
-                Fused::Conv => wgrad_kernel(&g, c, n, &in_data, &d_out, w_t, dw, PATCH_BLOCK),
-                Fused::ConvT => wgrad_kernel(&g, c, n, &d_out, &in_data, w_t, dw, PATCH_BLOCK),
+                Fused::Conv => k.wgrad(&in_data, &d_out, dw),
+                Fused::ConvT => k.wgrad(&d_out, &in_data, dw),
             }
             **grads.get_or_alloc_mut(&out_ghost)? = d_out;
             Ok(())
@@ -584,7 +548,14 @@ pub fn conv<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     w_t: bool,
 ) -> Rows<E, T> {
     let c = x.shape().1;
-    fused(Fused::Conv, x, w, g, (c, n), w_t)
+    let k = Kernels {
+        g,
+        c,
+        n,
+        w_t,
+        block: PATCH_BLOCK,
+    };
+    fused(Fused::Conv, x, w, k)
 }
 
 /// `col2im(y W^T)`, the adjoint of [`conv`] in `x` (the transposed conv, and the input
@@ -597,7 +568,14 @@ pub fn conv_t<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     w_t: bool,
 ) -> Rows<E, T> {
     let n = y.shape().1;
-    fused(Fused::ConvT, y, w, g, (c, n), w_t)
+    let k = Kernels {
+        g,
+        c,
+        n,
+        w_t,
+        block: PATCH_BLOCK,
+    };
+    fused(Fused::ConvT, y, w, k)
 }
 
 #[cfg(test)]
@@ -627,19 +605,29 @@ mod tests {
         let y = fill(b * g.out_pixels() * n, 2);
         for w_t in [false, true] {
             let w = fill(g.patch_len(c) * n, 3);
-            let (one, all) = (1, usize::MAX);
+            let one = Kernels {
+                g,
+                c,
+                n,
+                w_t,
+                block: 1,
+            };
+            let all = Kernels {
+                block: usize::MAX,
+                ..one
+            };
             let mut out = [vec![0.0; y.len()], vec![0.0; y.len()]];
-            conv_kernel(&g, c, n, &x, &w, w_t, &mut out[0], one);
-            conv_kernel(&g, c, n, &x, &w, w_t, &mut out[1], all);
+            one.conv(&x, &w, &mut out[0]);
+            all.conv(&x, &w, &mut out[1]);
             assert!(max_diff(&out[0], &out[1]) < 1e-12);
             assert!(out[0].iter().filter(|v| **v != 0.0).count() > y.len() / 2);
             let mut out = [vec![0.0; x.len()], vec![0.0; x.len()]];
-            conv_t_kernel(&g, c, n, &y, &w, w_t, &mut out[0], one);
-            conv_t_kernel(&g, c, n, &y, &w, w_t, &mut out[1], all);
+            one.conv_t(&y, &w, &mut out[0]);
+            all.conv_t(&y, &w, &mut out[1]);
             assert!(max_diff(&out[0], &out[1]) < 1e-12);
             let mut out = [vec![0.0; w.len()], vec![0.0; w.len()]];
-            wgrad_kernel(&g, c, n, &x, &y, w_t, &mut out[0], one);
-            wgrad_kernel(&g, c, n, &x, &y, w_t, &mut out[1], all);
+            one.wgrad(&x, &y, &mut out[0]);
+            all.wgrad(&x, &y, &mut out[1]);
             assert!(max_diff(&out[0], &out[1]) < 1e-12);
         }
     }
