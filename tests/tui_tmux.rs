@@ -174,3 +174,35 @@ fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
 fn sighup_to_the_monitor_checkpoints_and_restores_the_terminal() {
     signal_to_the_monitor("HUP", "129");
 }
+
+/// After --resume the monitor's curves start at the run's first step, not at the resume step:
+/// the history comes from the run's files.
+#[test]
+fn resumed_monitor_shows_the_whole_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let first = Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
+        .args(["--no-ui", "--data", "toy:8gaussians", "--n-critic", "1"])
+        .args(["--steps", "12", "--out", out_s])
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let script = format!(
+        "{} --resume {out_s} --steps 100000; sleep 60",
+        env!("CARGO_BIN_EXE_wgangp-tui")
+    );
+    let tmux = Tmux::start("resumed", &script);
+    // The x-axis labels of a chart: the first step shown, then the last.
+    let axis = |s: &str| {
+        s.lines().any(|l| {
+            let t: Vec<&str> = l
+                .split(|c: char| c == '│' || c.is_whitespace())
+                .filter(|t| !t.is_empty())
+                .collect();
+            t.len() >= 2 && t[0] == "1" && t[1].parse::<u64>().is_ok_and(|n| n > 13)
+        })
+    };
+    tmux.wait("curves from step 1 past the resume step", axis);
+    tmux.keys("q");
+}

@@ -49,9 +49,14 @@ pub fn run(
     from: Option<Checkpoint>,
     ascii: bool,
 ) -> Result<Ended> {
+    let resumed = from.is_some();
     let (mut writer, worker) = headless::start(config.clone(), data, from)?;
     let (commands, events, handle) = worker.split();
     let (ui_tx, ui_rx) = tokio::sync::mpsc::unbounded_channel();
+    // A resumed run's curves start from its first step: the history its files hold first.
+    if resumed {
+        crate::attach::replay_files(writer.dir(), &ui_tx)?;
+    }
     let bridge = std::thread::Builder::new()
         .name("wgangp-writer".into())
         .spawn(move || -> Result<(Option<Outcome>, RunWriter)> {
