@@ -24,7 +24,9 @@
 #
 # dfdx bakes "$CUDA_ROOT/include" into the binary as the include path for NVRTC, so the GPU
 # machine must have cuda_fp16.h and cuda_fp16.hpp at exactly that path: keep WORK at a path
-# that can be recreated there (the default /tmp/wgangp-cuda/cuda/include is).
+# that can be recreated there (the default /tmp/wgangp-cuda/cuda/include is). The CUDA
+# libraries and that path are in the binary only once code in src/ uses dfdx's Cuda device
+# (unused libraries are dropped at link time): the script warns when libcuda is not linked.
 #
 # Inputs (environment, with defaults):
 #   WORK=/tmp/wgangp-cuda             everything this script makes
@@ -191,10 +193,19 @@ do_fakebin() {
 printf 'compute_cap\n%s\n' '${cap%?}.${cap: -1}'
 EOF
     if [ "$NVCC_SERIAL" = 1 ]; then
+        # The output goes through files: dfdx's build.rs reads its children's pipes in spawn
+        # order, so a lock holder writing straight into a full pipe would deadlock with an
+        # earlier child waiting for the lock.
         write_if_changed "$FAKEBIN/nvcc" <<EOF
 #!/bin/sh
 # dfdx's build.rs starts all its nvcc processes at once: run them one at a time.
-exec flock "$WORK/.nvcc.lock" "$CUDA_ROOT/bin/nvcc" "\$@"
+out=\$(mktemp) err=\$(mktemp)
+rc=0
+flock "$WORK/.nvcc.lock" "$CUDA_ROOT/bin/nvcc" "\$@" >"\$out" 2>"\$err" || rc=\$?
+cat "\$out"
+cat "\$err" >&2
+rm -f "\$out" "\$err"
+exit \$rc
 EOF
     else
         rm -f "$FAKEBIN/nvcc"
@@ -217,12 +228,17 @@ do_cargo() {
 
 # 6. dist ------------------------------------------------------------------------------------
 do_dist() {
-    local bin=$CARGO_TARGET_DIR/release/$BIN_NAME inc baked
+    local bin=$CARGO_TARGET_DIR/release/$BIN_NAME inc baked warn=
     mkdir -p "$DIST/include"
     cp -f "$bin" "$DIST/"
     cp -fL "$NV/include/cuda_fp16.h" "$NV/include/cuda_fp16.hpp" "$DIST/include/"
     inc=$CUDA_ROOT/include
-    if grep -qaF "$inc" "$bin"; then baked=$inc; else baked="(NOT found in the binary; expected $inc)"; fi
+    if grep -qaF "$inc" "$bin"; then baked=$inc; else baked="(NOT in the binary; it would be $inc)"; fi
+    # Unused libraries are dropped at link time (--as-needed): no libcuda means no CUDA code.
+    if ! readelf -d "$bin" | grep -qF '[libcuda.so.1]'; then
+        warn="WARNING: the binary does not link libcuda.so.1: no code in src/ runs on dfdx's Cuda
+device, so --features cuda only compiled dfdx's CUDA backend, and this binary runs on the CPU."
+    fi
     write_if_changed "$DIST/nvrtc-check.py" <<'PYEOF'
 #!/usr/bin/env python3
 """NVRTC check, no GPU needed: compile a kernel the way dfdx 0.13 does at run time
@@ -257,7 +273,8 @@ print(f"NVRTC {major.value}.{minor.value} OK with {inc}: " + ", ".join(head))
 PYEOF
     cat >"$DIST/GPU-NOTES.txt" <<EOF
 $BIN_NAME built with --features cuda for sm_$CUDA_COMPUTE_CAP by scripts/build-cuda.sh.
-On the GPU machine it needs:
+${warn:+$warn
+}On the GPU machine it needs:
   - libcuda.so.1 from the NVIDIA driver (CUDA 13.0 or newer: the PTX is .version 9.0).
     NOT the stub in $CUDA_ROOT/lib64/stubs, which this folder does not contain.
   - libnvrtc.so.13, libcublas.so.13 and libcublasLt.so.13, and libnvrtc-builtins.so.13.*

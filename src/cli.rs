@@ -123,6 +123,9 @@ pub enum Sub {
     Attach(AttachArgs),
     /// List the runs in a folder: live or not, step, latest Wasserstein estimate, age
     Ls(LsArgs),
+    /// Check dfdx's CUDA backend on this machine: the same small graph and its gradients on
+    /// the GPU and the CPU; prints one JSON line (needs a build with --features cuda)
+    GpuCheck,
 }
 
 #[derive(clap::Args, Debug, Clone)]

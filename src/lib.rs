@@ -12,6 +12,7 @@ pub mod config;
 pub mod data;
 pub mod detach;
 pub mod event;
+pub mod gpu;
 pub mod headless;
 pub mod model;
 pub mod protocol;

@@ -8,7 +8,7 @@ use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::headless::{self, Ended, Outcome, say};
 use wgangp_tui::train::worker::check_checkpoint;
-use wgangp_tui::{attach, bench, detach, runs, sample, signals, tui};
+use wgangp_tui::{attach, bench, detach, gpu, runs, sample, signals, tui};
 
 /// Exit status for bad input (flags, data, output folder), as clap uses for bad flags.
 const BAD_INPUT: u8 = 2;
@@ -59,6 +59,18 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+            };
+        }
+        Some(Sub::GpuCheck) => {
+            return match gpu::run(0) {
+                Ok(check) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&check).expect("figures serialise")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{e:#}"), NON_FINITE),
             };
         }
         None => {}
