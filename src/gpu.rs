@@ -66,12 +66,22 @@ pub fn check_graph<D: dfdx::prelude::Device<f32>>(dev: &D, w: &[f32]) -> (f32, V
 pub fn run(seed: u64) -> Result<GpuCheck> {
     use dfdx::prelude::*;
 
-    // cudarc 0.9 unwraps cuInit and panics without a driver: make that an error.
+    // cudarc 0.9 unwraps cuInit and panics without a driver: make that an error (quietly).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let built = std::panic::catch_unwind(|| Cuda::try_build(0, seed));
+    std::panic::set_hook(hook);
     let gpu = match built {
         Ok(Ok(dev)) => dev,
         Ok(Err(e)) => bail!("CUDA device 0 is not usable: {e:?}"),
-        Err(_) => bail!("CUDA device not available (no driver or no GPU)"),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            bail!("CUDA device not available (no driver or no GPU): {why}")
+        }
     };
     let cpu = Cpu::seed_from_u64(seed);
     let (_, w, _) = inputs();
