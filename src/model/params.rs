@@ -12,6 +12,7 @@ struct EachParam<'a, E: Dtype, F> {
     index: usize,
     grads: Option<&'a Gradients<E, Cpu>>,
     scratch: Vec<E>,
+    grad: Vec<E>,
     f: F,
 }
 
@@ -19,14 +20,15 @@ impl<E: Float, F> EachParam<'_, E, F>
 where
     Cpu: Device<E>,
 {
-    fn load<S: Shape>(&mut self, t: &Tensor<S, E, Cpu>) -> Option<Vec<E>> {
-        self.scratch.resize(t.shape().num_elements(), E::default());
+    /// Loads the tensor into `scratch` and its gradient, if any, into `grad`; whether it has one.
+    fn load<S: Shape>(&mut self, t: &Tensor<S, E, Cpu>) -> bool {
+        let n = t.shape().num_elements();
+        self.scratch.resize(n, E::default());
         t.copy_into(&mut self.scratch);
-        self.grads.map(|g| {
-            let mut grad = vec![E::default(); t.shape().num_elements()];
-            g.get(t).copy_into(&mut grad);
-            grad
-        })
+        let Some(g) = self.grads else { return false };
+        self.grad.resize(n, E::default());
+        g.get(t).copy_into(&mut self.grad);
+        true
     }
 }
 
@@ -45,8 +47,8 @@ where
         _: TensorOptions<S, E, Cpu>,
         t: &mut Tensor<S, E, Cpu>,
     ) -> Result<Option<Tensor<S, E, Cpu>>, Self::Err> {
-        let grad = self.load(t);
-        (self.f)(self.index, &mut self.scratch, grad.as_deref());
+        let grad = self.load(t).then_some(&self.grad[..]);
+        (self.f)(self.index, &mut self.scratch, grad);
         t.copy_from(&self.scratch);
         self.index += 1;
         Ok(None)
@@ -69,8 +71,8 @@ where
         _: TensorOptions<S, E, Cpu>,
         t: &Tensor<S, E, Cpu>,
     ) -> Result<Option<Tensor<S, E, Cpu>>, Self::Err> {
-        let grad = self.0.load(t);
-        (self.0.f)(self.0.index, &self.0.scratch, grad.as_deref());
+        let grad = self.0.load(t).then_some(&self.0.grad[..]);
+        (self.0.f)(self.0.index, &self.0.scratch, grad);
         self.0.index += 1;
         Ok(None)
     }
@@ -89,6 +91,7 @@ pub fn update_params<E: Float, M: TensorCollection<E, Cpu>>(
         index: 0,
         grads,
         scratch: Vec::new(),
+        grad: Vec::new(),
         f,
     };
     M::iter_tensors(&mut RecursiveWalker {
@@ -110,6 +113,7 @@ pub fn visit_params<E: Float, M: TensorCollection<E, Cpu>>(
         index: 0,
         grads,
         scratch: Vec::new(),
+        grad: Vec::new(),
         f,
     });
     M::iter_tensors(&mut RecursiveWalker {

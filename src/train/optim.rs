@@ -56,19 +56,24 @@ where
                 vs.push(vec![E::zero(); p.len()]);
             }
             let (m, v) = (&mut ms[i], &mut vs[i]);
+            assert!(m.len() == p.len() && g.len() == p.len());
+            // Iterators rather than indices: no bounds checks, so the loops vectorise. The
+            // arithmetic is the same, operation for operation.
+            let one = E::one();
             match kind {
                 OptimizerKind::Adam => {
-                    for j in 0..p.len() {
-                        m[j] = b1 * m[j] + (E::one() - b1) * g[j];
-                        v[j] = b2 * v[j] + (E::one() - b2) * g[j] * g[j];
-                        let (m_hat, v_hat) = (m[j] / bc1, v[j] / bc2);
-                        p[j] -= lr * m_hat / (v_hat.sqrt() + eps);
+                    for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                    {
+                        *m = b1 * *m + (one - b1) * *g;
+                        *v = b2 * *v + (one - b2) * *g * *g;
+                        let (m_hat, v_hat) = (*m / bc1, *v / bc2);
+                        *p -= lr * m_hat / (v_hat.sqrt() + eps);
                     }
                 }
                 OptimizerKind::RmsProp => {
-                    for j in 0..p.len() {
-                        v[j] = alpha * v[j] + (E::one() - alpha) * g[j] * g[j];
-                        p[j] -= lr * g[j] / (v[j].sqrt() + eps);
+                    for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                        *v = alpha * *v + (one - alpha) * *g * *g;
+                        *p -= lr * *g / (v.sqrt() + eps);
                     }
                 }
             }
