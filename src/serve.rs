@@ -155,9 +155,10 @@ struct Viewer {
 #[derive(Default)]
 struct Hub {
     viewers: Vec<Viewer>,
-    /// The latest `started` and `samples` lines, for viewers that attach later.
-    started: Option<Arc<str>>,
-    samples: Option<Arc<str>>,
+    /// The latest `started` and `samples` events, for viewers that attach later (kept as
+    /// events: with nobody attached, nothing is serialised).
+    started: Option<Arc<TrainEvent>>,
+    samples: Option<Arc<TrainEvent>>,
     /// Bytes of `metrics.jsonl` written so far: a new viewer replays exactly these.
     recorded: u64,
 }
@@ -236,17 +237,20 @@ impl Server {
         if matches!(event, TrainEvent::Checkpoint(_)) {
             return; // stays in the process; CheckpointSaved follows
         }
+        let mut hub = self.hub.lock().unwrap();
+        hub.recorded = recorded;
+        match event {
+            TrainEvent::Started { .. } => hub.started = Some(Arc::new(event.clone())),
+            TrainEvent::Samples(_) => hub.samples = Some(Arc::new(event.clone())),
+            _ => {}
+        }
+        if hub.viewers.is_empty() {
+            return;
+        }
         let Ok(line) = serde_json::to_string(event) else {
             return;
         };
         let line: Arc<str> = line.into();
-        let mut hub = self.hub.lock().unwrap();
-        hub.recorded = recorded;
-        match event {
-            TrainEvent::Started { .. } => hub.started = Some(line.clone()),
-            TrainEvent::Samples(_) => hub.samples = Some(line.clone()),
-            _ => {}
-        }
         hub.viewers
             .retain(|v| match v.queue.try_send(Some(line.clone())) {
                 Ok(()) => true,
@@ -318,10 +322,14 @@ impl Joined<'_> {
             });
             (hub.started.clone(), hub.samples.clone(), hub.recorded)
         };
-        let first = [Some(self.hello.clone()), started].into_iter().flatten();
+        let line = |e: Option<Arc<TrainEvent>>| -> Option<Arc<str>> {
+            serde_json::to_string(&*e?).ok().map(Into::into)
+        };
+        let first = [Some(self.hello.clone()), line(started)];
+        let samples = line(samples);
         let writer = ViewerWriter {
             stream: stream.try_clone()?,
-            first: first.collect(),
+            first: first.into_iter().flatten().collect(),
             metrics: self.metrics.to_path_buf(),
             recorded,
             samples,
