@@ -109,6 +109,37 @@ pub fn matmul<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     b: Matrix<E, R>,
     transpose_b: bool,
 ) -> Matrix<E, T> {
+    product(
+        a,
+        b,
+        None::<Tensor<(usize,), E, Cpu, NoneTape>>,
+        transpose_b,
+    )
+}
+
+/// [`matmul`] plus `bias (n,)` added to every row, in one op: the output starts as the bias
+/// rows (no zeroing, no separate broadcast add), and the backward pass adds the column sums of
+/// `dC` into the bias's gradient.
+pub fn matmul_bias<
+    E: Float,
+    T: Tape<E, Cpu> + Merge<R> + Merge<Rb>,
+    R: Tape<E, Cpu>,
+    Rb: Tape<E, Cpu>,
+>(
+    a: Matrix<E, T>,
+    b: Matrix<E, R>,
+    bias: Tensor<(usize,), E, Cpu, Rb>,
+    transpose_b: bool,
+) -> Matrix<E, T> {
+    product(a, b, Some(bias), transpose_b)
+}
+
+fn product<E: Float, T: Tape<E, Cpu> + Merge<R> + Merge<Rb>, R: Tape<E, Cpu>, Rb: Tape<E, Cpu>>(
+    a: Matrix<E, T>,
+    b: Matrix<E, R>,
+    bias: Option<Tensor<(usize,), E, Cpu, Rb>>,
+    transpose_b: bool,
+) -> Matrix<E, T> {
     let (m, k) = *a.shape();
     let (n, kb) = if transpose_b {
         *b.shape()
@@ -131,7 +162,30 @@ pub fn matmul<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     } else {
         (n as isize, 1)
     };
-    let mut c = vec![E::zero(); m * n];
+    let (bias, tape_bias, bias_data) = match bias {
+        Some(bias) => {
+            assert_eq!(
+                bias.shape().0,
+                n,
+                "matmul: bias of {} for {n} columns",
+                bias.shape().0
+            );
+            let (bias, tape) = bias.split_tape();
+            let mut data = vec![E::zero(); n];
+            bias.copy_into(&mut data);
+            (Some(bias), Some(tape), data)
+        }
+        None => (None, None, Vec::new()),
+    };
+    let mut c = if bias_data.is_empty() {
+        vec![E::zero(); m * n]
+    } else {
+        let mut c = Vec::with_capacity(m * n);
+        for _ in 0..m {
+            c.extend_from_slice(&bias_data);
+        }
+        c
+    };
     gemm_add(
         (m, n, k),
         &mut c,
@@ -142,8 +196,12 @@ pub fn matmul<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     );
     let out = a.device().tensor_from_vec(c, (m, n));
     let mut tape = tape_a.merge(tape_b);
+    if let Some(tape_bias) = tape_bias {
+        tape = tape.merge(tape_bias);
+    }
     if T::OWNS_TAPE {
         let (a_ghost, b_ghost, out_ghost) = (a.ghost(), b.ghost(), out.ghost());
+        let bias_ghost = bias.as_ref().map(|b| b.ghost());
         tape.add_backward_op(move |grads| {
             // One gradient buffer at a time: move the output's out and back.
             let dc = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
@@ -177,6 +235,14 @@ pub fn matmul<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
                     (n as isize, 1),
                 );
             }
+            if let Some(bias_ghost) = &bias_ghost {
+                let db = grads.get_or_alloc_mut(bias_ghost)?;
+                for row in dc.chunks_exact(n) {
+                    for (d, g) in db.iter_mut().zip(row) {
+                        *d += *g;
+                    }
+                }
+            }
             **grads.get_or_alloc_mut(&out_ghost)? = dc;
             Ok(())
         });
@@ -191,8 +257,8 @@ pub fn linear<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
 ) -> Tensor<(usize, Const<O>), E, Cpu, T> {
     let n = x.shape().0;
     let w = layer.weight.retaped::<T>().reshape_like(&(O, I));
-    let y = matmul(x.reshape_like(&(n, I)), w, true).reshape_like(&(n, Const::<O>));
-    y + layer.bias.retaped::<T>().broadcast_like(&(n, Const::<O>))
+    let bias = layer.bias.retaped::<T>().reshape_like(&(O,));
+    matmul_bias(x.reshape_like(&(n, I)), w, bias, true).reshape_like(&(n, Const::<O>))
 }
 
 /// `g W` for a row of gradients `g (n, O)` and a `Linear` layer's weight `(O, I)`: the chain
