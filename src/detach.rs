@@ -74,6 +74,9 @@ pub fn continue_in_background(config: &TrainConfig, dir: &Path) -> Result<(u32, 
             );
         }
         if start.elapsed() > START_TIMEOUT {
+            // Never two trainers on one run.
+            let _ = child.kill();
+            let _ = child.wait();
             bail!(
                 "the background process (pid {pid}) did not open {} in {} s; see {}",
                 socket.display(),

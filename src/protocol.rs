@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Command, TrainEvent};
+use crate::tui::app::MAX_CRITIC_STEPS;
 
 /// Bumped on any change a viewer of the previous version could not read.
 pub const PROTOCOL: u32 = 1;
@@ -61,7 +62,9 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         {
             "learning rates must be finite numbers > 0"
         }
-        Command::SetCriticSteps { n_critic } if *n_critic == 0 => "n_critic must be at least 1",
+        Command::SetCriticSteps { n_critic } if !(1..=MAX_CRITIC_STEPS).contains(n_critic) => {
+            "n_critic must be from 1 to 100"
+        }
         _ => return Ok(command),
     };
     Err(format!("{bad}: {}", clip(line)))
@@ -146,6 +149,7 @@ mod tests {
             r#"{"command":"set_lambda","lambda":-1}"#,
             r#"{"command":"set_learning_rates","generator":0,"critic":1e-4}"#,
             r#"{"command":"set_critic_steps","n_critic":0}"#,
+            r#"{"command":"set_critic_steps","n_critic":4000000000}"#,
         ] {
             assert!(parse_command(bad).is_err(), "{bad:?}");
         }

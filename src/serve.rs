@@ -168,6 +168,7 @@ pub struct Server {
     hub: Arc<Mutex<Hub>>,
     path: PathBuf,
     inode: u64,
+    listener_fd: std::os::fd::RawFd,
     stopping: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
     writers: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -185,6 +186,7 @@ impl Server {
     ) -> Result<Server> {
         let Listener { listener, path } = listener;
         let inode = fs::metadata(&path)?.ino();
+        let listener_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         let hub = Arc::new(Mutex::new(Hub {
             recorded,
             ..Hub::default()
@@ -206,7 +208,11 @@ impl Server {
                         if stopping.load(Ordering::SeqCst) {
                             break;
                         }
-                        let Ok(stream) = stream else { continue };
+                        let Ok(stream) = stream else {
+                            // Out of file descriptors, say: do not spin.
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        };
                         let joined = Joined {
                             hub: &hub,
                             hello: &hello,
@@ -225,6 +231,7 @@ impl Server {
             hub,
             path,
             inode,
+            listener_fd,
             stopping,
             accept: Some(accept),
             writers,
@@ -270,7 +277,10 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        // Wake the accepting thread so that it sees `stopping`.
+        // Wake the accepting thread so that it sees `stopping`: shutting the listening socket
+        // down makes a blocked accept() return on Linux even when the socket's file is gone.
+        // SAFETY: the fd stays open (the accepting thread owns the listener) until it is joined.
+        unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
         let _ = UnixStream::connect(&self.path);
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
@@ -279,7 +289,8 @@ impl Drop for Server {
         if fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
             let _ = fs::remove_file(&self.path);
         }
-        for v in std::mem::take(&mut self.hub.lock().unwrap().viewers) {
+        let viewers = std::mem::take(&mut self.hub.lock().unwrap().viewers);
+        for v in &viewers {
             if v.queue.try_send(None).is_err() {
                 let _ = v.stream.shutdown(std::net::Shutdown::Both);
             }
@@ -290,6 +301,11 @@ impl Drop for Server {
             while !w.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
+        }
+        // A viewer that does not read must not keep its threads (and their command sender,
+        // which keeps the worker waiting) alive.
+        for v in viewers {
+            let _ = v.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
@@ -472,5 +488,26 @@ mod tests {
         let stale = UnixListener::bind(&path).unwrap();
         drop(stale);
         assert!(Listener::bind(dir.path()).unwrap().is_some());
+    }
+
+    /// Closing does not hang when the socket's file was removed meanwhile (the wake-up by
+    /// connecting to it cannot work then).
+    #[test]
+    fn closing_does_not_need_the_socket_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = Listener::bind(dir.path()).unwrap().unwrap();
+        let (commands, _rx) = std::sync::mpsc::channel();
+        let metrics = dir.path().join("metrics.jsonl");
+        let server = Server::start(listener, dir.path(), metrics, 0, commands).unwrap();
+        fs::remove_file(protocol::socket_path(dir.path())).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(server);
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "closing hung"
+        );
     }
 }
