@@ -4,7 +4,7 @@
 use dfdx::optim::{Adam, AdamConfig, Optimizer as _};
 use dfdx::prelude::*;
 use wgangp_tui::config::OptimizerKind;
-use wgangp_tui::model::params::read_params;
+use wgangp_tui::model::params::{read_grads, read_params};
 use wgangp_tui::train::optim::{ADAM_BETAS, EPS, Optimizer};
 
 type Net = (Linear<5, 8>, Tanh, Linear<8, 3>);
@@ -44,7 +44,8 @@ fn our_adam_matches_dfdx_adam() {
         let g = loss(&theirs, &x, theirs.alloc_grads());
         their_opt.update(&mut theirs, &g).unwrap();
         let g = loss(&ours, &x, ours.alloc_grads());
-        our_opt.step(&mut ours, &g);
+        let grads = read_grads(&ours, &g);
+        our_opt.step(&mut ours, &grads);
         let (a, b) = (read_params(&theirs), read_params(&ours));
         let worst = a
             .iter()

@@ -25,7 +25,7 @@ impl Float for f64 {}
 pub type Batch<const N: usize, E, T = NoneTape> = Tensor<(usize, Const<N>), E, Cpu, T>;
 
 /// A critic D: R^X -> R.
-pub trait Critic<E: Float, const X: usize>: TensorCollection<E, Cpu> + Clone
+pub trait Critic<E: Float, const X: usize>: TensorCollection<E, Cpu> + Clone + Send + Sync
 where
     Cpu: Device<E>,
 {
@@ -45,7 +45,7 @@ where
 
 /// A generator G: R^Z -> R^X.
 pub trait Generator<E: Float, const Z: usize, const X: usize>:
-    TensorCollection<E, Cpu> + Clone
+    TensorCollection<E, Cpu> + Clone + Send + Sync
 where
     Cpu: Device<E>,
 {

@@ -39,8 +39,9 @@ where
         }
     }
 
-    /// One update of every parameter of `model` from `grads` (which must hold them all).
-    pub fn step<M: TensorCollection<E, Cpu>>(&mut self, model: &mut M, grads: &Gradients<E, Cpu>) {
+    /// One update of every parameter of `model` from `grads`, one vector per parameter tensor
+    /// in the model's order (as `read_grads` gives them).
+    pub fn step<M: TensorCollection<E, Cpu>>(&mut self, model: &mut M, grads: &[Vec<E>]) {
         self.t += 1;
         let c = |x: f64| E::from_f64(x).unwrap();
         let (kind, lr, eps) = (self.kind, c(self.lr), c(EPS));
@@ -49,8 +50,10 @@ where
         let t = self.t as i32;
         let (bc1, bc2) = (E::one() - b1.powi(t), E::one() - b2.powi(t));
         let (ms, vs) = (&mut self.m, &mut self.v);
-        update_params(model, Some(grads), |i, p, g| {
-            let g = g.expect("gradients given");
+        let mut seen = 0;
+        update_params(model, None, |i, p, _| {
+            seen += 1;
+            let g = grads.get(i).expect("one gradient per parameter");
             if ms.len() <= i {
                 ms.push(vec![E::zero(); p.len()]);
                 vs.push(vec![E::zero(); p.len()]);
@@ -78,5 +81,6 @@ where
                 }
             }
         });
+        assert_eq!(seen, grads.len(), "one gradient per parameter");
     }
 }

@@ -1,9 +1,12 @@
 //! One WGAN training run in memory: the two nets, their optimizers, the data and the RNG.
 
+use std::ops::Range;
+
 use dfdx::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
+use rayon::prelude::*;
 
 use super::optim::Optimizer;
 use super::penalty::{critic_objective, interpolate};
@@ -12,7 +15,7 @@ use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
 use crate::model::params::{
-    load_named_params, named_params, read_params, update_params, visit_params,
+    load_named_params, named_params, read_grads, read_params, update_params,
 };
 use crate::model::{Batch, Critic, Generator};
 
@@ -71,6 +74,10 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     /// Fixed noise and real samples for the pictures, drawn once from their own stream.
     sample_noise: Vec<f32>,
     sample_real: Vec<f32>,
+    /// Each critic layer's name and the index of its weight among the critic's parameters.
+    critic_layers: Vec<(&'static str, usize)>,
+    /// Shards a batch is split into ([`SHARDS`]; another count only in tests).
+    shards: usize,
 }
 
 fn finite(x: f64) -> bool {
@@ -97,7 +104,19 @@ where
             .collect();
         let mut sample_real = Vec::with_capacity(count * X);
         data.sample(&mut picture_rng, count, &mut sample_real);
+        let names = named_params(&critic);
+        let critic_layers = critic
+            .layer_weights()
+            .into_iter()
+            .map(|(layer, _)| {
+                let weight = format!("{layer}.weight");
+                let index = names.iter().position(|t| t.name == weight);
+                (layer, index.expect("each critic layer has a weight"))
+            })
+            .collect();
         Self {
+            critic_layers,
+            shards: SHARDS,
             opt_generator: Optimizer::new(kind, hyper.lr_generator),
             opt_critic: Optimizer::new(kind, hyper.lr_critic),
             dev,
@@ -118,11 +137,11 @@ where
         self.dev.tensor_from_vec(values, (n, Const::<N>))
     }
 
-    fn noise(&mut self, n: usize) -> Batch<Z, f32> {
-        let values = (0..n * Z)
+    /// `n` noise vectors, one after another.
+    fn noise(&mut self, n: usize) -> Vec<f32> {
+        (0..n * Z)
             .map(|_| StandardNormal.sample(&mut self.rng))
-            .collect();
-        self.batch_tensor(values)
+            .collect()
     }
 
     /// Changes hyperparameters; a new penalty mode that uses another optimizer starts both
@@ -144,39 +163,9 @@ where
         let mut real = Vec::with_capacity(b * X);
         self.data.sample(&mut self.rng, b, &mut real);
         let z = self.noise(b);
-        let fake = self.generator.generate(z);
-        let fake_v = fake.as_vec();
         let unit = Uniform::new(0.0f32, 1.0);
         let eps: Vec<f32> = (0..b).map(|_| unit.sample(&mut self.rng)).collect();
-        let x_hat = self.batch_tensor::<X>(interpolate(&real, &fake_v, &eps, X));
-        let real = self.batch_tensor::<X>(real);
-
-        let objective = critic_objective(
-            &self.critic,
-            real,
-            fake,
-            &x_hat,
-            self.hyper.lambda as f32,
-            self.hyper.penalty,
-        );
-        let loss = objective.loss.array() as f64;
-        let what = |what: &str| NonFinite {
-            step: self.step + 1,
-            what: what.to_string(),
-        };
-        if !finite(loss) {
-            return Err(what("the critic loss"));
-        }
-        let grads = objective.loss.backward();
-        if !all_finite(&self.critic, &grads) {
-            return Err(what("a critic gradient"));
-        }
-        let layer_grad_norms = self
-            .critic
-            .layer_weights()
-            .into_iter()
-            .map(|(name, w)| (name, l2(&grads.get(&w).as_vec())))
-            .collect();
+        let (stats, grads) = self.critic_gradients(&real, &z, &eps)?;
         self.opt_critic.step(&mut self.critic, &grads);
         if self.hyper.penalty == PenaltyMode::Clip {
             let c = self.hyper.clip as f32;
@@ -184,40 +173,129 @@ where
                 p.iter_mut().for_each(|w| *w = w.clamp(-c, c))
             });
         }
-        let norms: Vec<f64> = objective.grad_norms.iter().map(|&n| n as f64).collect();
+        Ok(stats)
+    }
+
+    fn non_finite(&self, what: &str) -> NonFinite {
+        NonFinite {
+            step: self.step + 1,
+            what: what.to_string(),
+        }
+    }
+
+    /// The critic objective's figures and its gradient (one vector per critic parameter) on
+    /// real samples, the generator's samples of noise `z`, and interpolates at `eps`, computed
+    /// shard by shard in parallel.
+    fn critic_gradients(
+        &self,
+        real: &[f32],
+        z: &[f32],
+        eps: &[f32],
+    ) -> Result<(CriticStats, Vec<Vec<f32>>), NonFinite> {
+        let b = eps.len();
+        let (lambda, mode) = (self.hyper.lambda as f32, self.hyper.penalty);
+        let (generator, critic, dev) = (&self.generator, &self.critic, &self.dev);
+        let parts: Vec<CriticShard> = shards(b, self.shards)
+            .into_par_iter()
+            .map(|rows| {
+                let fake = generator.generate(rows_tensor::<Z>(dev, z, &rows));
+                let real = &real[rows.start * X..rows.end * X];
+                let x_hat = interpolate(real, &fake.as_vec(), &eps[rows.clone()], X);
+                let all = 0..rows.len();
+                let objective = critic_objective(
+                    critic,
+                    rows_tensor::<X>(dev, real, &all),
+                    fake,
+                    &rows_tensor::<X>(dev, &x_hat, &all),
+                    lambda,
+                    mode,
+                );
+                // This shard's mean loss weighted by its share of the batch: the shards' losses
+                // and gradients then add up to those of the whole batch.
+                let share = rows.len() as f32 / b as f32;
+                let loss = objective.loss * share;
+                let loss_v = loss.array();
+                let grads = read_grads(critic, &loss.backward());
+                CriticShard {
+                    share: share as f64,
+                    loss: loss_v as f64,
+                    d_real: objective.d_real as f64,
+                    d_fake: objective.d_fake as f64,
+                    penalty: objective.penalty as f64,
+                    weighted_penalty: objective.weighted_penalty as f64,
+                    grad_norms: objective.grad_norms,
+                    grads,
+                }
+            })
+            .collect();
+
+        let loss: f64 = parts.iter().map(|p| p.loss).sum();
+        if !finite(loss) {
+            return Err(self.non_finite("the critic loss"));
+        }
+        let weighted = |f: fn(&CriticShard) -> f64| parts.iter().map(|p| p.share * f(p)).sum();
+        let (d_real, d_fake) = (weighted(|p| p.d_real), weighted(|p| p.d_fake));
+        let (penalty, weighted_penalty) =
+            (weighted(|p| p.penalty), weighted(|p| p.weighted_penalty));
+        let norms: Vec<f64> = parts
+            .iter()
+            .flat_map(|p| p.grad_norms.iter().map(|&n| n as f64))
+            .collect();
+        let grads = sum_grads(parts.into_iter().map(|p| p.grads));
+        if !all_finite(&grads) {
+            return Err(self.non_finite("a critic gradient"));
+        }
+        let layer_grad_norms = self
+            .critic_layers
+            .iter()
+            .map(|&(name, i)| (name, l2(&grads[i])))
+            .collect();
         let (grad_norm_mean, grad_norm_std) = mean_std(&norms);
-        Ok(CriticStats {
+        let stats = CriticStats {
             loss,
-            d_real: objective.d_real as f64,
-            d_fake: objective.d_fake as f64,
-            penalty: objective.penalty as f64,
-            weighted_penalty: objective.weighted_penalty as f64,
+            d_real,
+            d_fake,
+            penalty,
+            weighted_penalty,
             grad_norm_mean,
             grad_norm_std,
             layer_grad_norms,
-        })
+        };
+        Ok((stats, grads))
     }
 
     /// One generator update: minimise -mean D(G(z)).
     pub fn generator_step(&mut self) -> Result<f64, NonFinite> {
         let z = self.noise(self.batch);
-        let grads = self.generator.alloc_grads();
-        let fake = self.generator.generate(z.traced(grads));
-        let loss = -self.critic.score(fake).mean();
-        let loss_v = loss.array() as f64;
-        let what = |what: &str| NonFinite {
-            step: self.step + 1,
-            what: what.to_string(),
-        };
-        if !finite(loss_v) {
-            return Err(what("the generator loss"));
-        }
-        let grads = loss.backward();
-        if !all_finite(&self.generator, &grads) {
-            return Err(what("a generator gradient"));
-        }
+        let (loss, grads) = self.generator_gradients(&z)?;
         self.opt_generator.step(&mut self.generator, &grads);
-        Ok(loss_v)
+        Ok(loss)
+    }
+
+    /// The generator's loss -mean D(G(z)) and its gradient (one vector per generator
+    /// parameter), computed shard by shard in parallel.
+    fn generator_gradients(&self, z: &[f32]) -> Result<(f64, Vec<Vec<f32>>), NonFinite> {
+        let b = z.len() / Z;
+        let (generator, critic, dev) = (&self.generator, &self.critic, &self.dev);
+        let parts: Vec<(f64, Vec<Vec<f32>>)> = shards(b, self.shards)
+            .into_par_iter()
+            .map(|rows| {
+                let z = rows_tensor::<Z>(dev, z, &rows).traced(generator.alloc_grads());
+                let share = rows.len() as f32 / b as f32;
+                let loss = -critic.score(generator.generate(z)).mean() * share;
+                let loss_v = loss.array() as f64;
+                (loss_v, read_grads(generator, &loss.backward()))
+            })
+            .collect();
+        let loss: f64 = parts.iter().map(|p| p.0).sum();
+        if !finite(loss) {
+            return Err(self.non_finite("the generator loss"));
+        }
+        let grads = sum_grads(parts.into_iter().map(|p| p.1));
+        if !all_finite(&grads) {
+            return Err(self.non_finite("a generator gradient"));
+        }
+        Ok((loss, grads))
     }
 
     /// n_critic critic steps, then one generator step.
@@ -401,12 +479,52 @@ where
     }
 }
 
-fn all_finite<M: TensorCollection<f32, Cpu>>(model: &M, grads: &Gradients<f32, Cpu>) -> bool {
-    let mut ok = true;
-    visit_params(model, Some(grads), |_, _, g| {
-        ok &= g.unwrap().iter().all(|x| x.is_finite())
-    });
-    ok
+/// Shards of the batch whose forward and backward passes run in parallel, one per pool thread
+/// at a time (data parallelism: every op of a shard, not only the matrix products, runs beside
+/// the other shard's). Their number is fixed, not the thread count, so that a run's numbers do
+/// not depend on `--threads`.
+pub const SHARDS: usize = 2;
+
+/// The rows of each of `parts` shards of a batch of `n`: contiguous, sizes differing by at
+/// most one (fewer shards when `n` is smaller).
+fn shards(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.min(n).max(1);
+    (0..parts)
+        .map(|i| i * n / parts..(i + 1) * n / parts)
+        .collect()
+}
+
+/// Rows `rows` of a row-major batch, as a tensor.
+fn rows_tensor<const N: usize>(dev: &Cpu, values: &[f32], rows: &Range<usize>) -> Batch<N, f32> {
+    let data = values[rows.start * N..rows.end * N].to_vec();
+    dev.tensor_from_vec(data, (rows.len(), Const::<N>))
+}
+
+/// What one shard of a critic step gives.
+struct CriticShard {
+    share: f64,
+    loss: f64,
+    d_real: f64,
+    d_fake: f64,
+    penalty: f64,
+    weighted_penalty: f64,
+    grad_norms: Vec<f32>,
+    grads: Vec<Vec<f32>>,
+}
+
+/// The shards' gradients added up, in shard order (so the sum is the same every run).
+fn sum_grads(mut parts: impl Iterator<Item = Vec<Vec<f32>>>) -> Vec<Vec<f32>> {
+    let mut total = parts.next().expect("at least one shard");
+    for part in parts {
+        for (t, p) in total.iter_mut().zip(&part) {
+            t.iter_mut().zip(p).for_each(|(t, p)| *t += *p);
+        }
+    }
+    total
+}
+
+fn all_finite(grads: &[Vec<f32>]) -> bool {
+    grads.iter().flatten().all(|x| x.is_finite())
 }
 
 fn l2(v: &[f32]) -> f64 {
@@ -454,4 +572,88 @@ fn optimizer(
         m: reorder(&state.m)?,
         v: reorder(&state.v)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::bench_config;
+    use crate::cli::BenchConfig;
+    use crate::model::toy::{TOY_DIM, ToyCritic, ToyGenerator};
+
+    #[test]
+    fn shards_cover_the_batch_once() {
+        for n in 1..40 {
+            for parts in 1..5 {
+                let s = shards(n, parts);
+                assert_eq!(s.len(), parts.min(n));
+                assert_eq!(s[0].start, 0);
+                assert_eq!(s.last().unwrap().end, n);
+                assert!(s.windows(2).all(|w| w[0].end == w[1].start));
+                let sizes: Vec<usize> = s.iter().map(|r| r.len()).collect();
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "{n} in {parts}: {sizes:?}");
+            }
+        }
+    }
+
+    /// Splitting the batch into shards changes the order of some sums, nothing else: the
+    /// figures and gradients of a batch on one shard and on three agree.
+    #[test]
+    fn sharded_gradients_match_the_whole_batch() {
+        type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
+        let mut config = bench_config(BenchConfig::Toy, 1, 7);
+        config.batch = 10;
+        config.hyper.lambda = 10.0;
+        let data = Dataset::load(&config.data).unwrap();
+        let mut trainer = Toy::new(&config, data);
+        // Trained a little first, so that no gradient is trivially small.
+        for _ in 0..3 {
+            trainer.iteration().unwrap();
+        }
+        let mut real = Vec::new();
+        trainer.data.sample(&mut trainer.rng, 10, &mut real);
+        let z = trainer.noise(10);
+        let eps: Vec<f32> = (0..10).map(|i| i as f32 / 9.0).collect();
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-5 * (1.0 + x.abs());
+        let same_grads = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+            let diff: f32 = a
+                .iter()
+                .flatten()
+                .zip(b.iter().flatten())
+                .map(|(p, q)| (p - q).powi(2))
+                .sum();
+            let norm: f32 = a.iter().flatten().map(|p| p * p).sum();
+            assert!(norm > 0.0);
+            assert!(
+                diff.sqrt() <= 1e-5 * norm.sqrt(),
+                "gradients differ: {diff} of {norm}"
+            );
+        };
+
+        trainer.shards = 1;
+        let (whole, whole_grads) = trainer.critic_gradients(&real, &z, &eps).unwrap();
+        let (whole_g, whole_g_grads) = trainer.generator_gradients(&z).unwrap();
+        trainer.shards = 3;
+        let (split, split_grads) = trainer.critic_gradients(&real, &z, &eps).unwrap();
+        let (split_g, split_g_grads) = trainer.generator_gradients(&z).unwrap();
+
+        for (a, b) in [
+            (whole.loss, split.loss),
+            (whole.d_real, split.d_real),
+            (whole.d_fake, split.d_fake),
+            (whole.penalty, split.penalty),
+            (whole.weighted_penalty, split.weighted_penalty),
+            (whole.grad_norm_mean, split.grad_norm_mean),
+            (whole.grad_norm_std, split.grad_norm_std),
+            (whole_g, split_g),
+        ] {
+            assert!(
+                close(a, b),
+                "{whole:?} ({whole_g}) vs {split:?} ({split_g})"
+            );
+        }
+        same_grads(&whole_grads, &split_grads);
+        same_grads(&whole_g_grads, &split_g_grads);
+    }
 }
