@@ -19,7 +19,8 @@
 
 use dfdx::prelude::*;
 
-use super::matmul::{gemm_add, read};
+use super::layer::{Activation, Map, WithSlopes, layer};
+use super::matmul::gemm_add;
 use rayon::prelude::*;
 
 use super::Float;
@@ -297,45 +298,70 @@ conv_collection!(ConvTranspose2d, COUT * KERNEL * KERNEL);
 /// Activation rows with a compile-time channel count.
 pub type Act<const C: usize, E, T> = Tensor<(usize, Const<C>), E, Cpu, T>;
 
-fn add_bias<const C: usize, E: Float, T: Tape<E, Cpu>>(
-    y: Act<C, E, T>,
-    bias: &Tensor<Rank1<C>, E, Cpu>,
-) -> Act<C, E, T>
-where
-    Cpu: Device<E>,
-{
-    let shape = *y.shape();
-    y + bias.retaped::<T>().broadcast_like(&shape)
+/// A conv-shaped layer op on `Const`-width rows.
+fn conv_layer<const CI: usize, const CO: usize, E: Float, T: Tape<E, Cpu>>(
+    x: Act<CI, E, T>,
+    w: Rows<E, T>,
+    bias: Option<Tensor<(usize,), E, Cpu, T>>,
+    map: Map,
+    act: Activation<E>,
+    want_slopes: bool,
+) -> WithSlopes<Act<CO, E, T>, E> {
+    let rows = x.shape().0;
+    let (y, slopes) = layer(x.reshape_like(&(rows, CI)), w, bias, map, act, want_slopes);
+    let rows = y.shape().0;
+    (y.reshape_like(&(rows, Const::<CO>)), slopes)
 }
 
 impl<const CIN: usize, const COUT: usize, E: Float> Conv2d<CIN, COUT, E, Cpu>
 where
     Cpu: Device<E>,
 {
-    /// `(B*in_h*in_w, CIN)` -> `(B*out_h*out_w, COUT)`.
-    pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
+    fn kernels(g: ConvGeom) -> Kernels {
         debug_assert_eq!(g.kernel, KERNEL);
-        let rows = x.shape().0;
-        let w = self
-            .weight
-            .retaped::<T>()
-            .reshape_like(&(KERNEL * KERNEL * CIN, COUT));
-        let y = conv(x.reshape_like(&(rows, CIN)), w, g, COUT, false);
-        let rows = y.shape().0;
-        add_bias(y.reshape_like(&(rows, Const::<COUT>)), &self.bias)
+        Kernels::new(g, CIN, COUT, false)
     }
 
-    /// The gradient of `sum(dy * forward(x))` w.r.t. `x`: `(B*out_pixels, COUT)` ->
-    /// `(B*in_pixels, CIN)`. Built from taped ops on this layer's own weight.
-    pub fn input_grad<T: Tape<E, Cpu>>(&self, dy: Act<COUT, E, T>, g: ConvGeom) -> Act<CIN, E, T> {
-        let w = self
-            .weight
+    fn w<T: Tape<E, Cpu>>(&self) -> Rows<E, T> {
+        self.weight
             .retaped::<T>()
-            .reshape_like(&(KERNEL * KERNEL * CIN, COUT));
-        let dy_rows = dy.shape().0;
-        let dx = conv_t(dy.reshape_like(&(dy_rows, COUT)), w, g, CIN, false);
-        let rows = dx.shape().0;
-        dx.reshape_like(&(rows, Const::<CIN>))
+            .reshape_like(&(KERNEL * KERNEL * CIN, COUT))
+    }
+
+    /// `act(conv(x) + b)`: `(B*in_h*in_w, CIN)` -> `(B*out_h*out_w, COUT)`; with `want_slopes`,
+    /// also the activation's slope at each output.
+    pub fn layer<T: Tape<E, Cpu>>(
+        &self,
+        x: Act<CIN, E, T>,
+        g: ConvGeom,
+        act: Activation<E>,
+        want_slopes: bool,
+    ) -> WithSlopes<Act<COUT, E, T>, E> {
+        let bias = self.bias.retaped::<T>().reshape_like(&(COUT,));
+        let map = Map::Conv(Self::kernels(g));
+        conv_layer(x, self.w(), Some(bias), map, act, want_slopes)
+    }
+
+    /// `conv(x) + b`.
+    pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
+        self.layer(x, g, Activation::Identity, false).0
+    }
+
+    /// `act(conv^T(dy))`, the chain rule back through this layer: `(B*out_pixels, COUT)` ->
+    /// `(B*in_pixels, CIN)`. A taped op on this layer's own weight.
+    pub fn adjoint<T: Tape<E, Cpu>>(
+        &self,
+        dy: Act<COUT, E, T>,
+        g: ConvGeom,
+        act: Activation<E>,
+    ) -> Act<CIN, E, T> {
+        let map = Map::ConvT(Self::kernels(g));
+        conv_layer(dy, self.w(), None, map, act, false).0
+    }
+
+    /// The gradient of `sum(dy * forward(x))` w.r.t. `x`.
+    pub fn input_grad<T: Tape<E, Cpu>>(&self, dy: Act<COUT, E, T>, g: ConvGeom) -> Act<CIN, E, T> {
+        self.adjoint(dy, g, Activation::Identity)
     }
 }
 
@@ -343,17 +369,27 @@ impl<const CIN: usize, const COUT: usize, E: Float> ConvTranspose2d<CIN, COUT, E
 where
     Cpu: Device<E>,
 {
-    /// `(B*g.out_pixels, CIN)` -> `(B*g.in_pixels, COUT)`: the adjoint geometry of the conv `g`.
-    pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
+    /// `act(conv_t(x) + b)`: `(B*g.out_pixels, CIN)` -> `(B*g.in_pixels, COUT)`, the adjoint
+    /// geometry of the conv `g`.
+    pub fn layer<T: Tape<E, Cpu>>(
+        &self,
+        x: Act<CIN, E, T>,
+        g: ConvGeom,
+        act: Activation<E>,
+    ) -> Act<COUT, E, T> {
         let w = self
             .weight
             .retaped::<T>()
             .reshape_like(&(CIN, KERNEL * KERNEL * COUT));
-        let x_rows = x.shape().0;
+        let bias = self.bias.retaped::<T>().reshape_like(&(COUT,));
         // The weight (CIN, k*k*COUT) is the transpose of the adjoint conv's (k*k*COUT, CIN).
-        let y = conv_t(x.reshape_like(&(x_rows, CIN)), w, g, COUT, true);
-        let rows = y.shape().0;
-        add_bias(y.reshape_like(&(rows, Const::<COUT>)), &self.bias)
+        let map = Map::ConvT(Kernels::new(g, COUT, CIN, true));
+        conv_layer(x, w, Some(bias), map, act, false).0
+    }
+
+    /// `conv_t(x) + b`.
+    pub fn forward<T: Tape<E, Cpu>>(&self, x: Act<CIN, E, T>, g: ConvGeom) -> Act<COUT, E, T> {
+        self.layer(x, g, Activation::Identity)
     }
 }
 
@@ -376,16 +412,36 @@ const PATCH_BLOCK: usize = 1 << 20;
 
 /// The shapes of a fused op: geometry, image-side channels `c`, patch-side channels `n`, the
 /// weight's layout, and the floats of patches built at a time.
-#[derive(Clone, Copy)]
-struct Kernels {
-    g: ConvGeom,
-    c: usize,
-    n: usize,
-    w_t: bool,
-    block: usize,
+#[derive(Clone, Copy, Debug)]
+pub struct Kernels {
+    pub(crate) g: ConvGeom,
+    pub(crate) c: usize,
+    pub(crate) n: usize,
+    pub(crate) w_t: bool,
+    pub(crate) block: usize,
 }
 
 impl Kernels {
+    /// The kernels of geometry `g` between `c` image-side and `n` patch-side channels.
+    pub fn new(g: ConvGeom, c: usize, n: usize, w_t: bool) -> Self {
+        Self {
+            g,
+            c,
+            n,
+            w_t,
+            block: PATCH_BLOCK,
+        }
+    }
+
+    /// The weight's shape: `(k*k*c, n)`, or `(n, k*k*c)` when `w_t`.
+    pub(crate) fn w_shape(&self) -> (usize, usize) {
+        if self.w_t {
+            (self.n, self.kkc())
+        } else {
+            (self.kkc(), self.n)
+        }
+    }
+
     fn kkc(&self) -> usize {
         self.g.patch_len(self.c)
     }
@@ -423,7 +479,7 @@ impl Kernels {
     }
 
     /// `y += im2col(x) W`.
-    fn conv<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
+    pub(crate) fn conv<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
         let (xl, yl, kkc) = (self.image_len(), self.patch_side_len(), self.kkc());
         self.for_blocks(x.len() / xl, |b, images, cols| {
             im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
@@ -441,7 +497,7 @@ impl Kernels {
     }
 
     /// `x += col2im(y W^T)`.
-    fn conv_t<E: Float>(&self, y: &[E], w: &[E], x: &mut [E]) {
+    pub(crate) fn conv_t<E: Float>(&self, y: &[E], w: &[E], x: &mut [E]) {
         let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
         // W^T as an n x kkc matrix: W's strides swapped.
         let (rs, cs) = self.w_strides();
@@ -454,7 +510,7 @@ impl Kernels {
     }
 
     /// `W += im2col(x)^T y`, into W's own layout.
-    fn wgrad<E: Float>(&self, x: &[E], y: &[E], dw: &mut [E]) {
+    pub(crate) fn wgrad<E: Float>(&self, x: &[E], y: &[E], dw: &mut [E]) {
         let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
         self.for_blocks(x.len() / xl, |b, images, cols| {
             im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
@@ -472,72 +528,6 @@ impl Kernels {
     }
 }
 
-/// Which of the two fused ops.
-#[derive(Clone, Copy)]
-enum Fused {
-    /// Image side in, patch side out.
-    Conv,
-    /// Patch side in, image side out.
-    ConvT,
-}
-
-/// The shared body of [`conv`] and [`conv_t`].
-fn fused<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
-    op: Fused,
-    input: Rows<E, T>,
-    w: Rows<E, R>,
-    k: Kernels,
-) -> Rows<E, T> {
-    let (g, c, n) = (k.g, k.c, k.n);
-    let w_shape = if k.w_t { (n, k.kkc()) } else { (k.kkc(), n) };
-    assert_eq!(
-        *w.shape(),
-        w_shape,
-        "conv: weight shape for {c} -> {n} channels"
-    );
-    let (rows, channels) = *input.shape();
-    let (in_channels, in_pixels, out_pixels, out_channels) = match op {
-        Fused::Conv => (c, g.in_pixels(), g.out_pixels(), n),
-        Fused::ConvT => (n, g.out_pixels(), g.in_pixels(), c),
-    };
-    assert_eq!(channels, in_channels, "conv: channels");
-    assert_eq!(
-        rows % in_pixels,
-        0,
-        "conv: {rows} rows is not a whole batch of images"
-    );
-    let out_shape = (rows / in_pixels * out_pixels, out_channels);
-    let (input, tape_in, in_data) = read(input);
-    let (w, tape_w, w_data) = read(w);
-    let mut out = vec![E::zero(); out_shape.0 * out_shape.1];
-    match op {
-        Fused::Conv => k.conv(&in_data, &w_data, &mut out),
-        Fused::ConvT => k.conv_t(&in_data, &w_data, &mut out),
-    }
-    let out = input.device().tensor_from_vec(out, out_shape);
-    let mut tape = tape_in.merge(tape_w);
-    if T::OWNS_TAPE {
-        let (in_ghost, w_ghost, out_ghost) = (input.ghost(), w.ghost(), out.ghost());
-        tape.add_backward_op(move |grads| {
-            // One gradient buffer at a time: move the output's out and back.
-            let d_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            let d_in = grads.get_or_alloc_mut(&in_ghost)?;
-            match op {
-                Fused::Conv => k.conv_t(&d_out, &w_data, d_in),
-                Fused::ConvT => k.conv(&d_out, &w_data, d_in),
-            }
-            let dw = grads.get_or_alloc_mut(&w_ghost)?;
-            match op {
-                Fused::Conv => k.wgrad(&in_data, &d_out, dw),
-                Fused::ConvT => k.wgrad(&d_out, &in_data, dw),
-            }
-            **grads.get_or_alloc_mut(&out_ghost)? = d_out;
-            Ok(())
-        });
-    }
-    out.put_tape(tape)
-}
-
 /// `im2col(x) W`: `(B*in_pixels, c)` -> `(B*out_pixels, n)`, with `W` of `(k*k*c, n)`, or
 /// `(n, k*k*c)` when `w_t`. Both inputs may be taped (the tape rides on `x`).
 pub fn conv<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
@@ -548,14 +538,8 @@ pub fn conv<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     w_t: bool,
 ) -> Rows<E, T> {
     let c = x.shape().1;
-    let k = Kernels {
-        g,
-        c,
-        n,
-        w_t,
-        block: PATCH_BLOCK,
-    };
-    fused(Fused::Conv, x, w, k)
+    let map = Map::Conv(Kernels::new(g, c, n, w_t));
+    layer(x, w, None::<Bias<E>>, map, Activation::Identity, false).0
 }
 
 /// `col2im(y W^T)`, the adjoint of [`conv`] in `x` (the transposed conv, and the input
@@ -568,15 +552,11 @@ pub fn conv_t<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     w_t: bool,
 ) -> Rows<E, T> {
     let n = y.shape().1;
-    let k = Kernels {
-        g,
-        c,
-        n,
-        w_t,
-        block: PATCH_BLOCK,
-    };
-    fused(Fused::ConvT, y, w, k)
+    let map = Map::ConvT(Kernels::new(g, c, n, w_t));
+    layer(y, w, None::<Bias<E>>, map, Activation::Identity, false).0
 }
+
+type Bias<E> = Tensor<(usize,), E, Cpu>;
 
 #[cfg(test)]
 mod tests {

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dfdx::prelude::*;
 use gemm::Parallelism;
 
-use dfdx::nn::modules::Linear;
-
 use super::Float;
+use super::layer::{Activation, Map, layer};
 
 /// A dense row-major matrix of runtime size.
 pub type Matrix<E, T> = Tensor<(usize, usize), E, Cpu, T>;
@@ -109,12 +108,9 @@ pub fn matmul<E: Float, T: Tape<E, Cpu> + Merge<R>, R: Tape<E, Cpu>>(
     b: Matrix<E, R>,
     transpose_b: bool,
 ) -> Matrix<E, T> {
-    product(
-        a,
-        b,
-        None::<Tensor<(usize,), E, Cpu, NoneTape>>,
-        transpose_b,
-    )
+    let map = dense_map(&a, &b, transpose_b);
+    let bias = None::<Tensor<(usize,), E, Cpu>>;
+    layer(a, b, bias, map, Activation::Identity, false).0
 }
 
 /// [`matmul`] plus `bias (n,)` added to every row, in one op: the output starts as the bias
@@ -131,15 +127,11 @@ pub fn matmul_bias<
     bias: Tensor<(usize,), E, Cpu, Rb>,
     transpose_b: bool,
 ) -> Matrix<E, T> {
-    product(a, b, Some(bias), transpose_b)
+    let map = dense_map(&a, &b, transpose_b);
+    layer(a, b, Some(bias), map, Activation::Identity, false).0
 }
 
-fn product<E: Float, T: Tape<E, Cpu> + Merge<R> + Merge<Rb>, R: Tape<E, Cpu>, Rb: Tape<E, Cpu>>(
-    a: Matrix<E, T>,
-    b: Matrix<E, R>,
-    bias: Option<Tensor<(usize,), E, Cpu, Rb>>,
-    transpose_b: bool,
-) -> Matrix<E, T> {
+fn dense_map<E: Float, T, R>(a: &Matrix<E, T>, b: &Matrix<E, R>, transpose_b: bool) -> Map {
     let (m, k) = *a.shape();
     let (n, kb) = if transpose_b {
         *b.shape()
@@ -154,120 +146,9 @@ fn product<E: Float, T: Tape<E, Cpu> + Merge<R> + Merge<Rb>, R: Tape<E, Cpu>, Rb
         b.shape(),
         if transpose_b { "^T" } else { "" }
     );
-    let (a, tape_a, a_data) = read(a);
-    let (b, tape_b, b_data) = read(b);
-    // op(b) as a k x n matrix: row stride, column stride.
-    let b_strides = if transpose_b {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    let (bias, tape_bias, bias_data) = match bias {
-        Some(bias) => {
-            assert_eq!(
-                bias.shape().0,
-                n,
-                "matmul: bias of {} for {n} columns",
-                bias.shape().0
-            );
-            let (bias, tape) = bias.split_tape();
-            let mut data = vec![E::zero(); n];
-            bias.copy_into(&mut data);
-            (Some(bias), Some(tape), data)
-        }
-        None => (None, None, Vec::new()),
-    };
-    let mut c = if bias_data.is_empty() {
-        vec![E::zero(); m * n]
-    } else {
-        let mut c = Vec::with_capacity(m * n);
-        for _ in 0..m {
-            c.extend_from_slice(&bias_data);
-        }
-        c
-    };
-    gemm_add(
-        (m, n, k),
-        &mut c,
-        &a_data,
-        (k as isize, 1),
-        &b_data,
-        b_strides,
-    );
-    let out = a.device().tensor_from_vec(c, (m, n));
-    let mut tape = tape_a.merge(tape_b);
-    if let Some(tape_bias) = tape_bias {
-        tape = tape.merge(tape_bias);
+    Map::Dense {
+        k,
+        n,
+        w_t: transpose_b,
     }
-    if T::OWNS_TAPE {
-        let (a_ghost, b_ghost, out_ghost) = (a.ghost(), b.ghost(), out.ghost());
-        let bias_ghost = bias.as_ref().map(|b| b.ghost());
-        tape.add_backward_op(move |grads| {
-            // One gradient buffer at a time: move the output's out and back.
-            let dc = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            // dA (m x k) += dC (m x n) * op(b)^T (n x k).
-            let opb_t = if transpose_b {
-                (k as isize, 1)
-            } else {
-                (1, n as isize)
-            };
-            let da = grads.get_or_alloc_mut(&a_ghost)?;
-            gemm_add((m, k, n), &mut da[..], &dc, (n as isize, 1), &b_data, opb_t);
-            let db = grads.get_or_alloc_mut(&b_ghost)?;
-            if transpose_b {
-                // dB (n x k) += dC^T (n x m) * A (m x k).
-                gemm_add(
-                    (n, k, m),
-                    &mut db[..],
-                    &dc,
-                    (1, n as isize),
-                    &a_data,
-                    (k as isize, 1),
-                );
-            } else {
-                // dB (k x n) += A^T (k x m) * dC (m x n).
-                gemm_add(
-                    (k, n, m),
-                    &mut db[..],
-                    &a_data,
-                    (1, k as isize),
-                    &dc,
-                    (n as isize, 1),
-                );
-            }
-            if let Some(bias_ghost) = &bias_ghost {
-                let db = grads.get_or_alloc_mut(bias_ghost)?;
-                for row in dc.chunks_exact(n) {
-                    for (d, g) in db.iter_mut().zip(row) {
-                        *d += *g;
-                    }
-                }
-            }
-            **grads.get_or_alloc_mut(&out_ghost)? = dc;
-            Ok(())
-        });
-    }
-    out.put_tape(tape)
-}
-
-/// `x W^T + b` for a dfdx `Linear` layer (weight `(O, I)`, bias `(O,)`), through [`matmul`].
-pub fn linear<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
-    layer: &Linear<I, O, E, Cpu>,
-    x: Tensor<(usize, Const<I>), E, Cpu, T>,
-) -> Tensor<(usize, Const<O>), E, Cpu, T> {
-    let n = x.shape().0;
-    let w = layer.weight.retaped::<T>().reshape_like(&(O, I));
-    let bias = layer.bias.retaped::<T>().reshape_like(&(O,));
-    matmul_bias(x.reshape_like(&(n, I)), w, bias, true).reshape_like(&(n, Const::<O>))
-}
-
-/// `g W` for a row of gradients `g (n, O)` and a `Linear` layer's weight `(O, I)`: the chain
-/// rule through the layer, as a taped product.
-pub fn through_linear<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
-    g: Tensor<(usize, Const<O>), E, Cpu, T>,
-    layer: &Linear<I, O, E, Cpu>,
-) -> Tensor<(usize, Const<I>), E, Cpu, T> {
-    let n = g.shape().0;
-    let w = layer.weight.retaped::<T>().reshape_like(&(O, I));
-    matmul(g.reshape_like(&(n, O)), w, false).reshape_like(&(n, Const::<I>))
 }

@@ -5,10 +5,9 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::matmul::linear;
-
 use super::conv::{Act, Conv2d, ConvGeom, ConvTranspose2d};
-use super::{Batch, Critic, Float, Generator, flat, slopes};
+use super::layer::{Activation, dense};
+use super::{Batch, Critic, Float, Generator, flat};
 
 pub const MNIST_SIDE: usize = 28;
 pub const MNIST_PIXELS: usize = MNIST_SIDE * MNIST_SIDE;
@@ -79,12 +78,13 @@ where
         E::from_f64(LEAKY_SLOPE).unwrap()
     }
 
-    /// The conv stack; returns the last activation and the three slope masks.
-    #[allow(clippy::type_complexity)]
+    /// The conv stack; returns the last activation and, with `want_slopes`, the three layers'
+    /// LeakyReLU slopes.
     fn features<T: Tape<E, Cpu>>(
         &self,
         x: Batch<X, E, T>,
-    ) -> (Act<C3, E, T>, [Tensor<(usize, usize), E, Cpu>; 3]) {
+        want_slopes: bool,
+    ) -> (Act<C3, E, T>, [Option<Vec<E>>; 3]) {
         let [g1, g2, g3] = critic_geoms(X);
         assert_eq!(
             g3.out_pixels() * C3,
@@ -92,35 +92,13 @@ where
             "FLAT must be the size of the last feature map"
         );
         let n = x.shape().0;
-        let z1 = self.c1.forward(x.reshape_like(&(n * X, Const::<1>)), g1);
-        let m1 = slopes(&z1, Self::slope());
-        let z2 = self.c2.forward(z1 * m1.clone(), g2);
-        let m2 = slopes(&z2, Self::slope());
-        let z3 = self.c3.forward(z2 * m2.clone(), g3);
-        let m3 = slopes(&z3, Self::slope());
-        let a3 = z3 * m3.clone();
-        (a3, [to_dyn(m1), to_dyn(m2), to_dyn(m3)])
+        let leaky = || Activation::Leaky(Self::slope());
+        let x = x.reshape_like(&(n * X, Const::<1>));
+        let (a1, m1) = self.c1.layer(x, g1, leaky(), want_slopes);
+        let (a2, m2) = self.c2.layer(a1, g2, leaky(), want_slopes);
+        let (a3, m3) = self.c3.layer(a2, g3, leaky(), want_slopes);
+        (a3, [m1, m2, m3])
     }
-}
-
-fn to_dyn<const C: usize, E: Float>(
-    m: Tensor<(usize, Const<C>), E, Cpu>,
-) -> Tensor<(usize, usize), E, Cpu>
-where
-    Cpu: Device<E>,
-{
-    let n = m.shape().0;
-    m.reshape_like(&(n, C))
-}
-
-fn from_dyn<const C: usize, E: Float>(
-    m: &Tensor<(usize, usize), E, Cpu>,
-) -> Tensor<(usize, Const<C>), E, Cpu>
-where
-    Cpu: Device<E>,
-{
-    let n = m.shape().0;
-    m.clone().reshape_like(&(n, Const::<C>))
 }
 
 impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
@@ -130,24 +108,33 @@ where
 {
     fn score<T: Tape<E, Cpu>>(&self, x: Batch<X, E, T>) -> Tensor<(usize,), E, Cpu, T> {
         let n = x.shape().0;
-        let (a3, _) = self.features(x);
-        linear(&self.fc, a3.reshape_like(&(n, Const::<FLAT>))).reshape_like(&(n,))
+        let (a3, _) = self.features(x, false);
+        let a3 = a3.reshape_like(&(n, Const::<FLAT>));
+        dense(&self.fc, a3, Activation::Identity, false)
+            .0
+            .reshape_like(&(n,))
     }
 
     fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<X, E>) -> Batch<X, E, T> {
         let [g1, g2, g3] = critic_geoms(X);
         let n = x.shape().0;
-        let (_, [m1, m2, m3]) = self.features(x.clone());
+        let (_, slopes) = self.features(x.clone(), true);
+        let [m1, m2, m3] = slopes.map(|m| m.expect("slopes asked for"));
+        // Row-vector chain rule from the score back to the image, with each layer's slopes
+        // (constants) applied after its adjoint.
         let w = self
             .fc
             .weight
             .retaped::<T>()
             .reshape_like(&(Const::<FLAT>,));
-        let g = w.broadcast_like(&(n, Const::<FLAT>));
-        let g = g.reshape_like(&(n * g3.out_pixels(), Const::<C3>)) * from_dyn::<C3, E>(&m3);
-        let g = self.c3.input_grad(g, g3) * from_dyn::<C2, E>(&m2);
-        let g = self.c2.input_grad(g, g2) * from_dyn::<C1, E>(&m1);
-        self.c1.input_grad(g, g1).reshape_like(&(n, Const::<X>))
+        let rows = n * g3.out_pixels();
+        let m3 = x.device().tensor_from_vec(m3, (n, Const::<FLAT>));
+        let g = (w.broadcast_like(&(n, Const::<FLAT>)) * m3).reshape_like(&(rows, Const::<C3>));
+        let g = self.c3.adjoint(g, g3, Activation::Scale(m2));
+        let g = self.c2.adjoint(g, g2, Activation::Scale(m1));
+        self.c1
+            .adjoint(g, g1, Activation::Identity)
+            .reshape_like(&(n, Const::<X>))
     }
 
     fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)> {
@@ -197,14 +184,17 @@ where
 {
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<MNIST_NOISE, E, T>) -> Batch<MNIST_PIXELS, E, T> {
         let n = z.shape().0;
-        let h = linear(&self.fc, z)
-            .relu()
+        let relu = || Activation::Leaky(E::zero());
+        let h = dense(&self.fc, z, relu(), false)
+            .0
             .reshape_like(&(n * 16, Const::<256>));
         // Each transposed conv is the adjoint of the conv from its output size to its input size;
         // 7 -> 4 is TF's "SAME" 4 -> 8 followed by the crop to 7x7.
-        let h = self.d1.forward(h, ConvGeom::mnist(7)).relu();
-        let h = self.d2.forward(h, ConvGeom::mnist(14)).relu();
-        let h = self.d3.forward(h, ConvGeom::mnist(MNIST_SIDE)).sigmoid();
+        let h = self.d1.layer(h, ConvGeom::mnist(7), relu());
+        let h = self.d2.layer(h, ConvGeom::mnist(14), relu());
+        let h = self
+            .d3
+            .layer(h, ConvGeom::mnist(MNIST_SIDE), Activation::Sigmoid);
         h.reshape_like(&(n, Const::<MNIST_PIXELS>))
     }
 }

@@ -6,6 +6,7 @@
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
 pub mod conv;
+pub mod layer;
 pub mod matmul;
 pub mod mnist;
 pub mod params;
@@ -50,26 +51,6 @@ where
     Cpu: Device<E>,
 {
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<Z, E, T>) -> Batch<X, E, T>;
-}
-
-/// The slope of ReLU (`negative_slope` 0) or LeakyReLU at each pre-activation, as a constant
-/// tensor. Multiplying by it is the activation, and it is also the activation's derivative.
-pub(crate) fn slopes<S: Shape, E: Float, T: Tape<E, Cpu>>(
-    z: &Tensor<S, E, Cpu, T>,
-    negative_slope: E,
-) -> Tensor<S, E, Cpu>
-where
-    Cpu: Device<E>,
-{
-    let mut v = z.retaped::<NoneTape>().contiguous().as_vec();
-    for x in v.iter_mut() {
-        *x = if *x > E::zero() {
-            E::one()
-        } else {
-            negative_slope
-        };
-    }
-    z.device().tensor_from_vec(v, *z.shape())
 }
 
 /// A flat view of a tensor that shares its data and id (reshape of a dense tensor is free).

@@ -3,8 +3,8 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::matmul::{linear, through_linear};
-use super::{Batch, Critic, Float, Generator, slopes};
+use super::layer::{Activation, dense, dense_adjoint};
+use super::{Batch, Critic, Float, Generator};
 
 /// Noise and data dimension of the toy family.
 pub const TOY_DIM: usize = 2;
@@ -49,10 +49,10 @@ where
     Cpu: Device<E>,
 {
     fn forward<T: Tape<E, Cpu>>(&self, x: Batch<TOY_DIM, E, T>) -> Batch<OUT, E, T> {
-        let h = linear(&self.l1, x).relu();
-        let h = linear(&self.l2, h).relu();
-        let h = linear(&self.l3, h).relu();
-        linear(&self.l4, h)
+        let h = dense(&self.l1, x, relu(), false).0;
+        let h = dense(&self.l2, h, relu(), false).0;
+        let h = dense(&self.l3, h, relu(), false).0;
+        dense(&self.l4, h, Activation::Identity, false).0
     }
 }
 
@@ -67,19 +67,18 @@ where
 
     fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<TOY_DIM, E>) -> Batch<TOY_DIM, E, T> {
         let n = x.shape().0;
-        // Forward pass for the ReLU slopes only; its output is not needed.
-        let z1 = linear(&self.l1, x.clone());
-        let m1 = slopes(&z1, E::zero());
-        let z2 = linear(&self.l2, z1 * m1.clone());
-        let m2 = slopes(&z2, E::zero());
-        let z3 = linear(&self.l3, z2 * m2.clone());
-        let m3 = slopes(&z3, E::zero());
+        // Forward pass (untaped) for the ReLU slopes.
+        let (h1, m1) = dense(&self.l1, x.clone(), relu(), true);
+        let (h2, m2) = dense(&self.l2, h1, relu(), true);
+        let (_, m3) = dense(&self.l3, h2, relu(), true);
+        let [m1, m2, m3] = [m1, m2, m3].map(|m| m.expect("slopes asked for"));
         // Row-vector chain rule: g = (((w4 * m3) W3 * m2) W2 * m1) W1.
         let w4 = self.l4.weight.retaped::<T>().reshape_like(&(Const::<H>,));
+        let m3 = x.device().tensor_from_vec(m3, (n, Const::<H>));
         let g = w4.broadcast_like(&(n, Const::<H>)) * m3;
-        let g = through_linear(g, &self.l3) * m2;
-        let g = through_linear(g, &self.l2) * m1;
-        through_linear(g, &self.l1)
+        let g = dense_adjoint(g, &self.l3, Activation::Scale(m2));
+        let g = dense_adjoint(g, &self.l2, Activation::Scale(m1));
+        dense_adjoint(g, &self.l1, Activation::Identity)
     }
 
     fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)> {
@@ -99,4 +98,8 @@ where
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<TOY_DIM, E, T>) -> Batch<TOY_DIM, E, T> {
         self.forward(z)
     }
+}
+
+fn relu<E: Float>() -> Activation<E> {
+    Activation::Leaky(E::zero())
 }
