@@ -206,11 +206,11 @@ where
     let saved = match act {
         Activation::Identity => Saved::Identity,
         Activation::Leaky(s) => {
-            let positive: Vec<bool> = out.iter().map(|&z| z > E::zero()).collect();
-            for (y, &p) in out.iter_mut().zip(&positive) {
-                if !p {
-                    *y *= s;
-                }
+            // Selects, not branches: the signs are random, and the loops vectorise.
+            let mut positive = vec![false; out.len()];
+            for (y, p) in out.iter_mut().zip(positive.iter_mut()) {
+                *p = *y > E::zero();
+                *y *= if *p { E::one() } else { s };
             }
             if want_slopes {
                 slopes = Some(
@@ -248,9 +248,7 @@ where
                 Saved::Identity => {}
                 Saved::Leaky(positive, s) => {
                     for (d, &p) in dz.iter_mut().zip(positive) {
-                        if !p {
-                            *d *= *s;
-                        }
+                        *d *= if p { E::one() } else { *s };
                     }
                 }
                 Saved::Sigmoid(y) => {

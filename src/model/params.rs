@@ -146,6 +146,46 @@ where
     out
 }
 
+/// Moves every parameter's gradient out of `grads` without copying it, one vector per tensor
+/// in the model's order (as [`read_grads`] gives them; zeros for a parameter `grads` lacks).
+pub fn take_grads<M: TensorCollection<f32, Cpu>>(
+    model: &M,
+    mut grads: Gradients<f32, Cpu>,
+) -> Vec<Vec<f32>> {
+    let mut visitor = TakeGrads {
+        grads: &mut grads,
+        out: Vec::new(),
+    };
+    M::iter_tensors(&mut RecursiveWalker {
+        m: model,
+        f: &mut visitor,
+    })
+    .expect("cpu visit");
+    visitor.out
+}
+
+struct TakeGrads<'a> {
+    grads: &'a mut Gradients<f32, Cpu>,
+    out: Vec<Vec<f32>>,
+}
+
+impl TensorVisitor<f32, Cpu> for TakeGrads<'_> {
+    type Viewer = ViewTensorRef;
+    type Err = <Cpu as HasErr>::Err;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        _: TensorOptions<S, f32, Cpu>,
+        t: &Tensor<S, f32, Cpu>,
+    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+        let grad = self.grads.get_or_alloc_mut(t)?;
+        self.out.push(std::mem::take(&mut **grad));
+        Ok(None)
+    }
+}
+
 /// Overwrites all parameters with `values` (as returned by [`read_params`]).
 pub fn write_params<E: Float, M: TensorCollection<E, Cpu>>(model: &mut M, values: &[Vec<E>])
 where
@@ -221,4 +261,29 @@ pub fn load_named_params<M: TensorCollection<f32, Cpu>>(
     }
     write_params(model, &values);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::toy::ToyCritic;
+
+    #[test]
+    fn taken_gradients_are_the_read_ones() {
+        let dev = Cpu::seed_from_u64(5);
+        let critic = ToyCritic::<8, f32>::build(&dev);
+        let x: Tensor<(usize, Const<2>), f32, Cpu> = dev.sample_normal_like(&(6, Const));
+        let loss = || {
+            use crate::model::Critic;
+            critic
+                .score(x.clone().traced(critic.alloc_grads()))
+                .square()
+                .sum()
+        };
+        let read = read_grads(&critic, &loss().backward());
+        let taken = take_grads(&critic, loss().backward());
+        assert_eq!(read, taken);
+        assert_eq!(read.len(), 8);
+        assert!(read.iter().flatten().any(|g| *g != 0.0));
+    }
 }

@@ -15,7 +15,7 @@ use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
 use crate::model::params::{
-    load_named_params, named_params, read_grads, read_params, update_params,
+    load_named_params, named_params, read_params, take_grads, update_params,
 };
 use crate::model::{Batch, Critic, Generator};
 
@@ -215,7 +215,7 @@ where
                 let share = rows.len() as f32 / b as f32;
                 let loss = objective.loss * share;
                 let loss_v = loss.array();
-                let grads = read_grads(critic, &loss.backward());
+                let grads = take_grads(critic, loss.backward());
                 CriticShard {
                     share: share as f64,
                     loss: loss_v as f64,
@@ -284,7 +284,7 @@ where
                 let share = rows.len() as f32 / b as f32;
                 let loss = -critic.score(generator.generate(z)).mean() * share;
                 let loss_v = loss.array() as f64;
-                (loss_v, read_grads(generator, &loss.backward()))
+                (loss_v, take_grads(generator, loss.backward()))
             })
             .collect();
         let loss: f64 = parts.iter().map(|p| p.0).sum();
