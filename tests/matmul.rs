@@ -22,7 +22,17 @@ fn t(x: &M) -> M {
 #[test]
 fn matmul_and_its_gradients_match_dfdx() {
     let dev = Cpu::seed_from_u64(7);
-    for (m, k, n) in [(1, 1, 1), (3, 5, 2), (17, 64, 9), (70, 33, 130)] {
+    for (m, k, n) in [
+        (1, 1, 1),
+        (3, 5, 2),
+        (17, 64, 9),
+        (70, 33, 130),
+        // Short sides: the plain-loop products (dot form, row form, and both remainders).
+        (50, 43, 3),
+        (40, 2, 30),
+        (2, 50, 30),
+        (37, 513, 1),
+    ] {
         for transpose in [false, true] {
             let a: M = dev.sample_normal_like(&(m, k));
             let b: M = dev.sample_normal_like(&if transpose { (n, k) } else { (k, n) });

@@ -60,6 +60,10 @@ pub(crate) fn gemm_add<E: Float>(
 ) {
     assert!(dst.len() >= m * n);
     FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    if m.min(n).min(k) <= SMALL_DIM {
+        small_gemm_add((m, n, k), dst, lhs, (lhs_rs, lhs_cs), rhs, (rhs_rs, rhs_cs));
+        return;
+    }
     let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
         Parallelism::Rayon(threads)
@@ -91,6 +95,81 @@ pub(crate) fn gemm_add<E: Float>(
             parallelism,
         );
     }
+}
+
+/// Products with a side this short (a 2-d input or output layer, a one-score critic head) run
+/// below on plain loops: gemm's blocking and packing cost more than such a product.
+const SMALL_DIM: usize = 4;
+
+/// The element of a strided matrix.
+fn at<E: Copy>(v: &[E], (rs, cs): (isize, isize), i: usize, j: usize) -> E {
+    v[(i as isize * rs + j as isize * cs) as usize]
+}
+
+/// `dst += lhs * rhs` for a product with a short side, in two loop forms whose inner loops run
+/// over contiguous memory (so they vectorise): dot products along `k` when `n` is short, rows
+/// added up (`dst[i, :] += lhs[i, p] * rhs[p, :]`) otherwise. A strided operand is first
+/// copied into a dense one; that copy is no larger than the work.
+fn small_gemm_add<E: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [E],
+    lhs: &[E],
+    lhs_strides: (isize, isize),
+    rhs: &[E],
+    rhs_strides: (isize, isize),
+) {
+    if n <= SMALL_DIM {
+        // rhs^T as n dense rows of k.
+        let rhs_t: Vec<E> = (0..n)
+            .flat_map(|j| (0..k).map(move |p| at(rhs, rhs_strides, p, j)))
+            .collect();
+        let mut row = vec![E::zero(); k];
+        for (i, out) in dst.chunks_exact_mut(n).take(m).enumerate() {
+            for (p, r) in row.iter_mut().enumerate() {
+                *r = at(lhs, lhs_strides, i, p);
+            }
+            for (o, col) in out.iter_mut().zip(rhs_t.chunks_exact(k)) {
+                *o += dot(&row, col);
+            }
+        }
+    } else {
+        // rhs as k dense rows of n.
+        let dense;
+        let (rhs_rows, row_stride) = if rhs_strides.1 == 1 && rhs_strides.0 >= n as isize {
+            (rhs, rhs_strides.0 as usize)
+        } else {
+            dense = (0..k)
+                .flat_map(|p| (0..n).map(move |j| at(rhs, rhs_strides, p, j)))
+                .collect::<Vec<E>>();
+            (&dense[..], n)
+        };
+        for (i, out) in dst.chunks_exact_mut(n).take(m).enumerate() {
+            for p in 0..k {
+                let a = at(lhs, lhs_strides, i, p);
+                let r = &rhs_rows[p * row_stride..][..n];
+                for (o, &b) in out.iter_mut().zip(r) {
+                    *o += a * b;
+                }
+            }
+        }
+    }
+}
+
+/// A dot product in 8 independent partial sums (one chain would wait on each add).
+fn dot<E: Float>(a: &[E], b: &[E]) -> E {
+    let mut acc = [E::zero(); 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: E = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .fold(E::zero(), |s, (&x, &y)| s + x * y);
+    for (x, y) in a8.zip(b8) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().fold(tail, |s, &x| s + x)
 }
 
 pub(crate) fn read<E: Float, T: Tape<E, Cpu>>(t: Matrix<E, T>) -> (Matrix<E, NoneTape>, T, Vec<E>) {
