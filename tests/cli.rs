@@ -70,9 +70,9 @@ fn headless_mnist_run_writes_config_metrics_and_an_image_grid() {
 }
 
 #[test]
-fn same_seed_and_threads_give_identical_metrics() {
+fn same_seed_gives_identical_metrics_on_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |name: &str| {
+    let run = |name: &str, threads: &str| {
         let out = dir.path().join(name);
         let o = wgangp(&[
             "--no-ui",
@@ -83,7 +83,7 @@ fn same_seed_and_threads_give_identical_metrics() {
             "--seed",
             "42",
             "--threads",
-            "2",
+            threads,
             "--out",
             out.to_str().unwrap(),
         ]);
@@ -100,9 +100,12 @@ fn same_seed_and_threads_give_identical_metrics() {
             })
             .collect::<Vec<_>>()
     };
-    let (a, b) = (run("a"), run("b"));
+    let (a, b) = (run("a", "2"), run("b", "2"));
     assert_eq!(a.len(), 16);
     assert_eq!(a, b);
+    // The batch is split into the same shards whatever the thread count.
+    assert_eq!(a, run("one", "1"), "one thread");
+    assert_eq!(a, run("three", "3"), "three threads");
     let c = {
         let out = dir.path().join("c");
         wgangp(&[
