@@ -159,3 +159,40 @@ fn mnist_generator_gradients_match_finite_differences() {
     }
     assert!(checked >= 40, "{checked} entries checked");
 }
+
+/// Inside `with_frozen_weights` a layer passes gradients to its input as usual and computes
+/// none for its weight and bias.
+#[test]
+fn frozen_weights_get_no_gradient_and_pass_the_same_one_on() {
+    use wgangp_tui::model::layer::with_frozen_weights;
+    let dev = Cpu::seed_from_u64(12);
+    let (m, k, n) = (6, 5, 4);
+    let x: M = dev.sample_normal_like(&(m, k));
+    let w: M = dev.sample_normal_like(&(n, k));
+    let bias: Tensor<(usize,), f64, Cpu> = dev.sample_normal_like(&(n,));
+    let r: M = dev.sample_normal_like(&(m, n));
+    let run = || {
+        let (out, _) = layer(
+            x.clone().traced(Gradients::leaky()),
+            w.clone().retaped::<OwnedTape<f64, Cpu>>(),
+            Some(bias.clone().retaped::<OwnedTape<f64, Cpu>>()),
+            Map::Dense { k, n, w_t: true },
+            Activation::Leaky(0.2),
+            false,
+        );
+        (out * r.clone()).sum().backward()
+    };
+    let trained = run();
+    let mut frozen = with_frozen_weights(run);
+    assert!(max_diff(&trained.get(&x).as_vec(), &frozen.get(&x).as_vec()) < 1e-15);
+    assert!(trained.get(&w).as_vec().iter().any(|g| *g != 0.0));
+    for g in [
+        frozen.get_or_alloc_mut(&w).unwrap().to_vec(),
+        frozen.get_or_alloc_mut(&bias).unwrap().to_vec(),
+    ] {
+        assert!(
+            g.iter().all(|g| *g == 0.0),
+            "a frozen parameter got a gradient"
+        );
+    }
+}

@@ -150,6 +150,23 @@ enum Saved<E> {
 
 type Rows<E, T> = Tensor<(usize, usize), E, Cpu, T>;
 
+thread_local! {
+    /// Set while this thread builds layers inside [`with_frozen_weights`].
+    static FROZEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the layers it builds holding their weights and biases constant: gradients
+/// flow through them to their inputs, but none is computed for the weights or biases. The
+/// generator step scores its samples this way: the critic is not updated there (PyTorch's
+/// reference sets `requires_grad=False` on it for the same reason), and its weight gradients
+/// are a sixth of that step's products.
+pub fn with_frozen_weights<R>(f: impl FnOnce() -> R) -> R {
+    let before = FROZEN.replace(true);
+    let out = f();
+    FROZEN.set(before);
+    out
+}
+
 /// A layer's output and, when asked for, its activation's slope at each output.
 pub type WithSlopes<Y, E> = (Y, Option<Vec<E>>);
 
@@ -178,6 +195,7 @@ where
     assert_eq!(*w.shape(), map.w_shape(), "layer: weight shape");
     let out_shape = (map.out_rows(rows), out_width);
 
+    let train_weights = !FROZEN.get();
     let (x, tape_x, x_data) = read(x);
     let (w, tape_w, w_data) = read(w);
     let mut tape = tape_x.merge(tape_w);
@@ -200,6 +218,8 @@ where
         None => vec![E::zero(); out_shape.0 * out_width],
     };
     map.apply(&x_data, &w_data, &mut out);
+    // The input is needed again only for the weight gradient.
+    let x_data = if train_weights { x_data } else { Vec::new() };
 
     let keep = T::OWNS_TAPE;
     let mut slopes = None;
@@ -262,7 +282,7 @@ where
                     }
                 }
             }
-            if let Some(bias_ghost) = &bias_ghost {
+            if let Some(bias_ghost) = bias_ghost.as_ref().filter(|_| train_weights) {
                 let db = grads.get_or_alloc_mut(bias_ghost)?;
                 for row in dz.chunks_exact(out_width) {
                     for (d, g) in db.iter_mut().zip(row) {
@@ -271,7 +291,9 @@ where
                 }
             }
             map.adjoint(&dz, &w_data, grads.get_or_alloc_mut(&x_ghost)?);
-            map.wgrad(&x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
+            if train_weights {
+                map.wgrad(&x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
+            }
             **grads.get_or_alloc_mut(&out_ghost)? = dz;
             Ok(())
         });

@@ -14,6 +14,7 @@ use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
+use crate::model::layer::with_frozen_weights;
 use crate::model::params::{
     load_named_params, named_params, read_params, take_grads, update_params,
 };
@@ -282,7 +283,8 @@ where
             .map(|rows| {
                 let z = rows_tensor::<Z>(dev, z, &rows).traced(generator.alloc_grads());
                 let share = rows.len() as f32 / b as f32;
-                let loss = -critic.score(generator.generate(z)).mean() * share;
+                let fake = generator.generate(z);
+                let loss = -with_frozen_weights(|| critic.score(fake)).mean() * share;
                 let loss_v = loss.array() as f64;
                 (loss_v, take_grads(generator, loss.backward()))
             })
