@@ -161,10 +161,15 @@ thread_local! {
 /// reference sets `requires_grad=False` on it for the same reason), and its weight gradients
 /// are a sixth of that step's products.
 pub fn with_frozen_weights<R>(f: impl FnOnce() -> R) -> R {
-    let before = FROZEN.replace(true);
-    let out = f();
-    FROZEN.set(before);
-    out
+    /// Restores the flag however `f` ends, a panic included.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FROZEN.set(self.0);
+        }
+    }
+    let _restore = Restore(FROZEN.replace(true));
+    f()
 }
 
 /// A layer's output and, when asked for, its activation's slope at each output.
@@ -345,4 +350,19 @@ pub fn dense_adjoint<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
     let bias = None::<Tensor<(usize,), E, Cpu, T>>;
     let (y, _) = layer(g.reshape_like(&(n, O)), w, bias, map, act, false);
     y.reshape_like(&(n, Const::<I>))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_weights_end_with_their_closure_even_on_a_panic() {
+        assert!(!FROZEN.get());
+        assert!(with_frozen_weights(|| FROZEN.get()));
+        assert!(!FROZEN.get());
+        let caught = std::panic::catch_unwind(|| with_frozen_weights(|| panic!("in a layer")));
+        assert!(caught.is_err());
+        assert!(!FROZEN.get(), "the flag outlived a panic");
+    }
 }
