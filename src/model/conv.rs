@@ -13,9 +13,11 @@
 //! transposed conv. Because that input gradient is a taped op on the *same* weight tensor, the
 //! gradient penalty can be differentiated w.r.t. the weights (dfdx has no double backward).
 //!
-//! The layers run the fused forms of the two, [`conv`] and [`conv_t`] (at the end of this
-//! file), which build the patch matrix a block of images at a time instead of for the whole
-//! batch; `im2col` and `col2im` remain as the plain route the fused ops are tested against.
+//! The layers run fused forms of the two (the `Kernels` at the end of this file, through the
+//! layer op in `layer`, which also adds the bias and applies the activation), building the
+//! patch matrix a block of images at a time instead of for the whole batch. [`conv`] and
+//! [`conv_t`] are those kernels as plain taped ops; `im2col` and `col2im` remain as the gather
+//! route they are tested against.
 
 use dfdx::prelude::*;
 

@@ -1,4 +1,5 @@
-//! Matrix products on dfdx's tape with the `gemm` crate's current kernels.
+//! Matrix products with the `gemm` crate's current kernels ([`gemm_add`], used by every layer
+//! op in `layer`), short products on plain loops, and [`matmul`] / [`matmul_bias`] as taped ops.
 //!
 //! dfdx 0.13 multiplies through gemm 0.15, whose AVX-512 kernels exist only on nightly Rust;
 //! on stable it runs AVX2 kernels. gemm 0.19 (feature `x86-v4`) has AVX-512 kernels on stable
