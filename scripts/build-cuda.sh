@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build wgangp-tui with the `cuda` feature (dfdx 0.13 / cudarc 0.9) on a machine WITHOUT a GPU
-# or CUDA toolkit, from PyPI's CUDA 13.0 wheels, and gather what a GPU machine needs to run it.
+# Build wgangp-tui with the `cuda` feature (cudarc 0.9: driver API, cuBLAS, NVRTC) on a machine
+# WITHOUT a GPU or CUDA toolkit, from PyPI's CUDA 13.0 wheels, and gather what a GPU machine
+# needs to run it.
 #
 #   scripts/build-cuda.sh
 #
@@ -12,44 +13,32 @@
 #      driver functions that cudarc declares (all return 34 = CUDA_ERROR_STUB_LIBRARY, except
 #      cuGetErrorString/cuGetErrorName, which succeed). Never ship it or put it on
 #      LD_LIBRARY_PATH: it would hide the real driver;
-#   4. a fake nvidia-smi in $WORK/fakebin (dfdx's build.rs asks it for the compute capability
-#      before it reads CUDA_COMPUTE_CAP), and an nvcc wrapper that runs dfdx's ~49 kernel
-#      compilations one at a time instead of all at once (NVCC_SERIAL=0 to not wrap);
-#   5. `cargo build --release --locked --features cuda` into $CARGO_TARGET_DIR;
-#   6. $DIST: the binary, include/cuda_fp16.h(pp) (NVRTC includes them at run time),
-#      nvrtc-check.py and GPU-NOTES.txt, which says what the GPU machine must provide (also
-#      printed, with ldd);
-#   7. nvrtc-check.py run here: NVRTC compiles a kernel like dfdx's run-time ones with only
-#      $DIST/include on its include path (no GPU needed; rerun it on the GPU machine).
-#
-# dfdx bakes "$CUDA_ROOT/include" into the binary as the include path for NVRTC, so the GPU
-# machine must have cuda_fp16.h and cuda_fp16.hpp at exactly that path: keep WORK at a path
-# that can be recreated there (the default /tmp/wgangp-cuda/cuda/include is). The CUDA
-# libraries and that path are in the binary only once code in src/ uses dfdx's Cuda device
-# (unused libraries are dropped at link time): the script warns when libcuda is not linked.
+#   4. `cargo build --release --locked --features cuda` into $CARGO_TARGET_DIR;
+#   5. $DIST: the binary, kernels.cu (the conv kernels, src/model/offload.rs's KERNELS_CU,
+#      which the binary compiles with NVRTC when it opens the GPU), nvrtc-check.py and
+#      GPU-NOTES.txt, which says what the GPU machine must provide (also printed, with ldd);
+#   6. nvrtc-check.py run here: NVRTC compiles kernels.cu as the binary will (no GPU needed;
+#      gpu-check.sh reruns it on the GPU machine).
+# No nvcc runs: the only device code is kernels.cu, compiled at run time.
 #
 # Inputs (environment, with defaults):
 #   WORK=/tmp/wgangp-cuda             everything this script makes
-#   CUDA_COMPUTE_CAP=90               target GPU architecture, sm_XX (90: H100/H200)
 #   PYTHON=python3                    the Python that makes the venv (>= 3.9)
 #   CARGO_TARGET_DIR=$WORK/target     cargo's build folder
 #   DIST=$WORK/dist                   the output folder
 #   CARGO_BUILD_JOBS=1                cargo's parallelism
 #   NICE=19                           niceness of every build step
-#   NVCC_SERIAL=1                     run nvcc one process at a time
 # Needs: cargo, a C compiler (gcc; installed with apt-get when missing and run as root),
 # flock (util-linux), network access to PyPI (and crates.io when crates are not fetched yet).
 set -euo pipefail
 
 WORK=${WORK:-/tmp/wgangp-cuda}
-CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 PYTHON=${PYTHON:-python3}
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WORK/target}
 DIST=${DIST:-$WORK/dist}
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 NICE=${NICE:-19}
-NVCC_SERIAL=${NVCC_SERIAL:-1}
-export CARGO_TARGET_DIR CARGO_BUILD_JOBS CUDA_COMPUTE_CAP
+export CARGO_TARGET_DIR CARGO_BUILD_JOBS
 
 # Pinned to CUDA 13.0, so that the PTX is `.version 9.0`, which a 580 / CUDA 13.0 driver loads.
 WHEELS=(
@@ -62,18 +51,12 @@ WHEELS=(
     nvidia-cuda-cccl==13.0.85
 )
 
-case $CUDA_COMPUTE_CAP in
-    [1-9][0-9] | [1-9][0-9][0-9]) ;;
-    *) echo "CUDA_COMPUTE_CAP must be digits like 90 or 120, not '$CUDA_COMPUTE_CAP'" >&2; exit 2 ;;
-esac
-
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN_NAME=wgangp-tui
 mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd) # absolute: $CUDA_ROOT/include ends up inside the binary
+WORK=$(cd "$WORK" && pwd)
 VENV=$WORK/venv
 CUDA_ROOT=$WORK/cuda
-FAKEBIN=$WORK/fakebin
 run_nice() { nice -n "$NICE" "$@"; }
 
 TIMES=()
@@ -176,7 +159,6 @@ do_stub() {
     echo "    $so: $(nm -D --defined-only "$so" | grep -c ' T cu') functions"
 }
 
-# 4. fake nvidia-smi, nvcc wrapper -----------------------------------------------------------
 write_if_changed() { # write_if_changed FILE (content on stdin), make it executable
     local new
     new=$(mktemp)
@@ -184,79 +166,45 @@ write_if_changed() { # write_if_changed FILE (content on stdin), make it executa
     if [ -f "$1" ] && cmp -s "$new" "$1"; then rm -f "$new"; else mv "$new" "$1"; fi
     chmod 755 "$1"
 }
-do_fakebin() {
-    mkdir -p "$FAKEBIN"
-    local cap=$CUDA_COMPUTE_CAP
-    write_if_changed "$FAKEBIN/nvidia-smi" <<EOF
-#!/bin/sh
-# Fake nvidia-smi for dfdx's build.rs (scripts/build-cuda.sh): no GPU on this machine.
-printf 'compute_cap\n%s\n' '${cap%?}.${cap: -1}'
-EOF
-    if [ "$NVCC_SERIAL" = 1 ]; then
-        # The output goes through files: dfdx's build.rs reads its children's pipes in spawn
-        # order, so a lock holder writing straight into a full pipe would deadlock with an
-        # earlier child waiting for the lock.
-        write_if_changed "$FAKEBIN/nvcc" <<EOF
-#!/bin/sh
-# dfdx's build.rs starts all its nvcc processes at once: run them one at a time.
-out=\$(mktemp) err=\$(mktemp)
-rc=0
-flock "$WORK/.nvcc.lock" "$CUDA_ROOT/bin/nvcc" "\$@" >"\$out" 2>"\$err" || rc=\$?
-cat "\$out"
-cat "\$err" >&2
-rm -f "\$out" "\$err"
-exit \$rc
-EOF
-    else
-        rm -f "$FAKEBIN/nvcc"
-    fi
-    echo "    nvidia-smi says: $("$FAKEBIN/nvidia-smi" | tr '\n' ' ')"
-}
 
-# 5. cargo build ------------------------------------------------------------------------------
+# 4. cargo build ------------------------------------------------------------------------------
 do_cargo() {
-    # dfdx and cudarc look at CUDA_PATH first: leave only CUDA_ROOT.
+    # cudarc looks at CUDA_PATH first: leave only CUDA_ROOT.
     (
         unset CUDA_PATH CUDA_TOOLKIT_ROOT_DIR CUDNN_LIB
         export CUDA_ROOT
-        export PATH=$FAKEBIN:$CUDA_ROOT/bin:$PATH
         export LIBRARY_PATH=$CUDA_ROOT/lib64:$CUDA_ROOT/lib64/stubs${LIBRARY_PATH:+:$LIBRARY_PATH}
         cd "$REPO"
         run_nice cargo build --release --locked --features cuda --bin "$BIN_NAME"
     )
 }
 
-# 6. dist ------------------------------------------------------------------------------------
+# 5. dist ------------------------------------------------------------------------------------
 do_dist() {
-    local bin=$CARGO_TARGET_DIR/release/$BIN_NAME inc baked warn=
-    mkdir -p "$DIST/include"
+    local bin=$CARGO_TARGET_DIR/release/$BIN_NAME lib missing=
+    mkdir -p "$DIST"
     cp -f "$bin" "$DIST/"
-    cp -fL "$NV/include/cuda_fp16.h" "$NV/include/cuda_fp16.hpp" "$DIST/include/"
-    inc=$CUDA_ROOT/include
-    if grep -qaF "$inc" "$bin"; then baked=$inc; else baked="(NOT in the binary; it would be $inc)"; fi
-    # Unused libraries are dropped at link time (--as-needed): no libcuda means no CUDA code.
-    if ! readelf -d "$bin" | grep -qF '[libcuda.so.1]'; then
-        warn="WARNING: the binary does not link libcuda.so.1: no code in src/ runs on dfdx's Cuda
-device, so --features cuda only compiled dfdx's CUDA backend, and this binary runs on the CPU."
-    fi
+    # The kernel source is the raw string KERNELS_CU in src/model/offload.rs.
+    awk '/^pub const KERNELS_CU: &str = r#"$/ { on = 1; next } on && /^"#;$/ { exit } on' \
+        "$REPO/src/model/offload.rs" >"$DIST/kernels.cu"
+    grep -q '__global__ void im2col' "$DIST/kernels.cu" || { echo "kernels.cu came out empty" >&2; exit 1; }
+    # (libcublasLt comes in through libcublas.)
+    for lib in libcuda.so.1 libnvrtc.so.13 libcublas.so.13; do
+        readelf -d "$bin" | grep -qF "[$lib]" || missing="$missing $lib"
+    done
+    [ -z "$missing" ] || { echo "the binary does not link:$missing" >&2; exit 1; }
     write_if_changed "$DIST/nvrtc-check.py" <<'PYEOF'
 #!/usr/bin/env python3
-"""NVRTC check, no GPU needed: compile a kernel the way dfdx 0.13 does at run time
-(#include "cuda_fp16.h", --include-path, --gpu-architecture=sm_XX) and print the PTX header.
-    python3 nvrtc-check.py LIBNVRTC_SO INCLUDE_DIR [sm_90]
+"""NVRTC check, no GPU needed: compile kernels.cu (the binary's conv kernels) as the binary does
+when it opens the GPU (cudarc 0.9's compile_ptx: no options), print the PTX header and kernels.
+    python3 nvrtc-check.py LIBNVRTC_SO KERNELS_CU
 libnvrtc dlopens libnvrtc-builtins.so.13.*: have its folder on LD_LIBRARY_PATH."""
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
-inc, arch = sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "sm_90"
-src = b"""#include "cuda_fp16.h"
-extern "C" __global__ void kernel(const size_t n, const __half *inp, float *out) {
-    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
-        out[i] = inp[i];
-}"""
+src = open(sys.argv[2], "rb").read()
 prog = ctypes.c_void_p()
-assert lib.nvrtcCreateProgram(ctypes.byref(prog), src, b"check.cu", 0, None, None) == 0
-opts = [f"--include-path={inc}".encode(), f"--gpu-architecture={arch}".encode()]
-rc = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+assert lib.nvrtcCreateProgram(ctypes.byref(prog), src, b"kernels.cu", 0, None, None) == 0
+rc = lib.nvrtcCompileProgram(prog, 0, None)
 n = ctypes.c_size_t()
 lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
 log = ctypes.create_string_buffer(n.value)
@@ -268,25 +216,27 @@ if rc != 0:
 lib.nvrtcGetPTXSize(prog, ctypes.byref(n))
 ptx = ctypes.create_string_buffer(n.value)
 lib.nvrtcGetPTX(prog, ptx)
-head = [l for l in ptx.value.decode().splitlines() if l.startswith((".version", ".target"))]
-print(f"NVRTC {major.value}.{minor.value} OK with {inc}: " + ", ".join(head))
+lines = ptx.value.decode().splitlines()
+head = [l for l in lines if l.startswith((".version", ".target"))]
+kernels = [l.split()[-1].split("(")[0] for l in lines if ".entry" in l]
+for want in ("im2col", "col2im_add"):
+    if want not in kernels:
+        sys.exit(f"kernel {want} missing from the PTX: {kernels}")
+print(f"NVRTC {major.value}.{minor.value} OK: " + ", ".join(head) + f"; kernels {kernels}")
 PYEOF
     cat >"$DIST/GPU-NOTES.txt" <<EOF
-$BIN_NAME built with --features cuda for sm_$CUDA_COMPUTE_CAP by scripts/build-cuda.sh.
-${warn:+$warn
-}On the GPU machine it needs:
-  - libcuda.so.1 from the NVIDIA driver (CUDA 13.0 or newer: the PTX is .version 9.0).
+$BIN_NAME built with --features cuda by scripts/build-cuda.sh.
+On the GPU machine it needs:
+  - libcuda.so.1 from the NVIDIA driver (CUDA 13.0 or newer, for NVRTC 13's PTX).
     NOT the stub in $CUDA_ROOT/lib64/stubs, which this folder does not contain.
   - libnvrtc.so.13, libcublas.so.13 and libcublasLt.so.13, and libnvrtc-builtins.so.13.*
     beside them (libnvrtc dlopens it): e.g. its PyTorch's site-packages/nvidia/cu13/lib,
     through LD_LIBRARY_PATH (CUDA 12 libraries will not do).
   - glibc >= 2.34.
-  - cuda_fp16.h and cuda_fp16.hpp at the include path baked into the binary for NVRTC:
-      $baked
-    Recreate it from include/ here:  mkdir -p $inc && cp include/cuda_fp16.h* $inc/
 Check first, with L=/path/to/nvidia/cu13/lib:
   LD_LIBRARY_PATH=\$L ldd ./$BIN_NAME                 (no "not found")
-  LD_LIBRARY_PATH=\$L python3 nvrtc-check.py \$L/libnvrtc.so.13 $inc sm_$CUDA_COMPUTE_CAP
+  LD_LIBRARY_PATH=\$L python3 nvrtc-check.py \$L/libnvrtc.so.13 kernels.cu
+Then scripts/gpu-check.sh (in the repository) runs all the checks.
 EOF
     echo "    $DIST: $(ls "$DIST" | tr '\n' ' ')"
 }
@@ -294,12 +244,11 @@ EOF
 step wheels do_wheels
 step cuda-root do_root
 step stub do_stub
-step fakebin do_fakebin
 step cargo do_cargo
 step dist do_dist
 do_nvrtc() {
     LD_LIBRARY_PATH=$NV/lib run_nice "$VENV/bin/python" "$DIST/nvrtc-check.py" \
-        "$NV/lib/libnvrtc.so.13" "$DIST/include" "sm_$CUDA_COMPUTE_CAP"
+        "$NV/lib/libnvrtc.so.13" "$DIST/kernels.cu"
 }
 step nvrtc do_nvrtc
 

@@ -8,26 +8,33 @@
 # REFERENCE_SCRIPT: the PyTorch reference wgangp_ref.py (default DIST/wgangp_ref.py).
 # PYTHON (default python3) must have torch with CUDA. Prints, in order:
 #   1. the machine: GPU, driver, glibc; the CUDA libraries found beside PyTorch; `ldd`;
-#   2. `wgangp-tui gpu-check`: dfdx's CUDA device, products, activations and their gradients
-#      on the GPU against the CPU (relative error, must be <= 1e-3);
-#   3. our CPU benchmark on this machine (2 threads and all cores) and PyTorch's reference on
-#      the GPU and on 2 CPU threads, both configs, as a table.
+#   2. NVRTC compiling the binary's conv kernels (kernels.cu);
+#   3. `wgangp-tui gpu-check`: one critic step's gradient (the penalty's included) and one
+#      generator step's, toy and MNIST nets, on the GPU against the CPU kernels (median over
+#      3 batches of the largest relative error of a tensor; fails above 1e-3);
+#   4. a headless MNIST training run on the GPU (STEPS, default 100 generator steps);
+#   5. the benchmark, both configs: ours on the GPU and on the CPU (2 threads and all cores),
+#      PyTorch's reference on the GPU and on 2 CPU threads, as a table.
 # Stops at the first failing check with what failed. ITERS_TOY / ITERS_MNIST (200 / 30) set
-# the benchmark's length; SKIP_GPU=1 skips step 2 (to rehearse the rest on a machine without
-# a GPU).
+# the benchmark's length; SKIP_GPU=1 skips the steps that need a GPU (to rehearse the rest
+# on a machine without one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DIST=${1:-target/cuda-dist}
 REF=${2:-$DIST/wgangp_ref.py}
 PYTHON=${PYTHON:-python3}
 BIN=$DIST/wgangp-tui
+STEPS=${STEPS:-100}
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'gpu-check: %s\n' "$*" >&2; exit 1; }
+gpu() { [ "${SKIP_GPU:-0}" != 1 ]; }
 
 [ -x "$BIN" ] || die "no binary at $BIN (run scripts/build-cuda.sh and copy its dist folder)"
 
 say "machine"
-nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv || die "nvidia-smi failed"
+if gpu; then
+    nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv || die "nvidia-smi failed"
+fi
 ldd --version | head -1
 nproc
 
@@ -56,16 +63,23 @@ if ldd "$BIN" | grep -q "not found"; then
     die "libraries missing (above); CUDA 12 libraries cannot stand in for 13"
 fi
 
-# dfdx's run-time kernels include cuda_fp16.h from the path baked in at build time.
-baked=$(cat "$DIST/INCLUDE_PATH" 2>/dev/null || echo /tmp/wgangp-cuda/cuda/include)
-mkdir -p "$baked" && cp "$DIST"/include/cuda_fp16.h* "$baked"/ || die "cannot recreate $baked"
+say "NVRTC compiles the conv kernels"
+nvrtc=$(echo "$LD_LIBRARY_PATH" | tr ':' '\n' | while read -r d; do [ -e "$d/libnvrtc.so.13" ] && echo "$d/libnvrtc.so.13"; done | head -n 1)
+[ -n "$nvrtc" ] || die "no libnvrtc.so.13"
+"$PYTHON" "$DIST/nvrtc-check.py" "$nvrtc" "$DIST/kernels.cu" || die "NVRTC cannot compile kernels.cu"
 
-if [ "${SKIP_GPU:-0}" != 1 ]; then
-    say "dfdx on the GPU against the CPU"
-    check=$("$BIN" gpu-check) || die "gpu-check failed"
-    echo "$check"
-    "$PYTHON" -c 'import json,sys; e=json.loads(sys.argv[1])["grad_rel_err"]; sys.exit(0 if e <= 1e-3 else 1)' "$check" \
-        || die "GPU gradients differ from the CPU's by more than 1e-3"
+if gpu; then
+    say "gradients on the GPU against the CPU"
+    "$BIN" gpu-check || die "gpu-check failed (figures above)"
+
+    say "headless MNIST training on the GPU, $STEPS steps"
+    run=$(mktemp -d)
+    start=$(date +%s.%N)
+    "$BIN" --no-ui --device cuda --steps "$STEPS" --seed 1 --sample-every "$STEPS" --out "$run/mnist" \
+        || die "the training run failed"
+    awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "wall time: %.1f s\n", b - a }'
+    tail -n 1 "$run/mnist/metrics.jsonl"
+    ls "$run/mnist" "$run/mnist/samples"
 fi
 
 say "benchmarks"
@@ -73,11 +87,17 @@ results=$(mktemp)
 for config in toy mnist; do
     iters=${ITERS_TOY:-200}
     [ "$config" = mnist ] && iters=${ITERS_MNIST:-30}
+    if gpu; then
+        "$BIN" bench --config "$config" --iters "$iters" --device cuda \
+            | sed 's/^{/{"where": "ours cuda", /' | tee -a "$results" || die "bench on the GPU failed"
+    fi
     for threads in 2 "$(nproc)"; do
-        "$BIN" bench --config "$config" --iters "$iters" --threads "$threads" \
+        "$BIN" bench --config "$config" --iters "$iters" --threads "$threads" --device cpu \
             | sed 's/^{/{"where": "ours cpu", /' | tee -a "$results"
     done
-    for device in cuda cpu; do
+    devices=cpu
+    gpu && devices="cuda cpu"
+    for device in $devices; do
         "$PYTHON" "$REF" --config "$config" --iters "$iters" --warmup 5 --threads 2 --device "$device" 2>/dev/null \
             | sed -n "s/^RESULT {/{\"where\": \"pytorch $device\", /p" | tee -a "$results"
     done

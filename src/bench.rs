@@ -27,6 +27,8 @@ pub struct BenchResult {
     #[serde(rename = "impl")]
     pub implementation: &'static str,
     pub config: &'static str,
+    /// Where the layers ran: "cpu" or the GPU's name.
+    pub device: String,
     pub threads: usize,
     pub batch: usize,
     pub critic_iters: u32,
@@ -103,6 +105,7 @@ pub fn bench_config(config: BenchConfig, threads: usize, seed: u64) -> TrainConf
         threads,
         checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         keep: DEFAULT_KEEP,
+        device: crate::device::CPU.into(),
     }
 }
 
@@ -168,7 +171,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         BenchConfig::Toy => 200,
         BenchConfig::Mnist => 30,
     });
-    let config = bench_config(args.config, threads, args.seed);
+    let mut config = bench_config(args.config, threads, args.seed);
+    config.device = crate::device::select(args.device)?;
     let data = Dataset::load(&config.data)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -210,6 +214,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
             BenchConfig::Toy => "toy",
             BenchConfig::Mnist => "mnist",
         },
+        device: config.device.clone(),
         threads,
         batch: config.batch,
         critic_iters: config.hyper.n_critic,

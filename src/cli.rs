@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 use crate::config::{
     DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig,
 };
+use crate::device::DeviceChoice;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -81,6 +82,11 @@ pub struct Cli {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 
+    /// Where the layers run: `cpu`, or `cuda` (an NVIDIA GPU; needs a build with --features
+    /// cuda) [default: cuda when built with it and a GPU is there, else cpu]
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
+
     /// Train without the terminal monitor, writing files only (implied when stdout is not a
     /// terminal)
     #[arg(long)]
@@ -102,7 +108,7 @@ pub struct Cli {
 
     /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
     /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
-    /// --steps, --threads, --checkpoint-every, --keep, --no-ui and --ascii may be given too
+    /// --steps, --threads, --device, --checkpoint-every, --keep, --no-ui and --ascii may be given too
     #[arg(
         long,
         value_name = "DIR",
@@ -175,6 +181,11 @@ pub struct BenchArgs {
     /// Seed of the weights, data and noise
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// Where the layers run: `cpu` or `cuda` [default: cuda when built with it and a GPU is
+    /// there, else cpu]
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -291,6 +302,7 @@ impl Cli {
             threads,
             checkpoint_every: self.checkpoint_every,
             keep: self.keep as usize,
+            device: crate::device::CPU.into(),
         })
     }
 
@@ -305,6 +317,8 @@ impl Cli {
         if let Some(threads) = self.threads {
             config.threads = threads as usize;
         }
+        // Where the run goes on is chosen afresh (--device), not where it ran before.
+        config.device = crate::device::CPU.into();
         config.checkpoint_every = self.checkpoint_every;
         config.keep = self.keep as usize;
         config

@@ -168,6 +168,9 @@ pub struct TrainConfig {
     /// Checkpoints kept (the newest).
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Where the layers run: "cpu" or the GPU's name (set when the run starts, `--device`).
+    #[serde(default = "default_device")]
+    pub device: String,
 }
 
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 500;
@@ -179,6 +182,10 @@ fn default_checkpoint_every() -> u64 {
 
 fn default_keep() -> usize {
     DEFAULT_KEEP
+}
+
+fn default_device() -> String {
+    crate::device::CPU.into()
 }
 
 impl Hyper {

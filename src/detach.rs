@@ -40,6 +40,7 @@ pub fn continue_in_background(config: &TrainConfig, dir: &Path) -> Result<(u32, 
         .arg("--resume")
         .arg(dir)
         .args(["--threads", &config.threads.to_string()])
+        .args(["--device", crate::device::flag_value(&config.device)])
         .args(["--checkpoint-every", &config.checkpoint_every.to_string()])
         .args(["--keep", &config.keep.to_string()])
         .stdin(Stdio::null())

@@ -356,9 +356,10 @@ pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Resu
     };
     let (mut writer, worker) = start(config.clone(), data, from)?;
     say(format_args!(
-        "training on {} ({:?} model), writing to {}",
+        "training on {} ({:?} model) on {}, writing to {}",
         config.data,
         config.family,
+        config.device,
         writer.dir().display()
     ));
     let caught = Arc::new(AtomicI32::new(0));

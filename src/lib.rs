@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod detach;
+pub mod device;
 pub mod event;
 pub mod gpu;
 pub mod headless;

@@ -8,7 +8,7 @@ use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::headless::{self, Ended, Outcome, say};
 use wgangp_tui::train::worker::check_checkpoint;
-use wgangp_tui::{attach, bench, detach, gpu, runs, sample, signals, tui};
+use wgangp_tui::{attach, bench, detach, device, gpu, runs, sample, signals, tui};
 
 /// Exit status for bad input (flags, data, output folder), as clap uses for bad flags.
 const BAD_INPUT: u8 = 2;
@@ -62,22 +62,27 @@ fn main() -> ExitCode {
             };
         }
         Some(Sub::GpuCheck) => {
-            return match gpu::run(0) {
-                Ok(check) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&check).expect("figures serialise")
-                    );
-                    ExitCode::SUCCESS
-                }
+            let checked = gpu::run(0).and_then(|check| {
+                println!(
+                    "{}",
+                    serde_json::to_string(&check).expect("figures serialise")
+                );
+                gpu::verdict(&check)
+            });
+            return match checked {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}"), NON_FINITE),
             };
         }
         None => {}
     }
-    let (config, from) = match setup(&cli) {
+    let (mut config, from) = match setup(&cli) {
         Ok(setup) => setup,
         Err(e) => return fail(&e, BAD_INPUT),
+    };
+    config.device = match device::select(cli.device) {
+        Ok(name) => name,
+        Err(e) => return fail(&format!("{e:#}"), BAD_INPUT),
     };
     let data = match Dataset::load(&config.data) {
         Ok(d) => d,

@@ -38,6 +38,9 @@ fn headless_mnist_run_writes_config_metrics_and_an_image_grid() {
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["data"], "mnist");
     assert_eq!(config["family"], "mnist");
+    // Without --device, a build without CUDA trains on the CPU, and says so.
+    assert_eq!(config["device"], "cpu");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("model) on cpu, writing to"));
     assert_eq!(config["batch"], 50);
     assert_eq!(config["hyper"]["lambda"], 10.0);
     assert_eq!(config["seed"], 5);
@@ -183,6 +186,12 @@ fn bad_input_gets_a_clear_message_and_status_2() {
     assert_bad_input(
         &["--no-ui", "--data", bad.to_str().unwrap()],
         "bad magic number",
+    );
+    assert_bad_input(&["--no-ui", "--device", "gpu"], "invalid value 'gpu'");
+    // These tests run a build without the `cuda` feature.
+    assert_bad_input(
+        &["--no-ui", "--device", "cuda", "--out", d],
+        "--device cuda: this wgangp-tui was built without CUDA",
     );
 }
 
@@ -380,6 +389,7 @@ fn bench_prints_one_json_line_of_figures() {
         (Some("toy"), Some(3), Some(5))
     );
     assert_eq!(v["batch"], 256);
+    assert_eq!(v["device"], "cpu");
     for key in [
         "gen_iters_per_s_median",
         "critic_step_ms_median",

@@ -18,6 +18,7 @@ use dfdx::prelude::*;
 use super::Float;
 use super::conv::Kernels;
 use super::matmul::{gemm_add, read};
+use super::offload;
 
 /// The linear part of a layer.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +34,7 @@ pub enum Map {
 
 impl Map {
     /// Columns of the input and the output rows.
-    fn widths(&self) -> (usize, usize) {
+    pub(crate) fn widths(&self) -> (usize, usize) {
         match *self {
             Map::Dense { k, n, .. } => (k, n),
             Map::Conv(kn) => (kn.c, kn.n),
@@ -42,7 +43,7 @@ impl Map {
     }
 
     /// Output rows for `rows` input rows.
-    fn out_rows(&self, rows: usize) -> usize {
+    pub(crate) fn out_rows(&self, rows: usize) -> usize {
         let per_image = |from: usize, to: usize| {
             assert_eq!(
                 rows % from,
@@ -58,7 +59,7 @@ impl Map {
         }
     }
 
-    fn w_shape(&self) -> (usize, usize) {
+    pub(crate) fn w_shape(&self) -> (usize, usize) {
         match *self {
             Map::Dense { k, n, w_t } => {
                 if w_t {
@@ -81,7 +82,10 @@ impl Map {
     }
 
     /// `y += map(x)`.
-    fn apply<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
+    pub(crate) fn apply<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
+        if offload::with_f32([x, w], y, |o, [x, w], y| o.apply(self, x, w, y)) {
+            return;
+        }
         match *self {
             Map::Dense { k, n, w_t } => {
                 let m = x.len() / k;
@@ -94,7 +98,10 @@ impl Map {
     }
 
     /// `dx += map^T(dy)`.
-    fn adjoint<E: Float>(&self, dy: &[E], w: &[E], dx: &mut [E]) {
+    pub(crate) fn adjoint<E: Float>(&self, dy: &[E], w: &[E], dx: &mut [E]) {
+        if offload::with_f32([dy, w], dx, |o, [dy, w], dx| o.adjoint(self, dy, w, dx)) {
+            return;
+        }
         match *self {
             Map::Dense { k, n, w_t } => {
                 // dx (m x k) += dy (m x n) * W^T: W's strides swapped.
@@ -108,7 +115,10 @@ impl Map {
     }
 
     /// `dW += d<dy, map(x; W)>/dW`, in the weight tensor's own layout.
-    fn wgrad<E: Float>(&self, x: &[E], dy: &[E], dw: &mut [E]) {
+    pub(crate) fn wgrad<E: Float>(&self, x: &[E], dy: &[E], dw: &mut [E]) {
+        if offload::with_f32([x, dy], dw, |o, [x, dy], dw| o.wgrad(self, x, dy, dw)) {
+            return;
+        }
         match *self {
             Map::Dense { k, n, w_t } => {
                 let m = x.len() / k;

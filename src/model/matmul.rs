@@ -49,6 +49,11 @@ pub fn peak_gflops(size: usize, reps: usize) -> f64 {
     rates[rates.len() / 2]
 }
 
+/// Counts the work of an `(m x k) (k x n)` product, wherever it runs.
+pub(crate) fn count_flops(m: usize, n: usize, k: usize) {
+    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+}
+
 /// `dst (m x n) += lhs (m x k) * rhs (k x n)`, each matrix given by its row and column strides.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_add<E: Float>(
@@ -60,7 +65,7 @@ pub(crate) fn gemm_add<E: Float>(
     (rhs_rs, rhs_cs): (isize, isize),
 ) {
     assert!(dst.len() >= m * n);
-    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    count_flops(m, n, k);
     if m.min(n).min(k) <= SMALL_DIM {
         small_gemm_add((m, n, k), dst, lhs, (lhs_rs, lhs_cs), rhs, (rhs_rs, rhs_cs));
         return;

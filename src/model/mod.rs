@@ -6,9 +6,12 @@
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
 pub mod conv;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod layer;
 pub mod matmul;
 pub mod mnist;
+pub mod offload;
 pub mod params;
 pub mod toy;
 

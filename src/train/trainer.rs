@@ -158,14 +158,20 @@ where
         self.hyper = hyper;
     }
 
-    /// One critic update on a fresh real batch and a fresh fake batch.
-    pub fn critic_step(&mut self) -> Result<CriticStats, NonFinite> {
+    /// A critic step's random draws: real samples, noise, and the interpolation points.
+    fn critic_batch(&mut self) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let b = self.batch;
         let mut real = Vec::with_capacity(b * X);
         self.data.sample(&mut self.rng, b, &mut real);
         let z = self.noise(b);
         let unit = Uniform::new(0.0f32, 1.0);
         let eps: Vec<f32> = (0..b).map(|_| unit.sample(&mut self.rng)).collect();
+        (real, z, eps)
+    }
+
+    /// One critic update on a fresh real batch and a fresh fake batch.
+    pub fn critic_step(&mut self) -> Result<CriticStats, NonFinite> {
+        let (real, z, eps) = self.critic_batch();
         let (stats, grads) = self.critic_gradients(&real, &z, &eps)?;
         self.opt_critic.step(&mut self.critic, &grads);
         if self.hyper.penalty == PenaltyMode::Clip {
@@ -298,6 +304,20 @@ where
             return Err(self.non_finite("a generator gradient"));
         }
         Ok((loss, grads))
+    }
+
+    /// The gradients a critic step and a generator step would apply, on fresh batches, without
+    /// applying them: the critic's figures and gradient, the generator's loss and gradient (one
+    /// vector per parameter). For checking one device against another (`gpu-check`).
+    #[allow(clippy::type_complexity)]
+    pub fn probe_gradients(
+        &mut self,
+    ) -> Result<(CriticStats, Vec<Vec<f32>>, f64, Vec<Vec<f32>>), NonFinite> {
+        let (real, z, eps) = self.critic_batch();
+        let (stats, critic_grads) = self.critic_gradients(&real, &z, &eps)?;
+        let z = self.noise(self.batch);
+        let (loss, generator_grads) = self.generator_gradients(&z)?;
+        Ok((stats, critic_grads, loss, generator_grads))
     }
 
     /// n_critic critic steps, then one generator step.

@@ -164,13 +164,15 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         format_duration(app.wall_s)
     );
     let settings = format!(
-        " {} lambda {} lr {}/{} ncrit {} batch {} | {} ",
+        " {} lambda {} lr {}/{} ncrit {} batch {} on {} | {} ",
         h.penalty,
         format_value(h.lambda),
         format_value(h.lr_generator),
         format_value(h.lr_critic),
         h.n_critic,
         app.config.batch,
+        // "cuda:0", not the GPU's whole name: the line has to fit 80 columns.
+        app.config.device.split(' ').next().unwrap_or_default(),
         app.config.out.display(),
     );
     let label = Span::styled(

@@ -1,0 +1,528 @@
+//! Running the layers' products on another device (a GPU), with the tensors staying where dfdx
+//! keeps them.
+//!
+//! Every layer op (`layer::layer`) spends its time in three products of its map: the map
+//! itself, its adjoint (the input gradient) and the weight gradient. With an [`Offload`]
+//! installed, `Map` hands those three to it: the operands are copied to the device, the work
+//! (patch matrices, products, scatters back) runs there, and the result comes back. The tape,
+//! the element-wise work and the optimizer stay on the CPU. dfdx 0.13 offers no way to reach a
+//! CUDA tensor's memory from a custom op, so this is the one place a GPU can do this project's
+//! layers; the copies are of activations and weights only, never of patch matrices.
+//!
+//! The work is written once, in [`Plan`], over a small [`Backend`] with cuBLAS's semantics
+//! (column-major `sgemm`) and two index kernels. [`HostBackend`] runs the same semantics on
+//! the CPU, element by element as the GPU's threads do, so the plan's arithmetic (which
+//! product, which operand transposed, which leading dimension) is tested on every machine;
+//! the CUDA backend (`cuda.rs`, feature `cuda`) only forwards to cuBLAS and to
+//! [`KERNELS_CU`], compiled at run time by NVRTC.
+
+use std::any::TypeId;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::conv::{ConvGeom, Kernels};
+use super::layer::Map;
+use super::matmul::count_flops;
+
+/// Whether an operand of a column-major product is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    N,
+    T,
+}
+
+/// One column-major product as cuBLAS's `sgemm` takes it:
+/// `C (m x n) = alpha op(A) op(B) + beta C`, with leading dimensions `lda`, `ldb`, `ldc`.
+/// With `beta == 0`, `C` is not read.
+#[derive(Clone, Copy, Debug)]
+pub struct Sgemm {
+    pub op_a: Op,
+    pub op_b: Op,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub lda: usize,
+    pub ldb: usize,
+    pub ldc: usize,
+    pub alpha: f32,
+    pub beta: f32,
+}
+
+/// A convolution's shape for the index kernels: `images` images of `c` channels (channels
+/// last) and the geometry `g`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvShape {
+    pub images: usize,
+    pub c: usize,
+    pub g: ConvGeom,
+}
+
+impl ConvShape {
+    fn of(kn: &Kernels, images: usize) -> Self {
+        Self {
+            images,
+            c: kn.c,
+            g: kn.g,
+        }
+    }
+
+    fn patch_len(&self) -> usize {
+        self.g.patch_len(self.c)
+    }
+
+    /// Elements of the patch matrix (one thread each in `im2col`).
+    fn cols_len(&self) -> usize {
+        self.images * self.g.out_pixels() * self.patch_len()
+    }
+
+    /// Elements of the image side (one thread each in `col2im_add`).
+    fn image_len(&self) -> usize {
+        self.images * self.g.in_pixels() * self.c
+    }
+}
+
+/// What a device must do for [`Plan`]: buffers, cuBLAS's `sgemm`, and the two index kernels of
+/// [`KERNELS_CU`].
+pub trait Backend: Send + Sync {
+    type Buf;
+    fn upload(&self, data: &[f32]) -> Self::Buf;
+    /// A buffer of `len` floats that is written before it is read.
+    fn scratch(&self, len: usize) -> Self::Buf;
+    fn download(&self, buf: &Self::Buf, out: &mut [f32]);
+    fn sgemm(&self, g: Sgemm, a: &Self::Buf, b: &Self::Buf, c: &mut Self::Buf);
+    /// `cols = im2col(x)`: `(images*in_h*in_w, c)` -> `(images*out_h*out_w, k*k*c)`, zero where
+    /// a patch reaches into the padding.
+    fn im2col(&self, s: ConvShape, x: &Self::Buf, cols: &mut Self::Buf);
+    /// `x += col2im(cols)`, the adjoint of [`Backend::im2col`].
+    fn col2im_add(&self, s: ConvShape, cols: &Self::Buf, x: &mut Self::Buf);
+}
+
+/// The two index kernels, in CUDA C for NVRTC: one thread per output element, each a gather
+/// (no atomics, so the sums come out the same on every run). [`HostBackend`] is their line by
+/// line copy.
+pub const KERNELS_CU: &str = r#"
+extern "C" __global__ void im2col(const float *x, float *cols, unsigned int total,
+    unsigned int c, unsigned int in_h, unsigned int in_w, unsigned int out_h,
+    unsigned int out_w, unsigned int k, unsigned int stride, unsigned int pad) {
+    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    unsigned int kkc = k * k * c;
+    unsigned int row = i / kkc, col = i % kkc;
+    unsigned int ch = col % c, kw = (col / c) % k, kh = col / (c * k);
+    unsigned int img = row / (out_h * out_w), pix = row % (out_h * out_w);
+    int ih = (int)((pix / out_w) * stride + kh) - (int)pad;
+    int iw = (int)((pix % out_w) * stride + kw) - (int)pad;
+    float v = 0.0f;
+    if (ih >= 0 && ih < (int)in_h && iw >= 0 && iw < (int)in_w)
+        v = x[((img * in_h + ih) * in_w + iw) * c + ch];
+    cols[i] = v;
+}
+
+extern "C" __global__ void col2im_add(const float *cols, float *x, unsigned int total,
+    unsigned int c, unsigned int in_h, unsigned int in_w, unsigned int out_h,
+    unsigned int out_w, unsigned int k, unsigned int stride, unsigned int pad) {
+    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    unsigned int kkc = k * k * c;
+    unsigned int ch = i % c, pix = (i / c) % (in_h * in_w), img = i / (c * in_h * in_w);
+    int ih = (int)(pix / in_w), iw = (int)(pix % in_w);
+    float s = 0.0f;
+    for (unsigned int kh = 0; kh < k; ++kh) {
+        int th = ih + (int)pad - (int)kh;
+        if (th < 0 || th % (int)stride != 0 || th / (int)stride >= (int)out_h) continue;
+        unsigned int oh = th / stride;
+        for (unsigned int kw = 0; kw < k; ++kw) {
+            int tw = iw + (int)pad - (int)kw;
+            if (tw < 0 || tw % (int)stride != 0 || tw / (int)stride >= (int)out_w) continue;
+            unsigned int ow = tw / stride;
+            s += cols[((img * out_h + oh) * out_w + ow) * kkc + (kh * k + kw) * c + ch];
+        }
+    }
+    x[i] += s;
+}
+"#;
+
+/// The three products of a layer's map on a [`Backend`].
+pub struct Plan<B> {
+    backend: B,
+    name: String,
+    /// One layer's work at a time: the shards of a batch call in from two threads, and a
+    /// cuBLAS handle must not be used by two at once.
+    busy: Mutex<()>,
+}
+
+impl<B: Backend> Plan<B> {
+    pub fn new(backend: B, name: impl Into<String>) -> Self {
+        Self {
+            backend,
+            name: name.into(),
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// Row-major `c (m x n) = op(a) op(b) + beta c`, where `a` holds `A (m x k)`, or `A^T` when
+    /// `a_t`, row-major, and likewise `b` for `B (k x n)`. cuBLAS is column-major: a row-major
+    /// matrix read column-major is its transpose, so this is `C^T = op(B)^T op(A)^T`.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        a: &B::Buf,
+        a_t: bool,
+        b: &B::Buf,
+        b_t: bool,
+        c: &mut B::Buf,
+        beta: f32,
+    ) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        count_flops(m, n, k);
+        let g = Sgemm {
+            op_a: if b_t { Op::T } else { Op::N },
+            op_b: if a_t { Op::T } else { Op::N },
+            m: n,
+            n: m,
+            k,
+            lda: if b_t { k } else { n },
+            ldb: if a_t { m } else { k },
+            ldc: n,
+            alpha: 1.0,
+            beta,
+        };
+        self.backend.sgemm(g, b, a, c);
+    }
+
+    /// `y += im2col(x) W` (W as `(k*k*c, n)`, stored transposed when `w_t`).
+    fn conv(&self, kn: &Kernels, x: &[f32], w: &[f32], y: &mut [f32]) {
+        let be = &self.backend;
+        let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
+        let rows = s.images * kn.g.out_pixels();
+        let (xb, wb, mut yb) = (be.upload(x), be.upload(w), be.upload(y));
+        let mut cols = be.scratch(s.cols_len());
+        be.im2col(s, &xb, &mut cols);
+        self.gemm(
+            (rows, kn.n, s.patch_len()),
+            &cols,
+            false,
+            &wb,
+            kn.w_t,
+            &mut yb,
+            1.0,
+        );
+        be.download(&yb, y);
+    }
+
+    /// `x += col2im(y W^T)`.
+    fn conv_t(&self, kn: &Kernels, y: &[f32], w: &[f32], x: &mut [f32]) {
+        let be = &self.backend;
+        let s = ConvShape::of(kn, y.len() / (kn.g.out_pixels() * kn.n));
+        let rows = s.images * kn.g.out_pixels();
+        let (yb, wb, mut xb) = (be.upload(y), be.upload(w), be.upload(x));
+        let mut cols = be.scratch(s.cols_len());
+        // W^T (n x k*k*c) is W's storage read transposed, or as stored when that is W^T.
+        self.gemm(
+            (rows, s.patch_len(), kn.n),
+            &yb,
+            false,
+            &wb,
+            !kn.w_t,
+            &mut cols,
+            0.0,
+        );
+        be.col2im_add(s, &cols, &mut xb);
+        be.download(&xb, x);
+    }
+
+    /// `W += im2col(x)^T y`, in W's own layout.
+    fn conv_wgrad(&self, kn: &Kernels, x: &[f32], y: &[f32], dw: &mut [f32]) {
+        let be = &self.backend;
+        let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
+        let (rows, kkc, n) = (s.images * kn.g.out_pixels(), s.patch_len(), kn.n);
+        let (xb, yb, mut dwb) = (be.upload(x), be.upload(y), be.upload(dw));
+        let mut cols = be.scratch(s.cols_len());
+        be.im2col(s, &xb, &mut cols);
+        if kn.w_t {
+            self.gemm((n, kkc, rows), &yb, true, &cols, false, &mut dwb, 1.0);
+        } else {
+            self.gemm((kkc, n, rows), &cols, true, &yb, false, &mut dwb, 1.0);
+        }
+        be.download(&dwb, dw);
+    }
+
+    /// `dst += op(a) op(b)` for host operands.
+    #[allow(clippy::too_many_arguments)]
+    fn dense(
+        &self,
+        mnk: (usize, usize, usize),
+        a: &[f32],
+        a_t: bool,
+        b: &[f32],
+        b_t: bool,
+        dst: &mut [f32],
+    ) {
+        let be = &self.backend;
+        let (ab, bb, mut db) = (be.upload(a), be.upload(b), be.upload(dst));
+        self.gemm(mnk, &ab, a_t, &bb, b_t, &mut db, 1.0);
+        be.download(&db, dst);
+    }
+}
+
+/// What `Map` hands its products to: `y += map(x)`, `dx += map^T(dy)`, `dW += ...`, as its
+/// CPU code defines them.
+pub trait Offload: Send + Sync {
+    /// The device, for the status line (e.g. "cuda:0 NVIDIA H100").
+    fn name(&self) -> &str;
+    fn apply(&self, map: &Map, x: &[f32], w: &[f32], y: &mut [f32]);
+    fn adjoint(&self, map: &Map, dy: &[f32], w: &[f32], dx: &mut [f32]);
+    fn wgrad(&self, map: &Map, x: &[f32], dy: &[f32], dw: &mut [f32]);
+}
+
+impl<B: Backend> Offload for Plan<B> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply(&self, map: &Map, x: &[f32], w: &[f32], y: &mut [f32]) {
+        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        match *map {
+            Map::Dense { k, n, w_t } => self.dense((x.len() / k, n, k), x, false, w, w_t, y),
+            Map::Conv(kn) => self.conv(&kn, x, w, y),
+            Map::ConvT(kn) => self.conv_t(&kn, x, w, y),
+        }
+    }
+
+    fn adjoint(&self, map: &Map, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        match *map {
+            Map::Dense { k, n, w_t } => self.dense((dy.len() / n, k, n), dy, false, w, !w_t, dx),
+            Map::Conv(kn) => self.conv_t(&kn, dy, w, dx),
+            Map::ConvT(kn) => self.conv(&kn, dy, w, dx),
+        }
+    }
+
+    fn wgrad(&self, map: &Map, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        match *map {
+            Map::Dense { k, n, w_t } => {
+                let m = x.len() / k;
+                if w_t {
+                    self.dense((n, k, m), dy, true, x, false, dw)
+                } else {
+                    self.dense((k, n, m), x, true, dy, false, dw)
+                }
+            }
+            Map::Conv(kn) => self.conv_wgrad(&kn, x, dy, dw),
+            Map::ConvT(kn) => self.conv_wgrad(&kn, dy, x, dw),
+        }
+    }
+}
+
+/// The CPU twin of a GPU backend: the same semantics, element by element.
+pub struct HostBackend;
+
+impl Backend for HostBackend {
+    type Buf = Vec<f32>;
+
+    fn upload(&self, data: &[f32]) -> Vec<f32> {
+        data.to_vec()
+    }
+
+    fn scratch(&self, len: usize) -> Vec<f32> {
+        // NaN, so that reading before writing shows.
+        vec![f32::NAN; len]
+    }
+
+    fn download(&self, buf: &Vec<f32>, out: &mut [f32]) {
+        out.copy_from_slice(buf);
+    }
+
+    fn sgemm(&self, g: Sgemm, a: &Vec<f32>, b: &Vec<f32>, c: &mut Vec<f32>) {
+        // Column-major element (i, j) of a matrix with leading dimension ld is v[i + j ld].
+        let at = |v: &[f32], op: Op, ld: usize, i: usize, j: usize| match op {
+            Op::N => v[i + j * ld],
+            Op::T => v[j + i * ld],
+        };
+        for j in 0..g.n {
+            for i in 0..g.m {
+                // Summed in f64: what is checked against this twin is the plan's arithmetic,
+                // and another f32 summation order can flip a ReLU whose input is within
+                // rounding of zero (see `gpu::max_rel_err`).
+                let s = (0..g.k)
+                    .map(|p| at(a, g.op_a, g.lda, i, p) as f64 * at(b, g.op_b, g.ldb, p, j) as f64)
+                    .sum::<f64>() as f32;
+                let out = &mut c[i + j * g.ldc];
+                *out = if g.beta == 0.0 {
+                    g.alpha * s
+                } else {
+                    g.alpha * s + g.beta * *out
+                };
+            }
+        }
+    }
+
+    fn im2col(&self, s: ConvShape, x: &Vec<f32>, cols: &mut Vec<f32>) {
+        let (c, g) = (s.c, s.g);
+        let k = g.kernel;
+        let kkc = k * k * c;
+        for (i, out) in cols.iter_mut().enumerate().take(s.cols_len()) {
+            let (row, col) = (i / kkc, i % kkc);
+            let (ch, kw, kh) = (col % c, (col / c) % k, col / (c * k));
+            let (img, pix) = (row / (g.out_h * g.out_w), row % (g.out_h * g.out_w));
+            let ih = ((pix / g.out_w) * g.stride + kh) as isize - g.pad as isize;
+            let iw = ((pix % g.out_w) * g.stride + kw) as isize - g.pad as isize;
+            let inside = ih >= 0 && ih < g.in_h as isize && iw >= 0 && iw < g.in_w as isize;
+            *out = if inside {
+                x[((img * g.in_h + ih as usize) * g.in_w + iw as usize) * c + ch]
+            } else {
+                0.0
+            };
+        }
+    }
+
+    fn col2im_add(&self, s: ConvShape, cols: &Vec<f32>, x: &mut Vec<f32>) {
+        let (c, g) = (s.c, s.g);
+        let (k, stride) = (g.kernel, g.stride as isize);
+        let kkc = k * k * c;
+        for (i, out) in x.iter_mut().enumerate().take(s.image_len()) {
+            let (ch, pix, img) = (
+                i % c,
+                (i / c) % (g.in_h * g.in_w),
+                i / (c * g.in_h * g.in_w),
+            );
+            let (ih, iw) = ((pix / g.in_w) as isize, (pix % g.in_w) as isize);
+            let mut sum = 0.0;
+            for kh in 0..k {
+                let th = ih + g.pad as isize - kh as isize;
+                if th < 0 || th % stride != 0 || th / stride >= g.out_h as isize {
+                    continue;
+                }
+                let oh = (th / stride) as usize;
+                for kw in 0..k {
+                    let tw = iw + g.pad as isize - kw as isize;
+                    if tw < 0 || tw % stride != 0 || tw / stride >= g.out_w as isize {
+                        continue;
+                    }
+                    let ow = (tw / stride) as usize;
+                    sum +=
+                        cols[((img * g.out_h + oh) * g.out_w + ow) * kkc + (kh * k + kw) * c + ch];
+                }
+            }
+            *out += sum;
+        }
+    }
+}
+
+/// The installed offload, if any: one per process, like the device it stands for.
+static INSTALLED: RwLock<Option<Arc<dyn Offload>>> = RwLock::new(None);
+
+/// Sends every layer's products to `offload` from now on (`None`: back to the CPU kernels).
+pub fn install(offload: Option<Arc<dyn Offload>>) {
+    *INSTALLED.write().unwrap_or_else(|e| e.into_inner()) = offload;
+}
+
+/// The installed offload's name, if one is installed.
+pub fn installed_name() -> Option<String> {
+    installed().map(|o| o.name().to_string())
+}
+
+fn installed() -> Option<Arc<dyn Offload>> {
+    INSTALLED.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `f` on the installed offload with the slices as f32, when one is installed and `E` is f32
+/// (the gradient checks run in f64 on the CPU kernels). Whether it ran.
+pub(crate) fn with_f32<E: 'static>(
+    ins: [&[E]; 2],
+    out: &mut [E],
+    f: impl FnOnce(&dyn Offload, [&[f32]; 2], &mut [f32]),
+) -> bool {
+    if TypeId::of::<E>() != TypeId::of::<f32>() {
+        return false;
+    }
+    let Some(offload) = installed() else {
+        return false;
+    };
+    // SAFETY: E is f32 (checked above), so these are the same slices under their own type.
+    let (a, b, out) = unsafe {
+        (
+            std::slice::from_raw_parts(ins[0].as_ptr().cast::<f32>(), ins[0].len()),
+            std::slice::from_raw_parts(ins[1].as_ptr().cast::<f32>(), ins[1].len()),
+            std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()),
+        )
+    };
+    f(offload.as_ref(), [a, b], out);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(rng: &mut rand::rngs::StdRng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+        let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .fold(0.0, |m, (x, y)| m.max((x - y).abs() / scale))
+    }
+
+    /// Each map's three products through the plan on the host twin of a GPU backend agree with
+    /// the CPU kernels, starting from non-zero outputs (they add into them). Fails if any
+    /// operand is transposed wrongly, a leading dimension is off, an index kernel misses or
+    /// repeats a pixel, or a product overwrites instead of adding.
+    #[test]
+    fn plan_on_the_host_twin_matches_the_cpu_kernels() {
+        let plan = Plan::new(HostBackend, "host");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut maps = vec![];
+        for w_t in [false, true] {
+            maps.push((Map::Dense { k: 6, n: 5, w_t }, 3));
+            maps.push((Map::Dense { k: 2, n: 1, w_t }, 4));
+            for (g, c, n) in [
+                (ConvGeom::conv(8, 8, 5, 2, 2), 2, 3),
+                (ConvGeom::conv(7, 6, 3, 2, 1), 3, 4),
+                (ConvGeom::conv(5, 5, 3, 1, 0), 1, 2),
+                (ConvGeom::conv(7, 7, 5, 2, 2), 3, 5),
+            ] {
+                let kn = Kernels::new(g, c, n, w_t);
+                maps.push((Map::Conv(kn), 2));
+                maps.push((Map::ConvT(kn), 2));
+            }
+        }
+        for (map, batch) in maps {
+            let (in_w, out_w) = map.widths();
+            let rows = match map {
+                Map::Dense { .. } => batch,
+                Map::Conv(kn) => batch * kn.g.in_pixels(),
+                Map::ConvT(kn) => batch * kn.g.out_pixels(),
+            };
+            let out_rows = map.out_rows(rows);
+            let (wr, wc) = map.w_shape();
+            let x = random(&mut rng, rows * in_w);
+            let w = random(&mut rng, wr * wc);
+            let dy = random(&mut rng, out_rows * out_w);
+            let start_y = random(&mut rng, out_rows * out_w);
+            let start_dx = random(&mut rng, rows * in_w);
+            let start_dw = random(&mut rng, wr * wc);
+
+            let (mut want, mut got) = (start_y.clone(), start_y);
+            map.apply(&x, &w, &mut want);
+            plan.apply(&map, &x, &w, &mut got);
+            assert!(max_rel_diff(&want, &got) < 1e-5, "{map:?} apply");
+
+            let (mut want, mut got) = (start_dx.clone(), start_dx);
+            map.adjoint(&dy, &w, &mut want);
+            plan.adjoint(&map, &dy, &w, &mut got);
+            assert!(max_rel_diff(&want, &got) < 1e-5, "{map:?} adjoint");
+
+            let (mut want, mut got) = (start_dw.clone(), start_dw);
+            map.wgrad(&x, &dy, &mut want);
+            plan.wgrad(&map, &x, &dy, &mut got);
+            assert!(max_rel_diff(&want, &got) < 1e-5, "{map:?} wgrad");
+        }
+    }
+}

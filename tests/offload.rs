@@ -1,0 +1,43 @@
+//! The layers' products handed to an offload (the path `--device cuda` takes), here to the
+//! host twin of the CUDA backend: the training gradients (penalty included) must come out as
+//! on the CPU kernels. `gpu-check` runs the same comparison with the real GPU.
+//!
+//! One test in this binary: installing an offload is process-wide.
+
+use std::sync::Arc;
+
+use wgangp_tui::gpu::{TOLERANCE, compare};
+use wgangp_tui::model::matmul::flops;
+use wgangp_tui::model::offload::{HostBackend, Plan, installed_name};
+
+#[test]
+fn gradients_through_the_offload_match_the_cpu_kernels() {
+    let plan = Arc::new(Plan::new(HostBackend, "host twin"));
+    let before = flops();
+    // Small batches: the host twin multiplies element by element.
+    let check = compare(plan, Some(4), &[3, 4, 5]).expect("both configs run");
+    assert!(flops() > before, "the offloaded products were not counted");
+    assert_eq!(installed_name(), None, "compare left the offload installed");
+    assert_eq!(check.device, "host twin");
+    assert_eq!(check.configs.len(), 2);
+    for c in &check.configs {
+        assert!(
+            c.critic_loss_cpu.is_finite() && c.penalty_cpu > 0.0,
+            "{c:?}"
+        );
+        assert!(
+            (c.critic_loss_cpu - c.critic_loss_gpu).abs()
+                <= 1e-4 * c.critic_loss_cpu.abs().max(1.0),
+            "{c:?}"
+        );
+        assert!(
+            (c.penalty_cpu - c.penalty_gpu).abs() <= 1e-4 * c.penalty_cpu.max(1.0),
+            "{c:?}"
+        );
+        // f32 sums in another order: far below what gpu-check accepts.
+        assert_eq!(c.critic_grad_rel_errs.len(), 3);
+        assert!(c.critic_grad_rel_err < 1e-4, "{c:?}");
+        assert!(c.generator_grad_rel_err < 1e-4, "{c:?}");
+    }
+    assert!(check.ok && check.grad_rel_err <= TOLERANCE);
+}
