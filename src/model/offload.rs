@@ -283,6 +283,9 @@ impl<B: Backend> Offload for Plan<B> {
     }
 
     fn apply(&self, map: &Map, x: &[f32], w: &[f32], y: &mut [f32]) {
+        if x.is_empty() || y.is_empty() {
+            return; // nothing to add (and no zero-length device buffers)
+        }
         let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         match *map {
             Map::Dense { k, n, w_t } => self.dense((x.len() / k, n, k), x, false, w, w_t, y),
@@ -292,6 +295,9 @@ impl<B: Backend> Offload for Plan<B> {
     }
 
     fn adjoint(&self, map: &Map, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+        if dy.is_empty() || dx.is_empty() {
+            return; // nothing to add (and no zero-length device buffers)
+        }
         let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         match *map {
             Map::Dense { k, n, w_t } => self.dense((dy.len() / n, k, n), dy, false, w, !w_t, dx),
@@ -301,6 +307,9 @@ impl<B: Backend> Offload for Plan<B> {
     }
 
     fn wgrad(&self, map: &Map, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+        if x.is_empty() || dy.is_empty() {
+            return; // nothing to add (and no zero-length device buffers)
+        }
         let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         match *map {
             Map::Dense { k, n, w_t } => {
