@@ -61,11 +61,13 @@ pub fn start(
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output folder {}", dir.display()))?;
     // First, so that a live run in this folder is refused before any of its files is touched.
+    let lock = serve::lock_run(dir)?;
     let listener = serve::Listener::bind(dir)?;
     let mut writer = match &from {
         Some(ck) => RunWriter::resume(&config, ck.step)?,
         None => RunWriter::create(&config)?,
     };
+    writer.lock = Some(lock);
     let worker = match from {
         Some(ck) => Worker::resume(config, data, ck),
         None => Worker::spawn(config, data),
@@ -96,6 +98,8 @@ pub struct RunWriter {
     server: Option<Server>,
     /// The newest checkpoint written: (step, folder).
     last_checkpoint: Option<(u64, PathBuf)>,
+    /// The run folder's lock, held while this process writes the run.
+    lock: Option<serve::RunLock>,
 }
 
 impl RunWriter {
@@ -127,6 +131,7 @@ impl RunWriter {
             keep: config.keep,
             server: None,
             last_checkpoint: None,
+            lock: None,
         })
     }
 
@@ -168,6 +173,7 @@ impl RunWriter {
             keep: config.keep,
             server: None,
             last_checkpoint: None,
+            lock: None,
         })
     }
 

@@ -413,3 +413,34 @@ fn bench_prints_one_json_line_of_figures() {
         "{achieved} vs {expected}"
     );
 }
+
+/// Two processes never train one run folder: the second start is refused while the first
+/// holds the folder's lock, even before the first serves its socket (a start at the same
+/// instant), and the folder is left as it was.
+#[test]
+fn a_run_folder_another_process_holds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let lock = std::fs::File::create(out.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    assert_bad_input(
+        &["--no-ui", "--steps", "1", "--out", out.to_str().unwrap()],
+        "another wgangp-tui process is training the run in",
+    );
+    assert!(
+        !out.join("config.json").exists(),
+        "the refused start wrote files"
+    );
+    drop(lock);
+    let o = wgangp(&[
+        "--no-ui",
+        "--steps",
+        "1",
+        "--data",
+        "toy:8gaussians",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
