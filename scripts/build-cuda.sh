@@ -6,8 +6,8 @@
 #   scripts/build-cuda.sh
 #
 # Steps (each is skipped when already done, so a rerun is cheap):
-#   1. a venv in $WORK/venv with the pinned CUDA 13.0 wheels (~590 MiB download);
-#   2. a CUDA_ROOT-shaped folder $WORK/cuda: include, bin, nvvm linked into the wheels'
+#   1. a venv in $WORK/venv with the pinned CUDA 13.0 wheels (runtime headers, NVRTC, cuBLAS);
+#   2. a CUDA_ROOT-shaped folder $WORK/cuda: include linked into the wheels
 #      nvidia/cu13; lib64/lib{nvrtc,cublas,cublasLt}.so linked to their .so.13;
 #   3. a libcuda LINK stub (soname libcuda.so.1) in $WORK/cuda/lib64/stubs, generated from the
 #      driver functions that cudarc declares (all return 34 = CUDA_ERROR_STUB_LIBRARY, except
@@ -42,13 +42,9 @@ export CARGO_TARGET_DIR CARGO_BUILD_JOBS
 
 # Pinned to CUDA 13.0, so that the PTX is `.version 9.0`, which a 580 / CUDA 13.0 driver loads.
 WHEELS=(
-    nvidia-cuda-nvcc==13.0.88
-    nvidia-cuda-crt==13.0.88
-    nvidia-nvvm==13.0.88
     nvidia-cuda-runtime==13.0.96
     nvidia-cuda-nvrtc==13.0.88
     nvidia-cublas==13.0.2.14
-    nvidia-cuda-cccl==13.0.85
 )
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,7 +78,7 @@ do_wheels() {
     want=$(printf '%s\n' "${WHEELS[@]}")
     if [ -x "$VENV/bin/python" ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then
         find_nv
-        if [ -f "$NV/include/cuda.h" ] && [ -x "$NV/bin/nvcc" ]; then
+        if [ -f "$NV/include/cuda.h" ] && [ -e "$NV/lib/libcublas.so.13" ]; then
             echo "    already installed in $VENV"
             return
         fi
@@ -90,8 +86,7 @@ do_wheels() {
     [ -x "$VENV/bin/python" ] || run_nice "$PYTHON" -m venv "$VENV"
     run_nice "$VENV/bin/python" -m pip install --quiet --progress-bar off "${WHEELS[@]}"
     find_nv
-    for f in include/cuda.h include/cuda_fp16.h include/cuda_fp16.hpp include/nv/target bin/nvcc \
-        lib/libnvrtc.so.13 lib/libcublas.so.13 lib/libcublasLt.so.13; do
+    for f in include/cuda.h lib/libnvrtc.so.13 lib/libcublas.so.13 lib/libcublasLt.so.13; do
         [ -e "$NV/$f" ] || { echo "missing after pip install: $NV/$f" >&2; exit 1; }
     done
     echo "$want" >"$marker"
@@ -101,7 +96,7 @@ do_wheels() {
 do_root() {
     mkdir -p "$CUDA_ROOT/lib64/stubs"
     local d lib
-    for d in include bin nvvm; do ln -sfn "$NV/$d" "$CUDA_ROOT/$d"; done
+    ln -sfn "$NV/include" "$CUDA_ROOT/include"
     for lib in nvrtc cublas cublasLt; do
         ln -sfn "$NV/lib/lib$lib.so.13" "$CUDA_ROOT/lib64/lib$lib.so"
         ln -sfn "$NV/lib/lib$lib.so.13" "$CUDA_ROOT/lib64/lib$lib.so.13"
@@ -152,7 +147,7 @@ do_stub() {
     mv "$new" "$c"
     if ! command -v gcc >/dev/null; then
         [ "$(id -u)" = 0 ] || { echo "gcc is needed: install it" >&2; exit 1; }
-        run_nice apt-get install -y gcc
+        run_nice apt-get update -qq && run_nice apt-get install -y -qq gcc
     fi
     run_nice gcc -shared -fPIC -O1 -Wl,-soname,libcuda.so.1 -o "$so" "$c"
     ln -sfn libcuda.so.1 "$CUDA_ROOT/lib64/stubs/libcuda.so"

@@ -19,17 +19,19 @@
 # the benchmark's length; SKIP_GPU=1 skips the steps that need a GPU (to rehearse the rest
 # on a machine without one).
 set -uo pipefail
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'gpu-check: %s\n' "$*" >&2; exit 1; }
+# Paths as given, from where the script was started; then the repository root.
+DIST=$(realpath -m "${1:-$(dirname "$0")/../target/cuda-dist}")
+REF=$(realpath -m "${2:-$DIST/wgangp_ref.py}")
 cd "$(dirname "$0")/.."
-DIST=${1:-target/cuda-dist}
-REF=${2:-$DIST/wgangp_ref.py}
 PYTHON=${PYTHON:-python3}
 BIN=$DIST/wgangp-tui
 STEPS=${STEPS:-100}
-say() { printf '\n== %s\n' "$*"; }
-die() { printf 'gpu-check: %s\n' "$*" >&2; exit 1; }
 gpu() { [ "${SKIP_GPU:-0}" != 1 ]; }
 
 [ -x "$BIN" ] || die "no binary at $BIN (run scripts/build-cuda.sh and copy its dist folder)"
+[ -f "$REF" ] || die "no reference script at $REF (copy shared/bench/wgangp_ref.py there or give its path)"
 
 say "machine"
 if gpu; then
@@ -57,9 +59,9 @@ print(":".join(sorted(dirs)))
 PY
 ) || die "cannot import torch with $PYTHON"
 echo "${libs:-none found}"
-export LD_LIBRARY_PATH=${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$(printf '%s' "${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" | sed 's/^://')
 ldd "$BIN"
-if ldd "$BIN" | grep -q "not found"; then
+if [ "$(ldd "$BIN" | grep -c "not found")" != 0 ]; then
     die "libraries missing (above); CUDA 12 libraries cannot stand in for 13"
 fi
 
@@ -93,13 +95,16 @@ for config in toy mnist; do
     fi
     for threads in 2 "$(nproc)"; do
         "$BIN" bench --config "$config" --iters "$iters" --threads "$threads" --device cpu \
-            | sed 's/^{/{"where": "ours cpu", /' | tee -a "$results"
+            | sed 's/^{/{"where": "ours cpu", /' | tee -a "$results" || die "bench on the CPU failed"
     done
     devices=cpu
     gpu && devices="cuda cpu"
     for device in $devices; do
-        "$PYTHON" "$REF" --config "$config" --iters "$iters" --warmup 5 --threads 2 --device "$device" 2>/dev/null \
-            | sed -n "s/^RESULT {/{\"where\": \"pytorch $device\", /p" | tee -a "$results"
+        log=$(mktemp)
+        "$PYTHON" "$REF" --config "$config" --iters "$iters" --warmup 5 --threads 2 --device "$device" 2>"$log" \
+            | sed -n "s/^RESULT {/{\"where\": \"pytorch $device\", /p" | tee -a "$results" \
+            || { cat "$log" >&2; die "PyTorch's reference on $device failed"; }
+        rm -f "$log"
     done
 done
 "$PYTHON" - "$results" <<'PY'

@@ -18,14 +18,23 @@ pub enum DeviceChoice {
 pub const CPU: &str = "cpu";
 
 /// Installs the device `choice` names (`None`: CUDA when this build has it and a GPU is
-/// there, else the CPU) and returns its name for the status line: "cpu" or, e.g.,
+/// there, else the CPU, saying why) and returns its name for the status line: "cpu" or, e.g.,
 /// "cuda:0 NVIDIA H100 80GB HBM3". Asking for CUDA where it cannot run is an error that says
-/// why.
+/// why. (A build with CUDA needs the driver's and CUDA's libraries to start at all.)
 pub fn select(choice: Option<DeviceChoice>) -> Result<String> {
     let gpu = match choice {
         Some(DeviceChoice::Cpu) => None,
         Some(DeviceChoice::Cuda) => Some(open_cuda()?),
-        None => open_cuda().ok(),
+        None => match open_cuda() {
+            Ok(gpu) => Some(gpu),
+            Err(e) => {
+                // A build with CUDA says why it does not use it; one without has no GPU to miss.
+                if cfg!(feature = "cuda") {
+                    crate::headless::say(format_args!("no GPU used: {e:#}; training on the CPU"));
+                }
+                None
+            }
+        },
     };
     let name = gpu
         .as_ref()

@@ -116,6 +116,14 @@ fn probe_config(config: &TrainConfig) -> Result<Probe> {
 /// while it computes, and the CPU again after.
 pub fn compare(device: Arc<dyn Offload>, batch: Option<usize>, seeds: &[u64]) -> Result<GpuCheck> {
     assert!(!seeds.is_empty());
+    /// Puts the CPU kernels back however the comparison ends, a panic included.
+    struct Uninstall;
+    impl Drop for Uninstall {
+        fn drop(&mut self) {
+            offload::install(None);
+        }
+    }
+    let _uninstall = Uninstall;
     let name = device.name().to_string();
     let mut configs = Vec::new();
     for (which, label) in [(BenchConfig::Toy, "toy"), (BenchConfig::Mnist, "mnist")] {

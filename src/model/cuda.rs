@@ -18,10 +18,37 @@ pub struct CudaBackend {
     col2im_add: CudaFunction,
 }
 
-/// A CUDA call failed in the middle of training: nothing sensible goes on from there (the
-/// training thread ends, and the front end says so).
+/// A CUDA call failed in the middle of training: nothing sensible goes on from there, so the
+/// training thread panics with what failed (and the front end says so).
 fn ok<T, E: std::fmt::Debug>(result: Result<T, E>, what: &str) -> T {
     result.unwrap_or_else(|e| panic!("CUDA {what} failed: {e:?}"))
+}
+
+/// A device buffer that, dropped while its thread unwinds from a CUDA failure, is leaked
+/// rather than freed: cudarc 0.9 unwraps the free, which fails too on a device in an error
+/// state, and a second panic during unwinding would abort the process (and leave the
+/// terminal in raw mode).
+pub struct DeviceBuf(Option<CudaSlice<f32>>);
+
+impl DeviceBuf {
+    fn slice(&self) -> &CudaSlice<f32> {
+        self.0.as_ref().expect("a live buffer")
+    }
+
+    fn slice_mut(&mut self) -> &mut CudaSlice<f32> {
+        self.0.as_mut().expect("a live buffer")
+    }
+}
+
+impl Drop for DeviceBuf {
+    fn drop(&mut self) {
+        // Taken out either way: freed at the end of this block, or leaked.
+        if let Some(slice) = self.0.take()
+            && std::thread::panicking()
+        {
+            let _ = slice.leak();
+        }
+    }
 }
 
 /// Opens CUDA device `ordinal`. cudarc 0.9 panics (unwraps cuInit) where there is no driver:
@@ -83,15 +110,16 @@ impl CudaBackend {
         Ok((backend, name))
     }
 
-    fn launch(
-        &self,
-        f: &CudaFunction,
-        s: ConvShape,
-        total: usize,
-        from: &CudaSlice<f32>,
-        to: &mut CudaSlice<f32>,
-    ) {
-        let total = u32::try_from(total).expect("a conv buffer of more than 2^32 floats");
+    /// Runs an index kernel with one thread per element of `to`.
+    fn launch(&self, f: &CudaFunction, s: ConvShape, from: &DeviceBuf, to: &mut DeviceBuf) {
+        // The kernels index both sides with 32-bit integers.
+        let fits = |n: usize| u32::try_from(n).is_ok();
+        assert!(
+            fits(s.cols_len()) && fits(s.image_len()),
+            "a conv of more than 2^32 floats: use a smaller batch"
+        );
+        let (from, to) = (from.slice(), to.slice_mut());
+        let total = to.len() as u32;
         let g = s.g;
         let dims = [
             s.c, g.in_h, g.in_w, g.out_h, g.out_w, g.kernel, g.stride, g.pad,
@@ -107,22 +135,28 @@ impl CudaBackend {
 }
 
 impl Backend for CudaBackend {
-    type Buf = CudaSlice<f32>;
+    type Buf = DeviceBuf;
 
-    fn upload(&self, data: &[f32]) -> CudaSlice<f32> {
-        ok(self.dev.htod_sync_copy(data), "copy to the GPU")
+    fn upload(&self, data: &[f32]) -> DeviceBuf {
+        DeviceBuf(Some(ok(self.dev.htod_sync_copy(data), "copy to the GPU")))
     }
 
-    fn scratch(&self, len: usize) -> CudaSlice<f32> {
+    fn scratch(&self, len: usize) -> DeviceBuf {
         // SAFETY: Plan writes a scratch buffer before reading it.
-        ok(unsafe { self.dev.alloc::<f32>(len) }, "allocation")
+        DeviceBuf(Some(ok(
+            unsafe { self.dev.alloc::<f32>(len) },
+            "allocation",
+        )))
     }
 
-    fn download(&self, buf: &CudaSlice<f32>, out: &mut [f32]) {
-        ok(self.dev.dtoh_sync_copy_into(buf, out), "copy from the GPU");
+    fn download(&self, buf: &DeviceBuf, out: &mut [f32]) {
+        ok(
+            self.dev.dtoh_sync_copy_into(buf.slice(), out),
+            "copy from the GPU",
+        );
     }
 
-    fn sgemm(&self, g: Sgemm, a: &CudaSlice<f32>, b: &CudaSlice<f32>, c: &mut CudaSlice<f32>) {
+    fn sgemm(&self, g: Sgemm, a: &DeviceBuf, b: &DeviceBuf, c: &mut DeviceBuf) {
         let op = |o: Op| match o {
             Op::N => cublasOperation_t::CUBLAS_OP_N,
             Op::T => cublasOperation_t::CUBLAS_OP_T,
@@ -144,17 +178,16 @@ impl Backend for CudaBackend {
         // kernel pool's threads.
         ok(self.dev.bind_to_thread(), "context binding");
         // SAFETY: Plan derives the sizes and leading dimensions from buffers it sized.
+        let (a, b, c) = (a.slice(), b.slice(), c.slice_mut());
         ok(unsafe { self.blas.gemm(cfg, a, b, c) }, "cuBLAS sgemm");
     }
 
-    fn im2col(&self, s: ConvShape, x: &CudaSlice<f32>, cols: &mut CudaSlice<f32>) {
-        let total = cols.len();
-        self.launch(&self.im2col, s, total, x, cols);
+    fn im2col(&self, s: ConvShape, x: &DeviceBuf, cols: &mut DeviceBuf) {
+        self.launch(&self.im2col, s, x, cols);
     }
 
-    fn col2im_add(&self, s: ConvShape, cols: &CudaSlice<f32>, x: &mut CudaSlice<f32>) {
-        let total = x.len();
-        self.launch(&self.col2im_add, s, total, cols, x);
+    fn col2im_add(&self, s: ConvShape, cols: &DeviceBuf, x: &mut DeviceBuf) {
+        self.launch(&self.col2im_add, s, cols, x);
     }
 }
 

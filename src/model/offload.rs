@@ -70,12 +70,12 @@ impl ConvShape {
     }
 
     /// Elements of the patch matrix (one thread each in `im2col`).
-    fn cols_len(&self) -> usize {
+    pub fn cols_len(&self) -> usize {
         self.images * self.g.out_pixels() * self.patch_len()
     }
 
     /// Elements of the image side (one thread each in `col2im_add`).
-    fn image_len(&self) -> usize {
+    pub fn image_len(&self) -> usize {
         self.images * self.g.in_pixels() * self.c
     }
 }
@@ -197,6 +197,7 @@ impl<B: Backend> Plan<B> {
         let be = &self.backend;
         let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
         let rows = s.images * kn.g.out_pixels();
+        sizes(kn, &s, x, w, y);
         let (xb, wb, mut yb) = (be.upload(x), be.upload(w), be.upload(y));
         let mut cols = be.scratch(s.cols_len());
         be.im2col(s, &xb, &mut cols);
@@ -217,6 +218,7 @@ impl<B: Backend> Plan<B> {
         let be = &self.backend;
         let s = ConvShape::of(kn, y.len() / (kn.g.out_pixels() * kn.n));
         let rows = s.images * kn.g.out_pixels();
+        sizes(kn, &s, x, w, y);
         let (yb, wb, mut xb) = (be.upload(y), be.upload(w), be.upload(x));
         let mut cols = be.scratch(s.cols_len());
         // W^T (n x k*k*c) is W's storage read transposed, or as stored when that is W^T.
@@ -238,6 +240,7 @@ impl<B: Backend> Plan<B> {
         let be = &self.backend;
         let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
         let (rows, kkc, n) = (s.images * kn.g.out_pixels(), s.patch_len(), kn.n);
+        sizes(kn, &s, x, dw, y);
         let (xb, yb, mut dwb) = (be.upload(x), be.upload(y), be.upload(dw));
         let mut cols = be.scratch(s.cols_len());
         be.im2col(s, &xb, &mut cols);
@@ -249,7 +252,7 @@ impl<B: Backend> Plan<B> {
         be.download(&dwb, dw);
     }
 
-    /// `dst += op(a) op(b)` for host operands.
+    /// `dst (m x n) += op(a) op(b)` for host operands.
     #[allow(clippy::too_many_arguments)]
     fn dense(
         &self,
@@ -260,11 +263,35 @@ impl<B: Backend> Plan<B> {
         b_t: bool,
         dst: &mut [f32],
     ) {
+        let (m, n, k) = mnk;
+        // The device trusts these sizes: a short operand would be read past its end there.
+        assert!(
+            a.len() == m * k && b.len() == k * n && dst.len() == m * n,
+            "offload: operand sizes {}, {}, {} for a {m}x{k} by {k}x{n} product",
+            a.len(),
+            b.len(),
+            dst.len()
+        );
         let be = &self.backend;
         let (ab, bb, mut db) = (be.upload(a), be.upload(b), be.upload(dst));
         self.gemm(mnk, &ab, a_t, &bb, b_t, &mut db, 1.0);
         be.download(&db, dst);
     }
+}
+
+/// Checks a conv's operands against its shape (the device trusts the sizes it is given): the
+/// image side `x`, the weight `w` and the patch side `y`, whole images only.
+fn sizes(kn: &Kernels, s: &ConvShape, x: &[f32], w: &[f32], y: &[f32]) {
+    let rows = s.images * kn.g.out_pixels();
+    assert!(
+        x.len() == s.images * kn.g.in_pixels() * kn.c
+            && w.len() == s.patch_len() * kn.n
+            && y.len() == rows * kn.n,
+        "offload: conv operand sizes {}, {}, {} do not fit {kn:?}",
+        x.len(),
+        w.len(),
+        y.len()
+    );
 }
 
 /// What `Map` hands its products to: `y += map(x)`, `dx += map^T(dy)`, `dW += ...`, as its
@@ -477,6 +504,19 @@ mod tests {
         a.iter()
             .zip(b)
             .fold(0.0, |m, (x, y)| m.max((x - y).abs() / scale))
+    }
+
+    /// The device trusts the sizes it is given, so the plan checks them first.
+    #[test]
+    #[should_panic(expected = "offload: operand sizes")]
+    fn a_short_operand_is_refused_before_the_device_sees_it() {
+        let plan = Plan::new(HostBackend, "host");
+        let map = Map::Dense {
+            k: 3,
+            n: 2,
+            w_t: false,
+        };
+        plan.apply(&map, &[0.0; 6], &[0.0; 5], &mut [0.0; 4]);
     }
 
     /// Each map's three products through the plan on the host twin of a GPU backend agree with
