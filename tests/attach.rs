@@ -274,7 +274,12 @@ fn d_detaches_the_monitor_and_attach_finds_the_run_again() {
         .and_then(|t| t.split_whitespace().next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{screen}"));
-    let exit = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    // The message comes just before the monitor exits; its status a moment after.
+    let exit_file = dir.path().join("exit");
+    wait_for("the monitor to exit", || {
+        std::fs::read_to_string(&exit_file).is_ok_and(|s| !s.trim().is_empty())
+    });
+    let exit = std::fs::read_to_string(&exit_file).unwrap();
     assert_eq!(exit.trim(), "0");
     // The terminal closes; the background process is not tied to it.
     drop(monitor);

@@ -14,7 +14,7 @@ fn monitor_session(term: &str) {
     let bin = env!("CARGO_BIN_EXE_wgangp-tui");
     let script = format!(
         "env TERM={term} {bin} --data toy:8gaussians --seed 3 --n-critic 1 --sample-every 5 --out {out}; \
-         echo $? > {dir}/exit; stty -a > {dir}/stty; sleep 60",
+         echo $? > {dir}/exit; stty -a > {dir}/stty.part; mv {dir}/stty.part {dir}/stty; sleep 60",
         out = out.display(),
         dir = dir.path().display()
     );
@@ -100,7 +100,7 @@ fn signal_to_the_monitor(name: &str, expected_code: &str) {
     let bin = env!("CARGO_BIN_EXE_wgangp-tui");
     let script = format!(
         "echo $$ > {dir}/pid; env TERM=xterm-256color {bin} --data toy:8gaussians --seed 3 --n-critic 1 \
-         --checkpoint-every 0 --out {out} 2> {dir}/stderr; echo $? > {dir}/exit; stty -a > {dir}/stty; sleep 60",
+         --checkpoint-every 0 --out {out} 2> {dir}/stderr; echo $? > {dir}/exit; stty -a > {dir}/stty.part; mv {dir}/stty.part {dir}/stty; sleep 60",
         out = out.display(),
         dir = dir.path().display()
     );
