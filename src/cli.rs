@@ -87,6 +87,10 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
 
+    /// Start paused: nothing trains until resumed (space in the monitor or in `attach`)
+    #[arg(long)]
+    pub paused: bool,
+
     /// Train without the terminal monitor, writing files only (implied when stdout is not a
     /// terminal)
     #[arg(long)]
@@ -108,7 +112,8 @@ pub struct Cli {
 
     /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
     /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
-    /// --steps, --threads, --device, --checkpoint-every, --keep, --no-ui and --ascii may be given too
+    /// --steps, --threads, --device, --paused, --checkpoint-every, --keep, --no-ui and --ascii
+    /// may be given too
     #[arg(
         long,
         value_name = "DIR",

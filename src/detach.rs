@@ -24,9 +24,13 @@ pub const LOG: &str = "train.log";
 /// How long the new process may take to load the data and checkpoint and open its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Starts the background process going on with the run in `dir` and waits until it serves the
-/// run; returns its pid and log file.
-pub fn continue_in_background(config: &TrainConfig, dir: &Path) -> Result<(u32, PathBuf)> {
+/// Starts the background process going on with the run in `dir` (`paused`: paused, as the run
+/// was) and waits until it serves the run; returns its pid and log file.
+pub fn continue_in_background(
+    config: &TrainConfig,
+    dir: &Path,
+    paused: bool,
+) -> Result<(u32, PathBuf)> {
     let log_path = dir.join(LOG);
     let log = OpenOptions::new()
         .create(true)
@@ -48,6 +52,9 @@ pub fn continue_in_background(config: &TrainConfig, dir: &Path) -> Result<(u32, 
         .stderr(log);
     if let Some(steps) = config.steps {
         command.args(["--steps", &steps.to_string()]);
+    }
+    if paused {
+        command.arg("--paused");
     }
     // SAFETY: setsid is async-signal-safe, as code between fork and exec must be.
     unsafe {

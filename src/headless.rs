@@ -48,14 +48,17 @@ pub struct Ended {
     pub checkpoint: Option<(u64, PathBuf)>,
     /// The user detached (`d`): a background process is to go on from the checkpoint.
     pub detached: bool,
+    /// The run was paused when the user detached: the background process starts paused.
+    pub paused: bool,
 }
 
-/// Opens the run folder (anew, or to go on from `from`), starts the worker and serves the run
-/// on its socket.
+/// Opens the run folder (anew, or to go on from `from`), starts the worker (`paused`: before
+/// its first step) and serves the run on its socket.
 pub fn start(
     config: TrainConfig,
     data: Dataset,
     from: Option<Checkpoint>,
+    paused: bool,
 ) -> Result<(RunWriter, Worker)> {
     let dir = &config.out;
     fs::create_dir_all(dir)
@@ -73,6 +76,10 @@ pub fn start(
         None => Worker::spawn(config, data),
     }
     .context("cannot start the training thread")?;
+    if paused {
+        // Taken before the first step: the worker reads its commands before each step.
+        let _ = worker.commands().send(Command::Pause);
+    }
     if let Some(listener) = listener {
         writer.serve(listener, worker.commands())?;
     }
@@ -354,13 +361,18 @@ pub fn format_duration(seconds: f64) -> String {
 }
 
 /// Trains without a terminal UI until the run ends, writing its files.
-pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Result<Ended> {
+pub fn run(
+    config: TrainConfig,
+    data: Dataset,
+    from: Option<Checkpoint>,
+    paused: bool,
+) -> Result<Ended> {
     let mut progress = Progress {
         tty: std::io::stderr().is_terminal(),
         last: None,
         steps: config.steps,
     };
-    let (mut writer, worker) = start(config.clone(), data, from)?;
+    let (mut writer, worker) = start(config.clone(), data, from, paused)?;
     say(format_args!(
         "training on {} ({:?} model) on {}, writing to {}",
         config.data,
@@ -399,5 +411,6 @@ pub fn run(config: TrainConfig, data: Dataset, from: Option<Checkpoint>) -> Resu
         dir: writer.dir().to_path_buf(),
         checkpoint: writer.last_checkpoint().cloned(),
         detached: false,
+        paused: false,
     })
 }

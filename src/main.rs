@@ -96,9 +96,9 @@ fn main() -> ExitCode {
         return fail(&why, BAD_INPUT);
     }
     let ended = if cli.no_ui || !tui::available() {
-        headless::run(config.clone(), data, from)
+        headless::run(config.clone(), data, from, cli.paused)
     } else {
-        tui::run(config.clone(), data, from, cli.ascii)
+        tui::run(config.clone(), data, from, cli.paused, cli.ascii)
     };
     match ended {
         Ok(ended) if ended.detached => go_on_in_background(&ended, &config),
@@ -117,11 +117,15 @@ fn go_on_in_background(ended: &Ended, config: &TrainConfig) -> ExitCode {
     if ended.outcome != Outcome::Finished || !more_to_do {
         return report(ended);
     }
-    match detach::continue_in_background(config, &ended.dir) {
+    match detach::continue_in_background(config, &ended.dir, ended.paused) {
         Ok((pid, log)) => {
+            let (what, how) = if ended.paused {
+                ("the run waits, paused,", "resume it (space) in")
+            } else {
+                ("training goes on", "watch it with")
+            };
             say(format_args!(
-                "detached: training goes on in process {pid} (log: {}); watch it with: \
-                 wgangp-tui attach {}",
+                "detached: {what} in process {pid} (log: {}); {how}: wgangp-tui attach {}",
                 log.display(),
                 ended.dir.display()
             ));

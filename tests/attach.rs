@@ -249,31 +249,42 @@ fn headless_run_is_served_to_viewers_who_steer_it() {
     drop(run);
 }
 
-#[test]
-fn d_detaches_the_monitor_and_attach_finds_the_run_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
+/// The in-process monitor in tmux session `name`, training into `out`; its exit status goes to
+/// `dir/exit`.
+fn monitor(name: &str, dir: &Path, out: &Path) -> Tmux {
     let script = format!(
         "{BIN} {args} --out {out}; echo $? > {dir}/exit; sleep 60",
         args = TOY.join(" "),
         out = out.display(),
-        dir = dir.path().display()
+        dir = dir.display()
     );
-    let monitor = Tmux::start("mon", &script);
+    let monitor = Tmux::start(name, &script);
     monitor.wait("the monitor", |s| {
         s.contains("RUNNING") && s.contains("Samples")
     });
-    goes_on(&out, 3);
+    monitor
+}
+
+/// Presses `d` and returns the background process's pid from the message, which starts with
+/// `message`.
+fn detach(monitor: &Tmux, message: &str) -> u32 {
     monitor.keys("d");
-    let screen = monitor.wait("the detach message", |s| {
-        s.contains("detached: training goes on in process")
-    });
-    let pid: u32 = screen
+    let screen = monitor.wait("the detach message", |s| s.contains(message));
+    screen
         .split("in process ")
         .nth(1)
         .and_then(|t| t.split_whitespace().next())
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{screen}"));
+        .unwrap_or_else(|| panic!("{screen}"))
+}
+
+#[test]
+fn d_detaches_the_monitor_and_attach_finds_the_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let monitor = monitor("mon", dir.path(), &out);
+    goes_on(&out, 3);
+    let pid = detach(&monitor, "detached: training goes on in process");
     // The message comes just before the monitor exits; its status a moment after.
     let exit_file = dir.path().join("exit");
     wait_for("the monitor to exit", || {
@@ -400,4 +411,45 @@ fn another_user_is_refused() {
     assert!(stderr.contains("belongs to another user"), "{stderr}");
     goes_on(&ours, 1);
     drop(run);
+}
+
+/// `d` on a paused run: the background process goes on paused (nothing trains behind the
+/// user's back), and a viewer resumes it.
+#[test]
+fn a_paused_run_stays_paused_when_detached() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let monitor = monitor("pmon", dir.path(), &out);
+    goes_on(&out, 2);
+    monitor.keys("Space");
+    monitor.wait("PAUSED", |s| s.contains("PAUSED"));
+    let pid = detach(&monitor, "detached: the run waits, paused, in process");
+    drop(monitor);
+    let _background = Guard(pid);
+    // The background process records its own pause (the run's second) before any step.
+    let detached_at = steps(&out);
+    let pauses = |out: &Path| {
+        metric_lines(out)
+            .iter()
+            .filter(|l| l["kind"] == "state" && l["state"] == "paused")
+            .count()
+    };
+    wait_for("the background process's pause", || pauses(&out) == 2);
+    let ls = wgangp(&["ls", out.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        table.contains("live, paused") && table.contains(&pid.to_string()),
+        "{table}"
+    );
+    // Unpaused, this config trains several steps a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(steps(&out), detached_at, "steps were trained while paused");
+
+    let viewer = viewer("resume", &out, dir.path());
+    viewer.wait("attached, paused", |s| {
+        s.contains(&format!("attached to pid {pid}")) && s.contains("PAUSED")
+    });
+    viewer.keys("Space");
+    goes_on(&out, 2);
+    viewer.keys("q");
 }

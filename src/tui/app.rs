@@ -153,6 +153,8 @@ pub struct App {
     pub stopping: bool,
     /// d was pressed in the in-process monitor: training goes on in a background process.
     pub detach: bool,
+    /// The run was paused when d was pressed.
+    pub detach_paused: bool,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -185,6 +187,7 @@ impl App {
             },
             stopping: false,
             detach: false,
+            detach_paused: false,
             quit: false,
             dirty: true,
         }
@@ -251,6 +254,8 @@ impl App {
             // The worker stops with a checkpoint; a background process goes on from it.
             Action::Detach => {
                 self.detach = true;
+                // A paused run (or one paused on a NaN) stays paused in the background.
+                self.detach_paused = matches!(self.state, RunState::Paused | RunState::NonFinite);
                 self.stopping = true;
                 Some(Command::Stop)
             }

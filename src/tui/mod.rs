@@ -47,10 +47,11 @@ pub fn run(
     config: TrainConfig,
     data: Dataset,
     from: Option<Checkpoint>,
+    paused: bool,
     ascii: bool,
 ) -> Result<Ended> {
     let resumed = from.is_some();
-    let (mut writer, worker) = headless::start(config.clone(), data, from)?;
+    let (mut writer, worker) = headless::start(config.clone(), data, from, paused)?;
     let (commands, events, handle) = worker.split();
     let (ui_tx, ui_rx) = tokio::sync::mpsc::unbounded_channel();
     // A resumed run's curves start from its first step: the history its files hold first.
@@ -124,6 +125,7 @@ pub fn run(
         dir: writer.dir().to_path_buf(),
         checkpoint: writer.last_checkpoint().cloned(),
         detached: app.detach,
+        paused: app.detach_paused,
     })
 }
 
