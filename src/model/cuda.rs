@@ -61,14 +61,10 @@ fn open(ordinal: usize) -> Result<Arc<CudaDevice>> {
     match opened {
         Ok(Ok(dev)) => Ok(dev),
         Ok(Err(e)) => bail!("CUDA device {ordinal} is not usable: {e:?}"),
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            bail!("no CUDA device (no driver or no GPU): {why}")
-        }
+        Err(panic) => bail!(
+            "no CUDA device (no driver or no GPU): {}",
+            crate::panic_message(panic.as_ref())
+        ),
     }
 }
 

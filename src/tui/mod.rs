@@ -115,7 +115,10 @@ pub fn run(
     // The worker always ends with a final state; without one it died.
     let (outcome, writer) = written?;
     let outcome = match (outcome, trained) {
-        (_, Err(panic)) => anyhow::bail!("the training thread failed: {}", panic_message(&panic)),
+        (_, Err(panic)) => anyhow::bail!(
+            "the training thread failed: {}",
+            crate::panic_message(panic.as_ref())
+        ),
         (None, Ok(())) => anyhow::bail!("the training thread ended unexpectedly"),
         (Some(Outcome::Finished), Ok(())) if signal != 0 => Outcome::Interrupted(signal),
         (Some(outcome), Ok(())) => outcome,
@@ -211,13 +214,4 @@ async fn event_loop(
         }
     }
     Ok(())
-}
-
-/// The message a panic carried (a `panic!` with a format gives a String, a literal a &str).
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic".into())
 }
