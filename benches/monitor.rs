@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wgangp_tui::bench::median;
+use wgangp_tui::util::median;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wgangp-tui");
 

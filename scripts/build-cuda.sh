@@ -14,7 +14,7 @@
 #      cuGetErrorString/cuGetErrorName, which succeed). Never ship it or put it on
 #      LD_LIBRARY_PATH: it would hide the real driver;
 #   4. `cargo build --release --locked --features cuda` into $CARGO_TARGET_DIR;
-#   5. $DIST: the binary, kernels.cu (the conv kernels, src/model/offload.rs's KERNELS_CU,
+#   5. $DIST: the binary, kernels.cu (the conv kernels, src/model/offload/plan.rs's KERNELS_CU,
 #      which the binary compiles with NVRTC when it opens the GPU), nvrtc-check.py and
 #      GPU-NOTES.txt, which says what the GPU machine must provide (also printed, with ldd);
 #   6. nvrtc-check.py run here: NVRTC compiles kernels.cu as the binary will (no GPU needed;
@@ -179,9 +179,9 @@ do_dist() {
     local bin=$CARGO_TARGET_DIR/release/$BIN_NAME lib missing=
     mkdir -p "$DIST"
     cp -f "$bin" "$DIST/"
-    # The kernel source is the raw string KERNELS_CU in src/model/offload.rs.
+    # The kernel source is the raw string KERNELS_CU in src/model/offload/plan.rs.
     awk '/^pub const KERNELS_CU: &str = r#"$/ { on = 1; next } on && /^"#;$/ { exit } on' \
-        "$REPO/src/model/offload.rs" >"$DIST/kernels.cu"
+        "$REPO/src/model/offload/plan.rs" >"$DIST/kernels.cu"
     grep -q '__global__ void im2col' "$DIST/kernels.cu" || { echo "kernels.cu came out empty" >&2; exit 1; }
     # (libcublasLt comes in through libcublas.)
     for lib in libcuda.so.1 libnvrtc.so.13 libcublas.so.13; do

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper, PenaltyMode, ToySet, TrainConfig,
+    BenchConfig, CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper,
+    MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_clip, check_lambda, check_lr,
+    check_n_critic,
 };
-use crate::device::DeviceChoice;
+use crate::model::device::DeviceChoice;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -40,8 +42,8 @@ pub struct Cli {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
 
-    /// Seed of every random choice (weights, data, noise); the same seed and --threads repeat
-    /// a run exactly [default: random, recorded in config.json]
+    /// Seed of every random choice (weights, data, noise); the same seed repeats a run
+    /// exactly, on any number of --threads [default: random, recorded in config.json]
     #[arg(long)]
     pub seed: Option<u64>,
 
@@ -50,15 +52,15 @@ pub struct Cli {
     pub batch: Option<u64>,
 
     /// Penalty weight lambda, >= 0 [default: 0.1 for toy data, 10 for MNIST]
-    #[arg(long, value_parser = non_negative)]
+    #[arg(long, value_parser = lambda)]
     pub lambda: Option<f64>,
 
     /// Learning rate of both nets, > 0 [default: 1e-4 (Adam); 5e-5 with --penalty clip (RMSprop)]
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = learning_rate)]
     pub lr: Option<f64>,
 
-    /// Critic steps per generator step
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Critic steps per generator step, 1 to 1000
+    #[arg(long, default_value_t = 5, value_parser = critic_steps)]
     pub n_critic: u32,
 
     /// Lipschitz constraint: `gp` gradient penalty, `lp` one-sided penalty, `clip` weight
@@ -67,7 +69,7 @@ pub struct Cli {
     pub penalty: PenaltyMode,
 
     /// Clipping bound c of --penalty clip: critic weights stay in [-c, c]
-    #[arg(long, default_value_t = 0.01, value_parser = positive)]
+    #[arg(long, default_value_t = 0.01, value_parser = clip)]
     pub clip: f64,
 
     /// Write sample pictures every N generator steps
@@ -134,8 +136,9 @@ pub enum Sub {
     Attach(AttachArgs),
     /// List the runs in a folder: live or not, step, latest Wasserstein estimate, age
     Ls(LsArgs),
-    /// Check dfdx's CUDA backend on this machine: the same small graph and its gradients on
-    /// the GPU and the CPU; prints one JSON line (needs a build with --features cuda)
+    /// Check the GPU against the CPU: one critic step's and one generator step's gradients of
+    /// the toy and MNIST nets, on 3 batches each; prints one JSON line and fails when the median
+    /// relative error exceeds 1e-3 (needs a build with --features cuda)
     GpuCheck,
 }
 
@@ -155,14 +158,6 @@ pub struct LsArgs {
     /// A folder of run folders, or one run folder
     #[arg(value_name = "RUNS_DIR", default_value = "runs")]
     pub dir: PathBuf,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchConfig {
-    /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
-    Toy,
-    /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
-    Mnist,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -199,8 +194,8 @@ pub struct SampleArgs {
     #[arg(long, value_name = "CHECKPOINT")]
     pub from: PathBuf,
 
-    /// How many samples
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    /// How many samples, at most 1000000 (a .png grid: as many as fit 8192x8192 pixels)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub count: u64,
 
     /// Output file. Images: `.idx` or `.idx.gz` (MNIST's IDX layout) or `.png` (a grid).
@@ -225,22 +220,27 @@ fn number(s: &str) -> Result<f64, String> {
     }
 }
 
-fn non_negative(s: &str) -> Result<f64, String> {
-    let x = number(s)?;
-    if x >= 0.0 {
-        Ok(x)
-    } else {
-        Err(format!("must be >= 0, got {s}"))
-    }
+// The flags of the live hyperparameters take what `config`'s checks take, as the monitor's
+// keys and the run's socket do.
+
+fn lambda(s: &str) -> Result<f64, String> {
+    number(s).and_then(check_lambda)
 }
 
-fn positive(s: &str) -> Result<f64, String> {
-    let x = number(s)?;
-    if x > 0.0 {
-        Ok(x)
-    } else {
-        Err(format!("must be > 0, got {s}"))
-    }
+fn learning_rate(s: &str) -> Result<f64, String> {
+    number(s).and_then(check_lr)
+}
+
+fn clip(s: &str) -> Result<f64, String> {
+    number(s).and_then(check_clip)
+}
+
+fn critic_steps(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number from 1 to {MAX_CRITIC_STEPS}"))?;
+    check_n_critic(n)
 }
 
 /// Parses `--data`.
@@ -307,7 +307,7 @@ impl Cli {
             threads,
             checkpoint_every: self.checkpoint_every,
             keep: self.keep as usize,
-            device: crate::device::CPU.into(),
+            device: CPU_DEVICE.into(),
         })
     }
 
@@ -323,7 +323,7 @@ impl Cli {
             config.threads = threads as usize;
         }
         // Where the run goes on is chosen afresh (--device), not where it ran before.
-        config.device = crate::device::CPU.into();
+        config.device = CPU_DEVICE.into();
         config.checkpoint_every = self.checkpoint_every;
         config.keep = self.keep as usize;
         config

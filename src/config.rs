@@ -185,32 +185,140 @@ fn default_keep() -> usize {
 }
 
 fn default_device() -> String {
-    crate::device::CPU.into()
+    CPU_DEVICE.into()
+}
+
+/// What a run's configuration records for the CPU.
+pub const CPU_DEVICE: &str = "cpu";
+
+/// The most critic steps per generator step, wherever they are set: `--n-critic`, the monitor's
+/// keys and the run's socket.
+pub const MAX_CRITIC_STEPS: u32 = 1000;
+
+// The one check of each hyperparameter that can change while a run trains. The command line's
+// parsers, `Hyper::validate` (the worker's last word) and `Command::validate` (the monitor's
+// keys and the socket) all call these, so they agree on what may be set.
+
+/// Lambda, the penalty's weight: finite and >= 0.
+pub fn check_lambda(lambda: f64) -> Result<f64, String> {
+    if lambda.is_finite() && lambda >= 0.0 {
+        Ok(lambda)
+    } else {
+        Err(format!("must be a finite number >= 0, got {lambda}"))
+    }
+}
+
+/// A learning rate: finite and > 0.
+pub fn check_lr(lr: f64) -> Result<f64, String> {
+    if lr.is_finite() && lr > 0.0 {
+        Ok(lr)
+    } else {
+        Err(format!("must be a finite number > 0, got {lr}"))
+    }
+}
+
+/// Critic steps per generator step: 1 to [`MAX_CRITIC_STEPS`].
+pub fn check_n_critic(n_critic: u32) -> Result<u32, String> {
+    if (1..=MAX_CRITIC_STEPS).contains(&n_critic) {
+        Ok(n_critic)
+    } else {
+        Err(format!(
+            "must be from 1 to {MAX_CRITIC_STEPS}, got {n_critic}"
+        ))
+    }
+}
+
+/// The clipping bound c: finite and > 0.
+pub fn check_clip(clip: f64) -> Result<f64, String> {
+    if clip.is_finite() && clip > 0.0 {
+        Ok(clip)
+    } else {
+        Err(format!("must be a finite number > 0, got {clip}"))
+    }
 }
 
 impl Hyper {
-    /// Checks the values, naming the flag of the first bad one.
+    /// Checks every value, naming the first bad one.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
-            return Err(format!(
-                "--lambda must be a finite number >= 0, got {}",
-                self.lambda
-            ));
-        }
-        for lr in [self.lr_generator, self.lr_critic] {
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(format!("--lr must be a finite number > 0, got {lr}"));
-            }
-        }
-        if self.n_critic == 0 {
-            return Err("--n-critic must be at least 1".into());
-        }
-        if !(self.clip.is_finite() && self.clip > 0.0) {
-            return Err(format!(
-                "--clip must be a finite number > 0, got {}",
-                self.clip
-            ));
-        }
+        check_lambda(self.lambda).map_err(|e| format!("lambda {e}"))?;
+        check_lr(self.lr_generator).map_err(|e| format!("the generator's learning rate {e}"))?;
+        check_lr(self.lr_critic).map_err(|e| format!("the critic's learning rate {e}"))?;
+        check_n_critic(self.n_critic).map_err(|e| format!("critic steps {e}"))?;
+        check_clip(self.clip).map_err(|e| format!("the clipping bound {e}"))?;
         Ok(())
+    }
+}
+
+/// The configurations of the PyTorch reference benchmark (`wgangp_ref.py`), which `bench` and
+/// `gpu-check` run: 5 critic steps, Adam 1e-4 (0.5, 0.9), the paper's batch and lambda.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchConfig {
+    /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
+    Toy,
+    /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
+    Mnist,
+}
+
+impl BenchConfig {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchConfig::Toy => "toy",
+            BenchConfig::Mnist => "mnist",
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The reference benchmark's settings for `which`.
+    pub fn reference(which: BenchConfig, threads: usize, seed: u64) -> TrainConfig {
+        let data = match which {
+            BenchConfig::Toy => DataSpec::Toy(ToySet::EightGaussians),
+            BenchConfig::Mnist => DataSpec::Mnist,
+        };
+        let family = data.family();
+        let (batch, lambda) = family.defaults();
+        TrainConfig {
+            data,
+            family,
+            out: Default::default(),
+            steps: None,
+            seed,
+            batch,
+            hyper: Hyper {
+                lambda,
+                lr_generator: 1e-4,
+                lr_critic: 1e-4,
+                n_critic: 5,
+                penalty: PenaltyMode::Gp,
+                clip: 0.01,
+            },
+            sample_every: u64::MAX,
+            log_every: 1,
+            threads,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            keep: DEFAULT_KEEP,
+            device: CPU_DEVICE.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_limit_takes_its_edge_and_refuses_past_it() {
+        assert_eq!(check_n_critic(1), Ok(1));
+        assert_eq!(check_n_critic(MAX_CRITIC_STEPS), Ok(MAX_CRITIC_STEPS));
+        assert!(check_n_critic(0).is_err());
+        assert!(check_n_critic(MAX_CRITIC_STEPS + 1).is_err());
+        assert_eq!(check_lambda(0.0), Ok(0.0));
+        for bad in [-1e-9, f64::NAN, f64::INFINITY] {
+            assert!(check_lambda(bad).is_err(), "{bad}");
+            assert!(check_lr(bad).is_err(), "{bad}");
+            assert!(check_clip(bad).is_err(), "{bad}");
+        }
+        assert!(check_lr(0.0).is_err());
+        assert!(check_clip(0.0).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Hyper, PenaltyMode, TrainConfig};
+use crate::config::{Hyper, PenaltyMode, TrainConfig, check_lambda, check_lr, check_n_critic};
 
 /// Front end -> worker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,27 @@ pub enum Command {
     Checkpoint,
     /// Finish the current step, write a checkpoint, send the last figures and stop.
     Stop,
+}
+
+impl Command {
+    /// Checks a command's values against the hyperparameters' limits (`config`), the same ones
+    /// the command line applies. The monitor's keys and the run's socket both call this.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            Command::SetLambda { lambda } => {
+                check_lambda(lambda).map_err(|e| format!("lambda {e}"))?;
+            }
+            Command::SetLearningRates { generator, critic } => {
+                check_lr(generator).map_err(|e| format!("the generator's learning rate {e}"))?;
+                check_lr(critic).map_err(|e| format!("the critic's learning rate {e}"))?;
+            }
+            Command::SetCriticSteps { n_critic } => {
+                check_n_critic(n_critic).map_err(|e| format!("critic steps {e}"))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// What the worker is doing.
@@ -129,12 +150,23 @@ pub struct StepMetrics {
     pub iters_per_s: f64,
 }
 
-/// Pictures of what the generator makes, from a fixed noise batch.
+/// The largest sample pictures a viewer accepts (a run folder or a socket may hold anything).
+pub const MAX_SAMPLE_SIDE: usize = 512;
+pub const MAX_SAMPLE_COUNT: usize = 4096;
+pub const MAX_SURFACE_GRID: usize = 1024;
+
+/// Pictures of what the generator makes, from a fixed noise batch. A set read from outside (a
+/// socket, `samples/latest.json`) is checked as it is parsed: one whose sizes do not match its
+/// data does not parse (see [`SampleSet::validate`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "form", rename_all = "snake_case")]
+#[serde(
+    tag = "form",
+    rename_all = "snake_case",
+    try_from = "UncheckedSampleSet"
+)]
 pub enum SampleSet {
     /// `count` square grayscale images of `side`x`side` pixels in [0, 1], row-major, one after
-    /// another; `real` holds as many real images for comparison.
+    /// another; `real` holds whole real images for comparison.
     Images {
         step: u64,
         side: usize,
@@ -159,5 +191,178 @@ impl SampleSet {
         match self {
             SampleSet::Images { step, .. } | SampleSet::Points { step, .. } => *step,
         }
+    }
+
+    /// Whether the sizes fit the data, within the limits above.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            SampleSet::Images {
+                side,
+                count,
+                generated,
+                real,
+                ..
+            } => {
+                if !(1..=MAX_SAMPLE_SIDE).contains(side) || *count > MAX_SAMPLE_COUNT {
+                    return Err(format!(
+                        "{count} images of side {side} (at most {MAX_SAMPLE_COUNT} of side \
+                         1 to {MAX_SAMPLE_SIDE})"
+                    ));
+                }
+                let pixels = side * side;
+                if generated.len() != count * pixels {
+                    return Err(format!(
+                        "{count} images of {side}x{side} need {} values, not {}",
+                        count * pixels,
+                        generated.len()
+                    ));
+                }
+                if real.len() % pixels != 0 || real.len() / pixels > MAX_SAMPLE_COUNT {
+                    return Err(format!(
+                        "{} real values are not whole images of {side}x{side}",
+                        real.len()
+                    ));
+                }
+            }
+            SampleSet::Points {
+                extent,
+                grid,
+                critic,
+                ..
+            } => {
+                if !(extent.is_finite() && *extent > 0.0) {
+                    return Err(format!("the extent {extent} is not a finite number > 0"));
+                }
+                if !(1..=MAX_SURFACE_GRID).contains(grid) || critic.len() != grid * grid {
+                    return Err(format!(
+                        "a {grid}x{grid} critic grid (at most {MAX_SURFACE_GRID}) with {} values",
+                        critic.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`SampleSet`] as parsed, before its sizes are checked.
+#[derive(Deserialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+enum UncheckedSampleSet {
+    Images {
+        step: u64,
+        side: usize,
+        count: usize,
+        generated: Vec<f32>,
+        real: Vec<f32>,
+    },
+    Points {
+        step: u64,
+        generated: Vec<[f32; 2]>,
+        real: Vec<[f32; 2]>,
+        extent: f32,
+        grid: usize,
+        critic: Vec<f32>,
+    },
+}
+
+impl TryFrom<UncheckedSampleSet> for SampleSet {
+    type Error = String;
+
+    fn try_from(raw: UncheckedSampleSet) -> Result<Self, String> {
+        let set = match raw {
+            UncheckedSampleSet::Images {
+                step,
+                side,
+                count,
+                generated,
+                real,
+            } => SampleSet::Images {
+                step,
+                side,
+                count,
+                generated,
+                real,
+            },
+            UncheckedSampleSet::Points {
+                step,
+                generated,
+                real,
+                extent,
+                grid,
+                critic,
+            } => SampleSet::Points {
+                step,
+                generated,
+                real,
+                extent,
+                grid,
+                critic,
+            },
+        };
+        set.validate().map_err(|e| format!("bad samples: {e}"))?;
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(side: usize, count: usize, generated: usize, real: usize) -> SampleSet {
+        SampleSet::Images {
+            step: 1,
+            side,
+            count,
+            generated: vec![0.5; generated],
+            real: vec![0.5; real],
+        }
+    }
+
+    #[test]
+    fn sample_sets_whose_sizes_do_not_match_their_data_do_not_parse() {
+        let good = images(2, 3, 12, 8);
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(serde_json::from_str::<SampleSet>(&json).unwrap(), good);
+        for bad in [
+            images(2, 4, 12, 8),      // count larger than the data
+            images(3, 3, 12, 8),      // side larger than the data
+            images(0, 0, 0, 0),       // no side
+            images(2, 3, 12, 7),      // a partial real image
+            images(100_000, 0, 0, 0), // an absurd side
+        ] {
+            let json = serde_json::to_string(&bad).unwrap();
+            let err = serde_json::from_str::<SampleSet>(&json).unwrap_err();
+            assert!(err.to_string().contains("bad samples"), "{err}");
+        }
+        let points = |grid: usize, values: usize, extent: f32| SampleSet::Points {
+            step: 0,
+            generated: vec![[0.0, 1.0]],
+            real: vec![],
+            extent,
+            grid,
+            critic: vec![0.0; values],
+        };
+        assert!(points(3, 9, 2.5).validate().is_ok());
+        for bad in [points(3, 8, 2.5), points(0, 0, 2.5), points(3, 9, f32::NAN)] {
+            let json = serde_json::to_string(&bad).unwrap();
+            assert!(serde_json::from_str::<SampleSet>(&json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn commands_are_checked_against_the_config_limits() {
+        use crate::config::MAX_CRITIC_STEPS;
+        let steps = |n_critic| Command::SetCriticSteps { n_critic };
+        assert!(steps(MAX_CRITIC_STEPS).validate().is_ok());
+        assert!(steps(MAX_CRITIC_STEPS + 1).validate().is_err());
+        assert!(steps(0).validate().is_err());
+        assert!(Command::SetLambda { lambda: -1.0 }.validate().is_err());
+        let lrs = Command::SetLearningRates {
+            generator: 1e-4,
+            critic: f64::INFINITY,
+        };
+        assert!(lrs.validate().is_err());
+        assert!(Command::Pause.validate().is_ok());
     }
 }

@@ -315,6 +315,24 @@ fn sample_writes_images_the_idx_loader_reads_and_toy_points() {
         image::open(&png).unwrap().to_luma8().dimensions(),
         (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)
     );
+    // A grid too large for a picture (274^2 digits would be 8222 pixels a side) is refused
+    // before anything is drawn, naming the way out; the largest that fits is not.
+    let huge = dir.path().join("huge.png");
+    let mnist_s = mnist.to_str().unwrap();
+    let huge_s = huge.to_str().unwrap();
+    assert_bad_input(
+        &[
+            "sample", "--from", mnist_s, "--count", "75000", "--out", huge_s,
+        ],
+        "8192 pixels a side",
+    );
+    assert!(!huge.exists());
+    assert_bad_input(
+        &[
+            "sample", "--from", mnist_s, "--count", "1000001", "--out", huge_s,
+        ],
+        "--count",
+    );
 
     let toy = trained(dir.path(), "toy:8gaussians");
     let csv = dir.path().join("points.csv");

@@ -163,9 +163,12 @@ fn toy_run_draws_a_scatter_over_the_critic_surface() {
 fn bad_input_gets_a_clear_message_and_status_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    assert_bad_input(&["--no-ui", "--lambda", "-1"], "must be >= 0");
+    assert_bad_input(
+        &["--no-ui", "--lambda", "-1"],
+        "must be a finite number >= 0",
+    );
     assert_bad_input(&["--no-ui", "--lambda", "nan"], "not a finite number");
-    assert_bad_input(&["--no-ui", "--lr", "0"], "must be > 0");
+    assert_bad_input(&["--no-ui", "--lr", "0"], "must be a finite number > 0");
     assert_bad_input(&["--no-ui", "--n-critic", "0"], "--n-critic");
     assert_bad_input(&["--no-ui", "--batch", "0"], "--batch");
     assert_bad_input(

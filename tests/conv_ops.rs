@@ -5,7 +5,8 @@
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wgangp_tui::model::conv::{Conv2d, ConvGeom, ConvTranspose2d, col2im, conv, conv_t, im2col};
+use wgangp_tui::model::kernels::conv::ConvGeom;
+use wgangp_tui::model::ops::conv::{Conv2d, ConvTranspose2d, col2im, conv, conv_t, im2col};
 
 type Rows = Tensor<(usize, usize), f64, Cpu>;
 
@@ -262,16 +263,34 @@ fn mnist_layers_match_naive_loops() {
         .for_each(|(i, v)| *v += bias[i % 3]);
     assert!(max_err(&y, &want) < 1e-12, "transposed conv forward");
 
-    // 4 -> 7 is PyTorch's ConvTranspose2d(k5, s2, p2, output_padding=1) (4 -> 8) cropped to 7x7.
-    let full = ConvGeom::mnist(8);
-    let [full_y, _, _] = naive_conv_t(&full, b, 4, 3, &x, &w, &vec![0.0; b * 64 * 3]);
+    // 4 -> 7 is PyTorch's ConvTranspose2d(k5, s2, p2, output_padding=1) (4 -> 8) cropped to
+    // 7x7. By PyTorch's own definition: input pixel (i, j) adds its kernel, times the pixel,
+    // onto output (2i - 2 + kh, 2j - 2 + kw), wherever that lies in the 8x8 output. Weight
+    // layout (in_channel, kh, kw, out_channel).
+    let mut pytorch = vec![0.0; b * 64 * 3];
+    for bi in 0..b {
+        for (i, j, c) in
+            (0..4).flat_map(|i| (0..4).flat_map(move |j| (0..4).map(move |c| (i, j, c))))
+        {
+            let v = x[((bi * 4 + i) * 4 + j) * 4 + c];
+            for (kh, kw, o) in
+                (0..5).flat_map(|kh| (0..5).flat_map(move |kw| (0..3).map(move |o| (kh, kw, o))))
+            {
+                let (oh, ow) = ((2 * i + kh) as isize - 2, (2 * j + kw) as isize - 2);
+                if (0..8).contains(&oh) && (0..8).contains(&ow) {
+                    let at = ((bi * 8 + oh as usize) * 8 + ow as usize) * 3 + o;
+                    pytorch[at] += v * w[((c * 5 + kh) * 5 + kw) * 3 + o];
+                }
+            }
+        }
+    }
     for bi in 0..b {
         for h in 0..7 {
             for wi in 0..7 {
                 for o in 0..3 {
-                    let a = want[((bi * 7 + h) * 7 + wi) * 3 + o] - bias[o];
-                    let e = full_y[((bi * 8 + h) * 8 + wi) * 3 + o];
-                    assert!((a - e).abs() < 1e-12, "crop differs at {bi},{h},{wi},{o}");
+                    let got = y[((bi * 7 + h) * 7 + wi) * 3 + o] - bias[o];
+                    let e = pytorch[((bi * 8 + h) * 8 + wi) * 3 + o];
+                    assert!((got - e).abs() < 1e-12, "crop differs at {bi},{h},{wi},{o}");
                 }
             }
         }

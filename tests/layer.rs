@@ -3,7 +3,8 @@
 //! weight and the bias, for every activation and both weight layouts.
 
 use dfdx::prelude::*;
-use wgangp_tui::model::layer::{Activation, Map, layer};
+use wgangp_tui::model::kernels::LinearMap;
+use wgangp_tui::model::ops::layer::{Activation, layer};
 
 type M = Tensor<(usize, usize), f64, Cpu>;
 
@@ -41,7 +42,7 @@ fn fused_layer_matches_dfdx_ops() {
                 x.clone().traced(grads),
                 w.clone().retaped::<OwnedTape<f64, Cpu>>(),
                 Some(bias.clone().retaped::<OwnedTape<f64, Cpu>>()),
-                Map::Dense { k, n, w_t },
+                LinearMap::Dense { k, n, w_t },
                 act,
                 true,
             );
@@ -164,7 +165,7 @@ fn mnist_generator_gradients_match_finite_differences() {
 /// none for its weight and bias.
 #[test]
 fn frozen_weights_get_no_gradient_and_pass_the_same_one_on() {
-    use wgangp_tui::model::layer::with_frozen_weights;
+    use wgangp_tui::model::ops::layer::with_frozen_weights;
     let dev = Cpu::seed_from_u64(12);
     let (m, k, n) = (6, 5, 4);
     let x: M = dev.sample_normal_like(&(m, k));
@@ -176,7 +177,7 @@ fn frozen_weights_get_no_gradient_and_pass_the_same_one_on() {
             x.clone().traced(Gradients::leaky()),
             w.clone().retaped::<OwnedTape<f64, Cpu>>(),
             Some(bias.clone().retaped::<OwnedTape<f64, Cpu>>()),
-            Map::Dense { k, n, w_t: true },
+            LinearMap::Dense { k, n, w_t: true },
             Activation::Leaky(0.2),
             false,
         );

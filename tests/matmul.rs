@@ -2,7 +2,7 @@
 //! with and without the transposed right-hand side.
 
 use dfdx::prelude::*;
-use wgangp_tui::model::matmul::{matmul, matmul_bias};
+use wgangp_tui::model::ops::matmul::{matmul, matmul_bias};
 
 type M = Tensor<(usize, usize), f64, Cpu>;
 

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use wgangp_tui::gpu::{TOLERANCE, compare};
-use wgangp_tui::model::matmul::flops;
+use wgangp_tui::cmd::gpu_check::{TOLERANCE, compare};
+use wgangp_tui::model::kernels::gemm::flops;
 use wgangp_tui::model::offload::{HostBackend, Plan, installed_name};
 
 #[test]
@@ -15,8 +15,16 @@ fn gradients_through_the_offload_match_the_cpu_kernels() {
     let plan = Arc::new(Plan::new(HostBackend, "host twin"));
     let before = flops();
     // Small batches: the host twin multiplies element by element.
-    let check = compare(plan, Some(4), &[3, 4, 5]).expect("both configs run");
-    assert!(flops() > before, "the offloaded products were not counted");
+    let check = compare(plan.clone(), Some(4), &[3, 4, 5]).expect("both configs run");
+    // compare runs the same work once on the CPU kernels and once through the plan: the plan
+    // ran half of all the products counted, so none of its work fell back to the CPU.
+    let total = flops() - before;
+    assert!(plan.flops() > 0, "nothing ran on the offload");
+    assert_eq!(
+        2 * plan.flops(),
+        total,
+        "the offload ran only part of the work"
+    );
     assert_eq!(installed_name(), None, "compare left the offload installed");
     assert_eq!(check.device, "host twin");
     assert_eq!(check.configs.len(), 2);

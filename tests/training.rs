@@ -109,10 +109,28 @@ fn a_non_finite_loss_stops_the_update() {
     let mut w = trainer.critic.l4.weight.as_vec();
     w[0] = f32::NAN;
     trainer.critic.l4.weight.copy_from(&w);
+    // Bit patterns: the poisoned weight is NaN, which equals nothing, itself included.
+    let bits = |params: Vec<Vec<f32>>| -> Vec<Vec<u32>> {
+        params
+            .iter()
+            .map(|t| t.iter().map(|v| v.to_bits()).collect())
+            .collect()
+    };
     let generator_before = read_params(&trainer.generator);
+    let critic_before = bits(read_params(&trainer.critic));
+    let (opt_critic_before, opt_generator_before) =
+        (trainer.opt_critic.clone(), trainer.opt_generator.clone());
+    assert!(
+        opt_critic_before.t > 0,
+        "the first iteration updated the critic"
+    );
     let err = trainer.iteration().unwrap_err();
     assert_eq!(err.step, 2);
     assert!(err.to_string().contains("not finite"), "{err}");
+    // The NaN comes in the first critic step: neither net nor optimizer moved.
+    assert_eq!(bits(read_params(&trainer.critic)), critic_before);
+    assert_eq!(trainer.opt_critic, opt_critic_before);
     assert_eq!(read_params(&trainer.generator), generator_before);
+    assert_eq!(trainer.opt_generator, opt_generator_before);
     assert_eq!(trainer.step, 1);
 }

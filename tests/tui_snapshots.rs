@@ -5,15 +5,17 @@ use clap::Parser;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
 use wgangp_tui::cli::Cli;
 use wgangp_tui::config::{Hyper, PenaltyMode};
 use wgangp_tui::data::{EMBEDDED_MNIST, idx::parse_images};
 use wgangp_tui::event::{
     Command, Histogram, LayerStats, RunState, SampleSet, StepMetrics, TrainEvent,
 };
-use wgangp_tui::tui::app::{App, ColorMode, Link, Pane};
-use wgangp_tui::tui::keys::{Action, action};
-use wgangp_tui::tui::ui;
+use wgangp_tui::front::tui::app::{App, Link};
+use wgangp_tui::front::tui::keys::{Action, action};
+use wgangp_tui::front::tui::ui;
+use wgangp_tui::front::tui::view::{ColorMode, Pane};
 
 fn app(data: &str, steps: u64) -> App {
     let argv = [
@@ -454,10 +456,112 @@ fn history_stays_bounded_however_long_the_run() {
     let app = app("toy:8gaussians", 20_000);
     let kept = app.curves.critic_loss.len_in_memory();
     assert!(
-        kept <= wgangp_tui::tui::history::FULL_POINTS + wgangp_tui::tui::history::RECENT_POINTS,
+        kept <= wgangp_tui::front::tui::history::FULL_POINTS
+            + wgangp_tui::front::tui::history::RECENT_POINTS,
         "{kept}"
     );
     let full = app.curves.critic_loss.points(false);
     assert_eq!(full.first().unwrap().0, 1.0);
     assert_eq!(full.last().unwrap().0, 20_000.0);
+}
+
+/// The monitor drawn into a buffer, the samples pane zoomed (its inner area starts at (1, 1)).
+fn samples_buffer(app: &mut App, width: u16, height: u16) -> ratatui::buffer::Buffer {
+    app.view.zoom = Some(Pane::Samples);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn grey(v: f32) -> Color {
+    let v = (v.clamp(0.0, 1.0) * 255.0) as u8;
+    Color::Rgb(v, v, v)
+}
+
+/// The samples pane shows the digits themselves: the first generated digit, pixel for pixel in
+/// the cells' colours (top pixel in the foreground, bottom in the background), and the first
+/// real digit's middle row somewhere to its right.
+#[test]
+fn samples_pane_shows_the_digits_in_the_cells_colours() {
+    let mut app = mnist_app();
+    let Some(SampleSet::Images {
+        generated, real, ..
+    }) = app.samples.clone()
+    else {
+        panic!("mnist_app has images")
+    };
+    let buf = samples_buffer(&mut app, 160, 48);
+    for y in 0..28u16 {
+        for x in 0..28u16 {
+            let cell = &buf[(1 + x, 1 + y / 2)];
+            assert_eq!(cell.symbol(), "▀");
+            let want = grey(generated[y as usize * 28 + x as usize]);
+            let got = if y % 2 == 0 { cell.fg } else { cell.bg };
+            assert_eq!(got, want, "generated digit 0, pixel ({x}, {y})");
+        }
+    }
+    // Image row 14 is the top half of cell row 7.
+    let middle: Vec<Color> = real[14 * 28..15 * 28].iter().map(|&v| grey(v)).collect();
+    let row: Vec<Color> = (1..159).map(|x| buf[(x, 1 + 7)].fg).collect();
+    let found = row.windows(28).position(|w| w == middle.as_slice());
+    assert!(
+        found.is_some_and(|at| at >= 28),
+        "the real digit's middle row is not right of the generated one"
+    );
+    let bright = row
+        .iter()
+        .filter(|c| matches!(c, Color::Rgb(r, _, _) if *r > 200))
+        .count();
+    assert!(bright > 0, "no bright stroke in row 14");
+}
+
+/// The toy pane: real points green, generated points orange, over the critic's value, which
+/// grows from left (blue) to right (red) in `toy_samples`.
+#[test]
+fn toy_pane_shows_points_and_the_critic_surface_in_colour() {
+    let mut app = app("toy:8gaussians", 50);
+    app.on_event(TrainEvent::Samples(Box::new(toy_samples(50))));
+    let buf = samples_buffer(&mut app, 160, 48);
+    let colours: Vec<Color> = (1..47u16)
+        .flat_map(|y| (1..159u16).map(move |x| (x, y)))
+        .flat_map(|p| [buf[p].fg, buf[p].bg])
+        .collect();
+    for (name, c) in [("real", (0, 170, 0)), ("generated", (255, 140, 0))] {
+        let n = colours
+            .iter()
+            .filter(|&&x| x == Color::Rgb(c.0, c.1, c.2))
+            .count();
+        assert!(n > 20, "{n} cells of {name} points");
+    }
+    let rgb = |x: u16, y: u16| match buf[(x, y)].bg {
+        Color::Rgb(r, g, b) => (r as i32, g as i32, b as i32),
+        other => panic!("{other:?} is not a true colour"),
+    };
+    // Row 2, away from the rings: low values at the left edge of the picture, high at its
+    // right edge (the last half block of the row).
+    let last = (1..159u16).rfind(|&x| buf[(x, 2)].symbol() == "▀").unwrap();
+    assert!(last > 40, "the picture is {last} cells wide");
+    let (left, right) = (rgb(1, 2), rgb(last, 2));
+    assert!(left.2 > left.0 + 50, "left edge {left:?} is not blue");
+    assert!(right.0 > right.2 + 50, "right edge {right:?} is not red");
+}
+
+/// Without true colour the same pictures use xterm's 256 colours, and with NO_COLOR a ramp of
+/// characters whose darkness follows the digit.
+#[test]
+fn samples_fall_back_to_256_colours_and_to_characters() {
+    let mut app = mnist_app();
+    app.view.colors = ColorMode::Ansi256;
+    let buf = samples_buffer(&mut app, 160, 48);
+    let indexed = (1..100u16)
+        .filter(|&x| matches!(buf[(x, 8)].fg, Color::Indexed(231)))
+        .count();
+    assert!(indexed > 0, "no white (231) cells in the middle row");
+    app.view.colors = ColorMode::None;
+    let buf = samples_buffer(&mut app, 160, 48);
+    let row: String = (1..29u16)
+        .map(|x| buf[(x, 8)].symbol().to_string())
+        .collect();
+    assert!(row.contains('@') || row.contains('%'), "{row:?}");
+    assert!(row.contains(' '), "{row:?}");
 }

@@ -45,21 +45,36 @@ fn monitor_session(term: &str) {
     // Space pauses: the step counter stops.
     tmux.keys("Space");
     tmux.wait("PAUSED", |s| s.contains("PAUSED"));
-    let steps = |out: &Path| {
-        metric_lines(out)
+    wait_for("the pause recorded", || {
+        metric_lines(&out)
             .iter()
-            .filter(|l| l["kind"] == "metrics")
-            .count()
-    };
-    let before = steps(&out);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(steps(&out), before, "training went on while paused");
+            .any(|l| l["kind"] == "state" && l["state"] == "paused")
+    });
 
     // s writes a checkpoint (also while paused), and the status line says so.
     tmux.keys("s");
     wait_for("a checkpoint record", || {
         metric_lines(&out).iter().any(|l| l["kind"] == "checkpoint")
     });
+    // The worker records in order: a step trained while paused would lie between the pause
+    // and the checkpoint it wrote after it.
+    let lines = metric_lines(&out);
+    let paused = lines
+        .iter()
+        .position(|l| l["kind"] == "state" && l["state"] == "paused")
+        .unwrap();
+    let checkpoint = lines
+        .iter()
+        .position(|l| l["kind"] == "checkpoint")
+        .unwrap();
+    assert!(
+        lines[paused..checkpoint]
+            .iter()
+            .all(|l| l["kind"] != "metrics"),
+        "training went on while paused: {:?}",
+        &lines[paused..checkpoint]
+    );
+    assert_eq!(lines[checkpoint]["step"], lines[paused]["step"]);
     tmux.wait("ckpt on screen", |s| s.contains("ckpt "));
     assert!(out.join("checkpoints/latest").is_file());
 
@@ -205,4 +220,43 @@ fn resumed_monitor_shows_the_whole_history() {
     };
     tmux.wait("curves from step 1 past the resume step", axis);
     tmux.keys("q");
+}
+
+/// A stopped run whose `samples/latest.json` is damaged: `attach` shows the run read-only with a
+/// line saying what is wrong with the samples, and q quits with status 0.
+#[test]
+fn attach_to_a_run_with_damaged_samples_shows_an_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    let trained = Command::new(bin)
+        .args(["--no-ui", "--data", "toy:8gaussians", "--n-critic", "1"])
+        .args(["--steps", "3", "--out", out_s])
+        .output()
+        .unwrap();
+    assert!(trained.status.success());
+    // An image set that claims 64 digits of 28x28 and holds 3 values.
+    let damaged =
+        r#"{"form":"images","step":3,"side":28,"count":64,"generated":[0,0,0],"real":[]}"#;
+    std::fs::write(out.join("samples/latest.json"), damaged).unwrap();
+    let script = format!(
+        "{bin} attach {out_s} 2> {dir}/stderr; echo $? > {dir}/exit; sleep 60",
+        dir = dir.path().display()
+    );
+    let tmux = Tmux::start("damaged", &script);
+    tmux.wait("read-only with the error line", |s| {
+        s.contains("read-only") && s.contains("latest.json cannot be shown")
+    });
+    tmux.keys("q");
+    wait_for("the viewer's exit status", || {
+        dir.path().join("exit").exists()
+    });
+    wait_for("the exit status written", || {
+        std::fs::read_to_string(dir.path().join("exit")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    assert_eq!(code.trim(), "0");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

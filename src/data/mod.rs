@@ -9,8 +9,10 @@ use rand::Rng;
 use rand_distr::{Distribution, Uniform};
 
 use crate::config::{DataSpec, ToySet};
-use crate::model::mnist::MNIST_SIDE;
 pub use idx::{IdxError, IdxImages};
+
+/// Side of an MNIST image (and of every image an IDX file may hold here).
+pub const MNIST_SIDE: usize = 28;
 
 /// The first 10,000 MNIST training images (gzipped IDX); see `assets/mnist/PROVENANCE.md`.
 pub static EMBEDDED_MNIST: &[u8] =

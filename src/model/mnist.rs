@@ -5,11 +5,12 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::conv::{Act, Conv2d, ConvGeom, ConvTranspose2d};
-use super::layer::{Activation, dense};
+use super::kernels::conv::ConvGeom;
+use super::ops::conv::{Act, Conv2d, ConvTranspose2d};
+use super::ops::layer::{Activation, dense};
 use super::{Batch, Critic, Float, Generator, flat};
 
-pub const MNIST_SIDE: usize = 28;
+pub use crate::data::MNIST_SIDE;
 pub const MNIST_PIXELS: usize = MNIST_SIDE * MNIST_SIDE;
 pub const MNIST_NOISE: usize = 128;
 /// LeakyReLU slope of the critic (tflib's LeakyReLU).

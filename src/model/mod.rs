@@ -1,29 +1,24 @@
-//! The two model families and what the trainer needs of them.
+//! The model families and what the trainer needs of them. Lowest first: `kernels` (arithmetic
+//! on slices), `offload` (the same products on a GPU), `ops` (the taped layer ops), then the
+//! families (`toy`, `mnist`), `params` (their tensors as plain slices) and `device` (which
+//! device the products run on).
 //!
 //! Compile-time shapes live here and nowhere else: a batch of samples is a
 //! `(usize, Const<X>)` tensor (X = 2 for the toy sets, 784 for MNIST), noise is
 //! `(usize, Const<Z>)`. Critics use only piecewise-linear activations so that the exact input
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
-pub mod conv;
-#[cfg(feature = "cuda")]
-pub mod cuda;
-pub mod layer;
-pub mod matmul;
+pub mod device;
+pub mod kernels;
 pub mod mnist;
 pub mod offload;
+pub mod ops;
 pub mod params;
 pub mod toy;
 
 use dfdx::prelude::*;
 
-/// The float types the models run in: f32 for training, f64 for the gradient checks.
-pub trait Float:
-    Dtype + num_traits::Float + rand_distr::uniform::SampleUniform + Send + Sync + 'static
-{
-}
-impl Float for f32 {}
-impl Float for f64 {}
+pub use kernels::Float;
 
 /// A batch of samples or noise vectors, one per row.
 pub type Batch<const N: usize, E, T = NoneTape> = Tensor<(usize, Const<N>), E, Cpu, T>;

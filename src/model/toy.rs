@@ -3,7 +3,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::layer::{Activation, dense, dense_adjoint};
+use super::ops::layer::{Activation, dense, dense_adjoint};
 use super::{Batch, Critic, Float, Generator};
 
 /// Noise and data dimension of the toy family.

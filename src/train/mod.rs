@@ -1,5 +1,7 @@
-//! Training: the penalty, one training run in memory, and the worker thread around it.
+//! Training: the penalty, the optimizers, one training run in memory (`trainer`), the worker
+//! thread around it, and the model families it dispatches over (`families`).
 
+pub mod families;
 pub mod optim;
 pub mod penalty;
 pub mod trainer;

@@ -14,7 +14,7 @@ use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
-use crate::model::layer::with_frozen_weights;
+use crate::model::ops::layer::with_frozen_weights;
 use crate::model::params::{
     load_named_params, named_params, read_params, take_grads, update_params,
 };
@@ -599,8 +599,7 @@ fn optimizer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::bench_config;
-    use crate::cli::BenchConfig;
+    use crate::config::BenchConfig;
     use crate::model::toy::{TOY_DIM, ToyCritic, ToyGenerator};
 
     #[test]
@@ -624,7 +623,7 @@ mod tests {
     #[test]
     fn sharded_gradients_match_the_whole_batch() {
         type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
-        let mut config = bench_config(BenchConfig::Toy, 1, 7);
+        let mut config = TrainConfig::reference(BenchConfig::Toy, 1, 7);
         config.batch = 10;
         config.hyper.lambda = 10.0;
         let data = Dataset::load(&config.data).unwrap();

@@ -7,14 +7,12 @@ use std::time::{Duration, Instant};
 
 use dfdx::prelude::*;
 
+use super::families::{FamilyJob, dispatch};
 use super::trainer::{IterationStats, Trainer};
 use crate::checkpoint::Checkpoint;
-use crate::config::{Family, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::event::{Command, RunState, StepMetrics, TrainEvent};
-use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
-use crate::model::params::load_named_params;
-use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
 use crate::model::{Critic, Generator};
 
 /// A running worker thread and its two channels.
@@ -31,7 +29,8 @@ impl Worker {
         Self::start(config, data, None)
     }
 
-    /// Starts training from a checkpoint (check it first with [`check_checkpoint`]).
+    /// Starts training from a checkpoint (check it first with
+    /// [`check_checkpoint`](super::families::check_checkpoint)).
     pub fn resume(config: TrainConfig, data: Dataset, from: Checkpoint) -> std::io::Result<Worker> {
         Self::start(config, data, Some(Box::new(from)))
     }
@@ -80,11 +79,6 @@ impl Worker {
     }
 }
 
-type ToyG = ToyGenerator<TOY_HIDDEN, f32>;
-type ToyD = ToyCritic<TOY_HIDDEN, f32>;
-type MnistG = MnistGenerator<f32, Cpu>;
-type MnistD = MnistCritic<f32>;
-
 /// Runs the model family the data calls for.
 fn train(
     config: TrainConfig,
@@ -93,37 +87,38 @@ fn train(
     commands: Receiver<Command>,
     events: Sender<TrainEvent>,
 ) {
-    match config.family {
-        Family::Toy => run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(config, data, from, commands, events),
-        Family::Mnist => {
-            run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(config, data, from, commands, events)
+    struct Train {
+        config: TrainConfig,
+        data: Dataset,
+        from: Option<Box<Checkpoint>>,
+        commands: Receiver<Command>,
+        events: Sender<TrainEvent>,
+    }
+    impl FamilyJob for Train {
+        type Output = ();
+        fn run<G, D, const Z: usize, const X: usize>(self)
+        where
+            G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+            D: Critic<f32, X> + BuildModule<Cpu, f32>,
+        {
+            run::<G, D, Z, X>(
+                self.config,
+                self.data,
+                self.from,
+                self.commands,
+                self.events,
+            )
         }
     }
-}
-
-/// Whether a checkpoint fits the models of its family (names and shapes of every tensor).
-pub fn check_checkpoint(ck: &Checkpoint) -> Result<(), String> {
-    fn check<
-        G: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>,
-        D: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>,
-    >(
-        ck: &Checkpoint,
-    ) -> Result<(), String> {
-        let dev = Cpu::default();
-        load_named_params(&mut G::build(&dev), &ck.generator)
-            .map_err(|e| format!("generator: {e}"))?;
-        load_named_params(&mut D::build(&dev), &ck.critic).map_err(|e| format!("critic: {e}"))
-    }
-    match ck.config.family {
-        Family::Toy => check::<ToyG, ToyD>(ck),
-        Family::Mnist => check::<MnistG, MnistD>(ck),
-    }
-    .map_err(|e| {
-        format!(
-            "the checkpoint does not fit the {:?} model: {e}",
-            ck.config.family
-        )
-    })
+    let family = config.family;
+    let job = Train {
+        config,
+        data,
+        from,
+        commands,
+        events,
+    };
+    dispatch(family, job);
 }
 
 /// What the loop does after taking the pending commands.

@@ -1,0 +1,197 @@
+//! `wgangp-tui bench`: the work of the PyTorch reference benchmark (`wgangp_ref.py` in the
+//! project's shared bench folder: same nets, batch sizes, 5 critic steps per generator step,
+//! penalty and Adam), timed the same way, printed as one JSON line whose field names match the
+//! reference's `RESULT` line so that the two compare as a ratio.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use dfdx::prelude::*;
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+use crate::config::{BenchConfig, TrainConfig};
+use crate::data::Dataset;
+use crate::model::kernels::gemm::{flops, peak_gflops};
+use crate::model::{Critic, Generator, device};
+use crate::train::Trainer;
+use crate::train::families::{FamilyJob, dispatch};
+use crate::util::median;
+
+/// The figures, named as in the reference's `RESULT` line.
+#[derive(Serialize, Debug)]
+pub struct BenchResult {
+    #[serde(rename = "impl")]
+    pub implementation: &'static str,
+    pub config: &'static str,
+    /// Where the layers ran: "cpu" or the GPU's name.
+    pub device: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub critic_iters: u32,
+    pub iters: u64,
+    pub warmup: u64,
+    pub seed: u64,
+    pub gen_iters_per_s_median: f64,
+    pub gen_iters_per_s_mean: f64,
+    pub critic_steps_per_s_median: f64,
+    pub gen_step_ms_median: f64,
+    pub critic_step_ms_median: f64,
+    pub gen_iter_ms_median: f64,
+    pub gen_iter_ms_min: f64,
+    pub gen_iter_ms_max: f64,
+    /// Peak resident set size of the whole process (VmHWM).
+    pub peak_rss_mb: f64,
+    /// Floating-point operations of one generator iteration, counted in the matrix products
+    /// (every linear and convolution layer, forward and backward, and the penalty's graph;
+    /// element-wise work is not counted).
+    pub gflop_per_iter: f64,
+    /// `gflop_per_iter` at the median iteration time.
+    pub achieved_gflops: f64,
+    /// This CPU's f32 matrix-product throughput through the CPU kernels on the same threads
+    /// (median of 5 products of 2048^3). With `--device cuda` the training's products ran on
+    /// the GPU, so `fraction_of_peak` is then a fraction of the CPU's peak, not the GPU's.
+    pub peak_gflops: f64,
+    pub fraction_of_peak: f64,
+}
+
+/// Peak resident memory of this process in MB, from /proc (Linux); 0 where unavailable.
+pub fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Seconds of each generator iteration, generator step and critic step.
+struct Times {
+    /// Matrix-product FLOPs of the timed iterations.
+    flops: u64,
+    iterations: Vec<f64>,
+    generator: Vec<f64>,
+    critic: Vec<f64>,
+}
+
+/// Times the reference's work: one generator step, then the critic steps, `warmup` untimed
+/// iterations then `iters` timed ones.
+struct Measure<'a> {
+    config: &'a TrainConfig,
+    data: Dataset,
+    warmup: u64,
+    iters: u64,
+}
+
+impl FamilyJob for Measure<'_> {
+    type Output = Result<Times>;
+
+    fn run<G, D, const Z: usize, const X: usize>(self) -> Result<Times>
+    where
+        G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+        D: Critic<f32, X> + BuildModule<Cpu, f32>,
+    {
+        let Measure {
+            config,
+            data,
+            warmup,
+            iters,
+        } = self;
+        let mut trainer = Trainer::<G, D, Z, X>::new(config, data);
+        let mut times = Times {
+            flops: 0,
+            iterations: Vec::new(),
+            generator: Vec::new(),
+            critic: Vec::new(),
+        };
+        let mut flops_before = flops();
+        for i in 0..warmup + iters {
+            let timed = i >= warmup;
+            if i == warmup {
+                flops_before = flops();
+            }
+            let start = Instant::now();
+            trainer.generator_step()?;
+            if timed {
+                times.generator.push(start.elapsed().as_secs_f64());
+            }
+            for _ in 0..config.hyper.n_critic {
+                let c = Instant::now();
+                trainer.critic_step()?;
+                if timed {
+                    times.critic.push(c.elapsed().as_secs_f64());
+                }
+            }
+            if timed {
+                times.iterations.push(start.elapsed().as_secs_f64());
+            }
+        }
+        times.flops = flops() - flops_before;
+        Ok(times)
+    }
+}
+
+pub fn run(args: &BenchArgs) -> Result<BenchResult> {
+    let threads = args
+        .threads
+        .map(|t| t as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let iters = args.iters.unwrap_or(match args.config {
+        BenchConfig::Toy => 200,
+        BenchConfig::Mnist => 30,
+    });
+    let mut config = TrainConfig::reference(args.config, threads, args.seed);
+    config.device = device::select(args.device)?;
+    let data = Dataset::load(&config.data)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the kernel threads")?;
+    let job = Measure {
+        config: &config,
+        data,
+        warmup: args.warmup,
+        iters,
+    };
+    let times = pool.install(|| dispatch(config.family, job))?;
+    // Before the peak measurement's own 48 MB of matrices.
+    let rss = peak_rss_mb();
+    let peak_gflops = pool.install(|| peak_gflops(2048, 5));
+    let total: f64 = times.iterations.iter().sum();
+    let (it, c, g) = (
+        median(times.iterations.clone()),
+        median(times.critic),
+        median(times.generator),
+    );
+    let min = times
+        .iterations
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let max = times.iterations.iter().copied().fold(0.0, f64::max);
+    let gflop = times.flops as f64 / iters as f64 / 1e9;
+    Ok(BenchResult {
+        implementation: "wgangp-tui",
+        config: args.config.name(),
+        device: config.device.clone(),
+        threads,
+        batch: config.batch,
+        critic_iters: config.hyper.n_critic,
+        iters,
+        warmup: args.warmup,
+        seed: args.seed,
+        gen_iters_per_s_median: 1.0 / it,
+        gen_iters_per_s_mean: iters as f64 / total,
+        critic_steps_per_s_median: 1.0 / c,
+        gen_step_ms_median: g * 1e3,
+        critic_step_ms_median: c * 1e3,
+        gen_iter_ms_median: it * 1e3,
+        gen_iter_ms_min: min * 1e3,
+        gen_iter_ms_max: max * 1e3,
+        peak_rss_mb: rss,
+        gflop_per_iter: gflop,
+        achieved_gflops: gflop / it,
+        peak_gflops,
+        fraction_of_peak: gflop / it / peak_gflops,
+    })
+}

@@ -1,0 +1,76 @@
+//! One file per subcommand; [`run`] picks the one the command line names and turns its outcome
+//! into an exit status.
+
+pub mod attach;
+pub mod bench;
+pub mod exit;
+pub mod gpu_check;
+pub mod ls;
+pub mod sample;
+pub mod train;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Sub};
+use crate::util::say;
+use exit::{BAD_INPUT, FAILED, fail, signal_status};
+
+/// Runs what the command line asks for.
+pub fn run(cli: &Cli) -> ExitCode {
+    let Some(sub) = &cli.command else {
+        return train::run(cli);
+    };
+    match sub {
+        Sub::Sample(args) => match sample::run(args) {
+            Ok(done) => {
+                say(format_args!("{done}"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        },
+        Sub::Bench(args) => match bench::run(args) {
+            Ok(result) => print_json(&result),
+            Err(e) => fail(&format!("{e:#}"), FAILED),
+        },
+        Sub::Attach(args) => match attach::run(&args.dir, args.ascii) {
+            Ok(viewed) => {
+                say(format_args!("{}", viewed.message));
+                signal_status(viewed.signal)
+            }
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        },
+        Sub::Ls(args) => match ls::list(&args.dir) {
+            Ok(list) if list.is_empty() => {
+                say(format_args!("no runs in {}", args.dir.display()));
+                ExitCode::SUCCESS
+            }
+            Ok(list) => {
+                let _ = std::io::stdout().write_all(ls::table(&list).as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        },
+        Sub::GpuCheck => {
+            let checked = gpu_check::run(0).and_then(|check| {
+                print_json(&check);
+                gpu_check::verdict(&check)
+            });
+            match checked {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}"), FAILED),
+            }
+        }
+    }
+}
+
+/// One JSON line on stdout.
+fn print_json(figures: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string(figures) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("cannot write the figures: {e}"), FAILED),
+    }
+}

@@ -1,0 +1,131 @@
+//! Training, the command without a subcommand: the run's configuration (new, or resumed from a
+//! checkpoint), the device and data, the front end (the monitor, or headless), and what
+//! happens at the end: the closing message, or going on in the background after `d`.
+
+use std::process::ExitCode;
+
+use super::exit::{BAD_INPUT, FAILED, fail, signal_status};
+use crate::checkpoint::Checkpoint;
+use crate::cli::Cli;
+use crate::config::TrainConfig;
+use crate::data::Dataset;
+use crate::front::{Ended, headless, tui};
+use crate::model::device;
+use crate::run::checkpoints::run_dir_of;
+use crate::run::detach;
+use crate::run::writer::Outcome;
+use crate::train::families::check_checkpoint;
+use crate::util::{say, signals};
+
+/// Trains as the command line says until the run ends.
+pub fn run(cli: &Cli) -> ExitCode {
+    let (mut config, from) = match setup(cli) {
+        Ok(setup) => setup,
+        Err(e) => return fail(&e, BAD_INPUT),
+    };
+    config.device = match device::select(cli.device) {
+        Ok(name) => name,
+        Err(e) => return fail(&format!("{e:#}"), BAD_INPUT),
+    };
+    let data = match Dataset::load(&config.data) {
+        Ok(d) => d,
+        Err(e) => return fail(&e.to_string(), BAD_INPUT),
+    };
+    if let Some(n) = data.len().filter(|&n| config.batch > n) {
+        let why = format!(
+            "--batch {} is larger than the data set ({n} images)",
+            config.batch
+        );
+        return fail(&why, BAD_INPUT);
+    }
+    let ended = if cli.no_ui || !tui::available() {
+        headless::run(config.clone(), data, from, cli.paused)
+    } else {
+        tui::run(config.clone(), data, from, cli.paused, cli.ascii)
+    };
+    match ended {
+        Ok(ended) if ended.detached => go_on_in_background(&ended, &config),
+        Ok(ended) => report(&ended),
+        Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+    }
+}
+
+/// The run's configuration, and the checkpoint it goes on from with `--resume`.
+fn setup(cli: &Cli) -> Result<(TrainConfig, Option<Checkpoint>), String> {
+    let Some(path) = &cli.resume else {
+        return Ok((cli.to_config()?, None));
+    };
+    let (ck, folder) = Checkpoint::load(path).map_err(|e| format!("--resume: {e}"))?;
+    check_checkpoint(&ck).map_err(|e| format!("--resume {}: {e}", folder.display()))?;
+    let run_dir = run_dir_of(&folder).unwrap_or_else(|| ck.config.out.clone());
+    let config = cli.resumed_config(&ck.config, &run_dir);
+    if config.steps.is_some_and(|n| n <= ck.step) {
+        return Err(format!(
+            "--resume: the checkpoint is at step {} already; give a larger --steps to go on",
+            ck.step
+        ));
+    }
+    say(format_args!(
+        "going on from step {} ({})",
+        ck.step,
+        folder.display()
+    ));
+    Ok((config, Some(ck)))
+}
+
+/// After `d`: a background process goes on from the checkpoint the monitor just wrote.
+fn go_on_in_background(ended: &Ended, config: &TrainConfig) -> ExitCode {
+    let more_to_do = match (&ended.checkpoint, config.steps) {
+        (Some((step, _)), Some(steps)) => *step < steps,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if ended.outcome != Outcome::Finished || !more_to_do {
+        return report(ended);
+    }
+    match detach::continue_in_background(config, &ended.dir, ended.paused) {
+        Ok((pid, log)) => {
+            let (what, how) = if ended.paused {
+                ("the run waits, paused,", "resume it (space) in")
+            } else {
+                ("training goes on", "watch it with")
+            };
+            say(format_args!(
+                "detached: {what} in process {pid} (log: {}); {how}: wgangp-tui attach {}",
+                log.display(),
+                ended.dir.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(
+            &format!(
+                "{e:#}; the run is saved: go on with wgangp-tui --resume {}",
+                ended.dir.display()
+            ),
+            FAILED,
+        ),
+    }
+}
+
+/// The closing message and exit status.
+fn report(ended: &Ended) -> ExitCode {
+    let resume = format!("wgangp-tui --resume {}", ended.dir.display());
+    let saved = match &ended.checkpoint {
+        Some((step, folder)) => format!("checkpoint of step {step} in {}", folder.display()),
+        None => "no checkpoint written".into(),
+    };
+    match &ended.outcome {
+        Outcome::Finished => {
+            say(format_args!("done; {saved}"));
+            ExitCode::SUCCESS
+        }
+        Outcome::NonFinite(why) => fail(&format!("training stopped: {why}; {saved}"), FAILED),
+        Outcome::Interrupted(signal) => {
+            say(format_args!(
+                "stopped by {}; {saved}; go on with: {resume}",
+                signals::name(*signal)
+            ));
+            signal_status(*signal)
+        }
+    }
+}

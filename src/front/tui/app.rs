@@ -1,0 +1,289 @@
+//! The monitor's state, updated from training events and keys (a reducer). Rendering reads it;
+//! nothing here touches the terminal or dfdx.
+
+use super::history::Series;
+use super::keys::Action;
+use super::view::{ColorMode, Pane, View};
+use crate::config::{Hyper, PenaltyMode, TrainConfig};
+use crate::event::{Command, RunState, SampleSet, StepMetrics, TrainEvent};
+
+/// Lambda moves by this factor per key press.
+pub const LAMBDA_FACTOR: f64 = 1.25;
+/// `+` from lambda = 0 goes here; `-` below `LAMBDA_FLOOR` goes to 0.
+pub const LAMBDA_FROM_ZERO: f64 = 0.01;
+pub const LAMBDA_FLOOR: f64 = 0.001;
+/// Learning rates move by this factor per key press.
+pub const LR_FACTOR: f64 = 2.0;
+
+/// The curves' series.
+#[derive(Clone, Debug)]
+pub struct Curves {
+    pub critic_loss: Series,
+    pub generator_loss: Series,
+    pub wasserstein: Series,
+    pub penalty: Series,
+    pub weighted_penalty: Series,
+    pub grad_norm_mean: Series,
+    pub grad_norm_std: Series,
+}
+
+impl Default for Curves {
+    fn default() -> Self {
+        Self {
+            critic_loss: Series::new(),
+            generator_loss: Series::new(),
+            wasserstein: Series::new(),
+            penalty: Series::new(),
+            weighted_penalty: Series::new(),
+            grad_norm_mean: Series::new(),
+            grad_norm_std: Series::new(),
+        }
+    }
+}
+
+/// How the monitor is connected to the training it shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Training runs in this process: quitting stops it.
+    InProcess,
+    /// Attached to the run's socket; training runs in process `pid` and goes on after we quit.
+    Attached { pid: u32 },
+    /// A run that no process serves, shown from its files; nothing can be changed.
+    ReadOnly,
+}
+
+/// What the monitor is fed: the run's events, and problems with what it was given.
+#[derive(Debug)]
+pub enum Feed {
+    Event(TrainEvent),
+    Problem(String),
+}
+
+pub struct App {
+    pub config: TrainConfig,
+    pub link: Link,
+    pub hyper: Hyper,
+    pub state: RunState,
+    pub reason: Option<String>,
+    pub step: u64,
+    pub wall_s: f64,
+    pub iters_per_s: f64,
+    pub curves: Curves,
+    pub latest: Option<StepMetrics>,
+    pub samples: Option<SampleSet>,
+    /// Steps at which a hyperparameter changed, for the marks on the curves.
+    pub marks: Vec<u64>,
+    /// Step of the newest checkpoint written.
+    pub last_checkpoint: Option<u64>,
+    pub view: View,
+    /// q was pressed: the worker is finishing; the monitor exits once it has.
+    pub stopping: bool,
+    /// d was pressed in the in-process monitor: training goes on in a background process.
+    pub detach: bool,
+    /// The run was paused when d was pressed.
+    pub detach_paused: bool,
+    pub quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// A problem with what the monitor was given, shown on the status line.
+    pub problem: Option<String>,
+}
+
+impl App {
+    pub fn new(config: TrainConfig, colors: ColorMode, ascii: bool) -> Self {
+        Self {
+            hyper: config.hyper.clone(),
+            config,
+            link: Link::InProcess,
+            state: RunState::Running,
+            reason: None,
+            step: 0,
+            wall_s: 0.0,
+            iters_per_s: 0.0,
+            curves: Curves::default(),
+            latest: None,
+            samples: None,
+            marks: Vec::new(),
+            last_checkpoint: None,
+            view: View {
+                smoothing: false,
+                log_scale: false,
+                recent_window: false,
+                zoom: None,
+                help: false,
+                colors,
+                ascii,
+            },
+            stopping: false,
+            detach: false,
+            detach_paused: false,
+            quit: false,
+            dirty: true,
+            problem: None,
+        }
+    }
+
+    /// Takes a training event into the state.
+    pub fn on_event(&mut self, event: TrainEvent) {
+        self.dirty = true;
+        match event {
+            TrainEvent::Started { .. } => {}
+            TrainEvent::Metrics(m) => {
+                let x = m.step as f64;
+                let c = &mut self.curves;
+                c.critic_loss.push(x, m.critic_loss);
+                c.generator_loss.push(x, m.generator_loss);
+                c.wasserstein.push(x, m.wasserstein);
+                c.penalty.push(x, m.penalty);
+                c.weighted_penalty.push(x, m.weighted_penalty);
+                c.grad_norm_mean.push(x, m.grad_norm_mean);
+                c.grad_norm_std.push(x, m.grad_norm_std);
+                self.step = m.step;
+                self.wall_s = m.wall_s;
+                self.iters_per_s = m.iters_per_s;
+                self.latest = Some(*m);
+            }
+            TrainEvent::Samples(s) => self.samples = Some(*s),
+            TrainEvent::Checkpoint(ck) => self.last_checkpoint = Some(ck.step),
+            TrainEvent::CheckpointSaved { step, .. } => self.last_checkpoint = Some(step),
+            TrainEvent::HyperChanged { step, hyper, .. } => {
+                self.hyper = hyper;
+                self.marks.push(step);
+            }
+            TrainEvent::State {
+                step,
+                state,
+                reason,
+            } => {
+                self.step = self.step.max(step);
+                self.state = state;
+                self.reason = reason;
+                if self.stopping && state == RunState::Finished {
+                    self.quit = true;
+                }
+            }
+        }
+    }
+
+    /// Takes a problem with what the monitor was given (a damaged file, a message it could
+    /// not read): shown on the status line, never a crash.
+    pub fn on_problem(&mut self, problem: String) {
+        self.dirty = true;
+        self.problem = Some(problem);
+    }
+
+    /// Takes what the monitor is fed.
+    pub fn on_feed(&mut self, feed: Feed) {
+        match feed {
+            Feed::Event(event) => self.on_event(event),
+            Feed::Problem(problem) => self.on_problem(problem),
+        }
+    }
+
+    /// Takes a key's action; returns the command to send to the worker, if any.
+    pub fn on_action(&mut self, action: Action) -> Option<Command> {
+        self.dirty = true;
+        // A run paused by a NaN still takes commands: change something, then resume.
+        let running = self.state != RunState::Finished && self.link != Link::ReadOnly;
+        match action {
+            // A viewer's quit leaves the training alone.
+            Action::Quit | Action::Detach if !running || self.link != Link::InProcess => {
+                self.quit = true;
+                None
+            }
+            Action::Quit => {
+                self.stopping = true;
+                Some(Command::Stop)
+            }
+            // The worker stops with a checkpoint; a background process goes on from it.
+            Action::Detach => {
+                self.detach = true;
+                // A paused run (or one paused on a NaN) stays paused in the background.
+                self.detach_paused = matches!(self.state, RunState::Paused | RunState::NonFinite);
+                self.stopping = true;
+                Some(Command::Stop)
+            }
+            Action::TogglePause if running => Some(match self.state {
+                RunState::Paused | RunState::NonFinite => Command::Resume,
+                _ => Command::Pause,
+            }),
+            Action::SampleNow if running => Some(Command::SampleNow),
+            Action::Checkpoint if running => Some(Command::Checkpoint),
+            // A change the limits refuse (config) is not sent: the keys, the command line and
+            // the socket accept the same values.
+            _ if running => self.hyper_command(action).filter(|c| c.validate().is_ok()),
+            _ => {
+                self.on_view_action(action);
+                None
+            }
+        }
+    }
+
+    /// The change of hyperparameters a key asks for, if it asks for one.
+    fn hyper_command(&mut self, action: Action) -> Option<Command> {
+        let h = &self.hyper;
+        Some(match action {
+            Action::LambdaUp => {
+                let lambda = if h.lambda == 0.0 {
+                    LAMBDA_FROM_ZERO
+                } else {
+                    h.lambda * LAMBDA_FACTOR
+                };
+                Command::SetLambda { lambda }
+            }
+            Action::LambdaDown => {
+                let lambda = h.lambda / LAMBDA_FACTOR;
+                Command::SetLambda {
+                    lambda: if lambda < LAMBDA_FLOOR { 0.0 } else { lambda },
+                }
+            }
+            Action::LearningRateUp => Command::SetLearningRates {
+                generator: h.lr_generator * LR_FACTOR,
+                critic: h.lr_critic * LR_FACTOR,
+            },
+            Action::LearningRateDown => Command::SetLearningRates {
+                generator: h.lr_generator / LR_FACTOR,
+                critic: h.lr_critic / LR_FACTOR,
+            },
+            Action::CriticStepsUp => Command::SetCriticSteps {
+                n_critic: h.n_critic.saturating_add(1),
+            },
+            Action::CriticStepsDown => Command::SetCriticSteps {
+                n_critic: h.n_critic.saturating_sub(1),
+            },
+            Action::CyclePenalty => Command::SetPenalty {
+                penalty: match h.penalty {
+                    PenaltyMode::Gp => PenaltyMode::Lp,
+                    PenaltyMode::Lp => PenaltyMode::Clip,
+                    PenaltyMode::Clip => PenaltyMode::Gp,
+                },
+            },
+            _ => {
+                self.on_view_action(action);
+                return None;
+            }
+        })
+    }
+
+    /// Toggles of the view: they change the picture, not the training.
+    fn on_view_action(&mut self, action: Action) {
+        let view = &mut self.view;
+        match action {
+            Action::ToggleSmoothing => view.smoothing = !view.smoothing,
+            Action::ToggleLogScale => view.log_scale = !view.log_scale,
+            Action::ToggleWindow => view.recent_window = !view.recent_window,
+            Action::NextPane => {
+                let next = match view.zoom {
+                    None => 0,
+                    Some(p) => p.number() % Pane::ALL.len(),
+                };
+                view.zoom = Some(Pane::ALL[next]);
+            }
+            Action::Zoom(p) => view.zoom = if view.zoom == Some(p) { None } else { Some(p) },
+            Action::Help => view.help = !view.help,
+            Action::Back if view.help => view.help = false,
+            Action::Back => view.zoom = None,
+            _ => {}
+        }
+    }
+}

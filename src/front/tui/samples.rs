@@ -1,0 +1,185 @@
+//! The samples pane: generated images beside real ones (MNIST), or generated and real points
+//! over the critic's value surface (toy data), drawn with half blocks.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Block, Paragraph};
+
+use super::app::App;
+use super::halfblock::{self, Pixels};
+use crate::event::SampleSet;
+
+const GAP: [u8; 3] = [70, 70, 70];
+const REAL: [u8; 3] = [0, 170, 0];
+const FAKE: [u8; 3] = [255, 140, 0];
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, block: Block) {
+    let inner = block.inner(area);
+    let title = match &app.samples {
+        Some(SampleSet::Images { step, .. }) => format!("step {step}: generated | real"),
+        Some(SampleSet::Points { step, .. }) => {
+            format!("step {step}: generated (orange), real (green), critic")
+        }
+        None => String::new(),
+    };
+    frame.render_widget(block.title_bottom(title), area);
+    let Some(samples) = &app.samples else {
+        frame.render_widget(Paragraph::new("waiting for the first samples..."), inner);
+        return;
+    };
+    let px = match samples {
+        SampleSet::Images {
+            side,
+            count,
+            generated,
+            real,
+            ..
+        } => image_grids(
+            generated,
+            real,
+            *count,
+            *side,
+            inner.width as usize,
+            2 * inner.height as usize,
+        ),
+        SampleSet::Points {
+            generated,
+            real,
+            extent,
+            grid,
+            critic,
+            ..
+        } => {
+            let side = (inner.width as usize).min(2 * inner.height as usize);
+            scatter(generated, real, *extent, *grid, critic, side)
+        }
+    };
+    halfblock::draw(
+        frame.buffer_mut(),
+        inner,
+        &px,
+        app.view.colors,
+        app.view.ascii,
+    );
+}
+
+/// Average-pools a square grey image by `factor`.
+fn pooled(image: &[f32], side: usize, factor: usize) -> Vec<f32> {
+    let s = side / factor;
+    let mut out = vec![0.0; s * s];
+    for y in 0..s * factor {
+        for x in 0..s * factor {
+            out[(y / factor) * s + x / factor] += image[y * side + x] / (factor * factor) as f32;
+        }
+    }
+    out
+}
+
+/// Generated images on the left, real ones on the right (a third of the width, at least one
+/// image), as many as fit, at full size when at least two fit across and at half size
+/// otherwise.
+pub fn image_grids(
+    generated: &[f32],
+    real: &[f32],
+    count: usize,
+    side: usize,
+    width: usize,
+    height: usize,
+) -> Pixels {
+    let mut px = Pixels::new(width, height, [0, 0, 0]);
+    let factor = if width >= 3 * (side + 1) && height >= side {
+        1
+    } else {
+        2
+    };
+    let s = side / factor;
+    // Real images beside the generated ones whenever two fit across (80x24 has room for one
+    // of each).
+    let real_width = if width >= 2 * (s + 1) {
+        (width / 3).max(s + 1)
+    } else {
+        0
+    };
+    let gen_width = width - real_width;
+    let mut place = |images: &[f32], x0: usize, w: usize| {
+        let (cols, rows) = (w / (s + 1), height / (s + 1));
+        for i in 0..(cols * rows).min(count) {
+            // A set is checked where it enters (`SampleSet::validate`); a short one still only
+            // ends the grid early.
+            let Some(image) = images.get(i * side * side..(i + 1) * side * side) else {
+                break;
+            };
+            let image = pooled(image, side, factor);
+            let (cx, cy) = (x0 + (i % cols) * (s + 1), (i / cols) * (s + 1));
+            for y in 0..s {
+                for x in 0..s {
+                    let v = (image[y * s + x].clamp(0.0, 1.0) * 255.0) as u8;
+                    px.set(cx + x, cy + y, [v, v, v]);
+                }
+            }
+        }
+    };
+    place(generated, 0, gen_width);
+    if real_width > 0 {
+        place(real, gen_width, real_width);
+        for y in 0..height {
+            px.set(gen_width.saturating_sub(1), y, GAP);
+        }
+    }
+    px
+}
+
+/// Blue (low) - grey - red (high).
+fn diverging(t: f32) -> [u8; 3] {
+    let t = t.clamp(0.0, 1.0);
+    let (lo, mid, hi) = ([40.0, 60.0, 150.0], [90.0, 90.0, 90.0], [150.0, 40.0, 40.0]);
+    let (a, b, u) = if t < 0.5 {
+        (lo, mid, t * 2.0)
+    } else {
+        (mid, hi, t * 2.0 - 1.0)
+    };
+    std::array::from_fn(|k| (a[k] + (b[k] - a[k]) * u) as u8)
+}
+
+/// Real and generated points over the critic's surface on a `side` x `side` picture.
+pub fn scatter(
+    generated: &[[f32; 2]],
+    real: &[[f32; 2]],
+    extent: f32,
+    grid: usize,
+    critic: &[f32],
+    side: usize,
+) -> Pixels {
+    let mut px = Pixels::new(side, side, [0, 0, 0]);
+    if side == 0 {
+        return px;
+    }
+    let (lo, hi) = critic
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    for y in 0..side {
+        for x in 0..side {
+            let (gx, gy) = (
+                (x * grid / side).min(grid - 1),
+                (y * grid / side).min(grid - 1),
+            );
+            px.set(x, y, diverging((critic[gy * grid + gx] - lo) / span));
+        }
+    }
+    let to_px = |p: [f32; 2]| {
+        let x = (p[0] + extent) / (2.0 * extent) * side as f32;
+        let y = (extent - p[1]) / (2.0 * extent) * side as f32;
+        (x >= 0.0 && y >= 0.0).then_some((x as usize, y as usize))
+    };
+    for (points, colour) in [(real, REAL), (generated, FAKE)] {
+        for &p in points {
+            if let Some((x, y)) = to_px(p) {
+                px.set(x, y, colour);
+            }
+        }
+    }
+    px
+}

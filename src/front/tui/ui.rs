@@ -1,0 +1,237 @@
+//! Layout of the monitor: five panes and a status line, one pane zoomed on request, the help
+//! overlay, and a clear message when the terminal is too small.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::app::{App, Link};
+use super::charts::{self, format_value};
+use super::view::Pane;
+use super::{health, keys, samples};
+use crate::event::RunState;
+use crate::util::time::{eta, format_duration};
+
+/// Below this the panes cannot show anything useful (80x23 fits: an 80x24 session with tmux's
+/// status line).
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let quit = match app.link {
+            Link::InProcess => "press q to stop and quit, or d to detach",
+            Link::Attached { .. } | Link::ReadOnly => "press q to quit",
+        };
+        let text = format!(
+            "Terminal too small: {}x{}. The monitor needs at least {MIN_WIDTH}x{MIN_HEIGHT}. \
+             Training goes on; enlarge the window, or {quit}.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let status_lines = status_lines(app, area.width);
+    let [main, status] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(status_lines.len() as u16),
+    ])
+    .areas(area);
+    match app.view.zoom {
+        Some(pane) => draw_pane(frame, main, app, pane),
+        None => {
+            let [top, bottom] =
+                Layout::vertical([Constraint::Percentage(58), Constraint::Fill(1)]).areas(main);
+            let [curves, samples] =
+                Layout::horizontal([Constraint::Percentage(60), Constraint::Fill(1)]).areas(top);
+            let [penalty, grads, weights] = Layout::horizontal([
+                Constraint::Percentage(40),
+                Constraint::Percentage(30),
+                Constraint::Fill(1),
+            ])
+            .areas(bottom);
+            for (pane, rect) in [
+                (Pane::Curves, curves),
+                (Pane::Samples, samples),
+                (Pane::Penalty, penalty),
+                (Pane::Gradients, grads),
+                (Pane::Weights, weights),
+            ] {
+                draw_pane(frame, rect, app, pane);
+            }
+        }
+    }
+    frame.render_widget(Paragraph::new(status_lines), status);
+    if app.view.help {
+        draw_help(frame, main);
+    }
+}
+
+fn draw_pane(frame: &mut Frame, area: Rect, app: &App, pane: Pane) {
+    // The latest values, each in its line's colour, so that small panes need no legend.
+    let value = |name: &str, v: f64, color: Color| {
+        Span::styled(
+            format!(" {name} {}", format_value(v)),
+            Style::new().fg(color),
+        )
+    };
+    let values = match (pane, &app.latest) {
+        (Pane::Curves, Some(m)) => vec![
+            value("D", m.critic_loss, charts::CRITIC_LOSS),
+            value("G", m.generator_loss, charts::GENERATOR_LOSS),
+            value("W", m.wasserstein, charts::WASSERSTEIN),
+        ],
+        (Pane::Penalty, Some(m)) => vec![
+            value("lambda*P", m.weighted_penalty, charts::WEIGHTED_PENALTY),
+            value("|grad|", m.grad_norm_mean, charts::GRAD_NORM),
+            Span::styled(
+                format!("+-{}", format_value(m.grad_norm_std)),
+                Style::new().fg(charts::GRAD_NORM),
+            ),
+        ],
+        _ => Vec::new(),
+    };
+    let mut title = vec![
+        Span::styled(
+            format!("{} ", pane.number()),
+            Style::new().fg(Color::DarkGray),
+        ),
+        Span::raw(pane.title()).bold(),
+    ];
+    title.extend(values);
+    let block = Block::bordered().title(Line::from(title));
+    match pane {
+        Pane::Curves => charts::draw_losses(frame, area, app, block),
+        Pane::Penalty => charts::draw_penalty(frame, area, app, block),
+        Pane::Samples => samples::draw(frame, area, app, block),
+        Pane::Gradients => health::draw_gradients(frame, area, app, block),
+        Pane::Weights => health::draw_weights(frame, area, app, block),
+    }
+}
+
+/// The state word and its colour.
+pub fn state_label(app: &App) -> (&'static str, Color) {
+    if app.stopping && app.state != RunState::Finished {
+        return (
+            if app.detach { "DETACHING" } else { "STOPPING" },
+            Color::Yellow,
+        );
+    }
+    let cut_short = app.config.steps.is_some_and(|n| app.step < n);
+    if app.link == Link::ReadOnly && (app.state != RunState::Finished || cut_short) {
+        return ("STOPPED", Color::Gray);
+    }
+    match app.state {
+        RunState::Running => ("RUNNING", Color::Green),
+        RunState::Paused => ("PAUSED", Color::Yellow),
+        RunState::NonFinite => ("PAUSED: NaN", Color::Red),
+        RunState::Finished => ("FINISHED", Color::Cyan),
+    }
+}
+
+/// Terminals at least this wide get the status on one line; narrower ones on two.
+const ONE_LINE_STATUS: u16 = 150;
+
+/// The status line(s): progress, then the hyperparameters and the output folder, and under
+/// them why the run paused on a non-finite value, when it did.
+fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+    let (label, color) = state_label(app);
+    let h = &app.hyper;
+    let steps = app
+        .config
+        .steps
+        .map(|n| format!("/{n}"))
+        .unwrap_or_default();
+    let eta = eta(app.config.steps, app.step, app.iters_per_s)
+        .filter(|_| app.state == RunState::Running)
+        .map(|t| format!(" ETA {t}"))
+        .unwrap_or_default();
+    let checkpoint = app
+        .last_checkpoint
+        .map(|s| format!("ckpt {s} "))
+        .unwrap_or_default();
+    let link = match app.link {
+        Link::InProcess => String::new(),
+        Link::Attached { pid } => format!("attached to pid {pid} | "),
+        Link::ReadOnly => "read-only | ".into(),
+    };
+    let progress = format!(
+        " {link}step {}{steps} {:.2}it/s{eta} {} {checkpoint}",
+        app.step,
+        app.iters_per_s,
+        format_duration(app.wall_s)
+    );
+    let settings = format!(
+        " {} lambda {} lr {}/{} ncrit {} batch {} on {} | {} ",
+        h.penalty,
+        format_value(h.lambda),
+        format_value(h.lr_generator),
+        format_value(h.lr_critic),
+        h.n_critic,
+        app.config.batch,
+        // "cuda:0", not the GPU's whole name: the line has to fit 80 columns.
+        app.config.device.split(' ').next().unwrap_or_default(),
+        app.config.out.display(),
+    );
+    let label = Span::styled(
+        format!(" {label} "),
+        Style::new().fg(Color::Black).bg(color).bold(),
+    );
+    let help = Span::styled("?:help", Style::new().fg(Color::DarkGray));
+    let mut lines = if width >= ONE_LINE_STATUS {
+        vec![Line::from(vec![
+            label,
+            Span::raw(progress),
+            Span::raw("|"),
+            Span::raw(settings),
+            help,
+        ])]
+    } else {
+        vec![
+            Line::from(vec![label, Span::raw(progress), help]),
+            Line::from(Span::raw(settings)),
+        ]
+    };
+    if app.state == RunState::NonFinite {
+        let why = app.reason.as_deref().unwrap_or("a value is not finite");
+        let red = Style::new().fg(Color::Red);
+        lines.push(Line::from(Span::styled(format!(" {why}."), red)));
+        lines.push(Line::from(Span::styled(
+            " Lower lambda (-) or the learning rates ([), then space to resume; q quits.",
+            red,
+        )));
+    }
+    if let Some(problem) = &app.problem {
+        let text = format!(" {problem}");
+        lines.push(Line::from(Span::styled(text, Style::new().fg(Color::Red))));
+    }
+    lines
+}
+
+fn draw_help(frame: &mut Frame, area: Rect) {
+    let width = 52.min(area.width);
+    let height = (keys::HELP.len() as u16 + 2).min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let lines: Vec<Line> = keys::HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>10}  "), Style::new().bold()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title("Keys (esc closes)")),
+        rect,
+    );
+}

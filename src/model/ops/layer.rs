@@ -1,0 +1,269 @@
+//! One taped op per layer: `act(map(x; W) + b)`, where the map is a matrix product or a
+//! (transposed) convolution and the activation is applied in the same pass.
+//!
+//! Built from dfdx's element-wise ops, a layer is four or five ops, each of which allocates and
+//! keeps its own copy of the activation (the product, the bias added, the slopes, the product
+//! with the slopes) and walks it once more in the backward pass. Fused, a layer keeps its input
+//! (for the weight gradient), one byte per output for the activation's slope, and its output;
+//! the backward pass scales the output's gradient by the slopes in place and hands it to the
+//! map's two adjoints.
+//!
+//! The critic's input-gradient graph (see `Critic::input_gradient`) runs the same ops with the
+//! adjoint map and [`Activation::Scale`]: the activation slopes of the forward pass, held
+//! constant.
+
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+
+use crate::model::Float;
+use crate::model::kernels::LinearMap;
+use crate::model::offload;
+
+/// What follows the map (and the bias).
+#[derive(Clone, Debug)]
+pub enum Activation<E> {
+    Identity,
+    /// `z` where `z > 0`, else `slope * z`: ReLU for slope 0, LeakyReLU otherwise.
+    Leaky(E),
+    Sigmoid,
+    /// Times a constant per output element (one slope per element of the output; the chain
+    /// rule through a ReLU layer of another pass).
+    Scale(Vec<E>),
+}
+
+/// What the backward pass needs of the activation.
+enum Saved<E> {
+    Identity,
+    /// Whether each output was positive, and the slope below zero.
+    Leaky(Vec<bool>, E),
+    /// The outputs, sigmoid(z): the derivative is y (1 - y).
+    Sigmoid(Vec<E>),
+    Scale(Vec<E>),
+}
+
+type Rows<E, T> = Tensor<(usize, usize), E, Cpu, T>;
+
+/// A matrix's data, read out, with the tensor (tape split off) and its tape.
+pub(crate) fn read<E: Float, T: Tape<E, Cpu>>(t: Rows<E, T>) -> (Rows<E, NoneTape>, T, Vec<E>) {
+    let (t, tape) = t.contiguous().split_tape();
+    let mut data = vec![E::zero(); t.shape().num_elements()];
+    t.copy_into(&mut data);
+    (t, tape, data)
+}
+
+thread_local! {
+    /// Set while this thread builds layers inside [`with_frozen_weights`].
+    static FROZEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the layers it builds holding their weights and biases constant: gradients
+/// flow through them to their inputs, but none is computed for the weights or biases. The
+/// generator step scores its samples this way: the critic is not updated there (PyTorch's
+/// reference sets `requires_grad=False` on it for the same reason), and its weight gradients
+/// are a sixth of that step's products.
+pub fn with_frozen_weights<R>(f: impl FnOnce() -> R) -> R {
+    /// Restores the flag however `f` ends, a panic included.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FROZEN.set(self.0);
+        }
+    }
+    let _restore = Restore(FROZEN.replace(true));
+    f()
+}
+
+/// A layer's output and, when asked for, its activation's slope at each output.
+pub type WithSlopes<Y, E> = (Y, Option<Vec<E>>);
+
+/// `act(map(x; w) + bias)`. The input, weight and bias may all be taped (the tape rides on
+/// `x`). With `want_slopes`, also returns the activation's slope at each output (1 or the
+/// leaky slope; for other activations, nothing).
+pub fn layer<E: Float, T, R, Rb>(
+    x: Rows<E, T>,
+    w: Rows<E, R>,
+    bias: Option<Tensor<(usize,), E, Cpu, Rb>>,
+    map: LinearMap,
+    act: Activation<E>,
+    want_slopes: bool,
+) -> WithSlopes<Rows<E, T>, E>
+where
+    T: Tape<E, Cpu> + Merge<R> + Merge<Rb>,
+    R: Tape<E, Cpu>,
+    Rb: Tape<E, Cpu>,
+{
+    let (rows, width) = *x.shape();
+    let (in_width, out_width) = map.widths();
+    assert_eq!(
+        width, in_width,
+        "layer: input has {width} columns, not {in_width}"
+    );
+    assert_eq!(*w.shape(), map.w_shape(), "layer: weight shape");
+    let out_shape = (map.out_rows(rows), out_width);
+
+    let train_weights = !FROZEN.get();
+    let (x, tape_x, x_data) = read(x);
+    let (w, tape_w, w_data) = read(w);
+    let mut tape = tape_x.merge(tape_w);
+    let mut bias_ghost = None;
+    // The output starts as the bias rows (or zeros), and the map is added into it.
+    let mut out = match bias {
+        Some(bias) => {
+            assert_eq!(bias.shape().0, out_width, "layer: bias length");
+            let (bias, tape_b) = bias.split_tape();
+            tape = tape.merge(tape_b);
+            let mut b = vec![E::zero(); out_width];
+            bias.copy_into(&mut b);
+            bias_ghost = Some(bias.ghost());
+            let mut out = Vec::with_capacity(out_shape.0 * out_width);
+            for _ in 0..out_shape.0 {
+                out.extend_from_slice(&b);
+            }
+            out
+        }
+        None => vec![E::zero(); out_shape.0 * out_width],
+    };
+    offload::apply(&map, &x_data, &w_data, &mut out);
+    // The input is needed again only for the weight gradient.
+    let x_data = if train_weights { x_data } else { Vec::new() };
+
+    let keep = T::OWNS_TAPE;
+    let mut slopes = None;
+    let saved = match act {
+        Activation::Identity => Saved::Identity,
+        Activation::Leaky(s) => {
+            // Selects, not branches: the signs are random, and the loops vectorise.
+            let mut positive = vec![false; out.len()];
+            for (y, p) in out.iter_mut().zip(positive.iter_mut()) {
+                *p = *y > E::zero();
+                *y *= if *p { E::one() } else { s };
+            }
+            if want_slopes {
+                slopes = Some(
+                    positive
+                        .iter()
+                        .map(|&p| if p { E::one() } else { s })
+                        .collect(),
+                );
+            }
+            Saved::Leaky(if keep { positive } else { Vec::new() }, s)
+        }
+        Activation::Sigmoid => {
+            for y in out.iter_mut() {
+                *y = E::one() / (E::one() + (-*y).exp());
+            }
+            Saved::Sigmoid(if keep { out.clone() } else { Vec::new() })
+        }
+        Activation::Scale(m) => {
+            assert_eq!(m.len(), out.len(), "layer: one scale per output");
+            for (y, &m) in out.iter_mut().zip(&m) {
+                *y *= m;
+            }
+            Saved::Scale(m)
+        }
+    };
+
+    let out = x.device().tensor_from_vec(out, out_shape);
+    if keep {
+        let (x_ghost, w_ghost, out_ghost) = (x.ghost(), w.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            // One gradient buffer at a time: move the output's out and back. It is scaled to
+            // the pre-activation's gradient in place; nothing reads it after this op.
+            let mut dz = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            match &saved {
+                Saved::Identity => {}
+                Saved::Leaky(positive, s) => {
+                    for (d, &p) in dz.iter_mut().zip(positive) {
+                        *d *= if p { E::one() } else { *s };
+                    }
+                }
+                Saved::Sigmoid(y) => {
+                    for (d, &y) in dz.iter_mut().zip(y) {
+                        *d *= y * (E::one() - y);
+                    }
+                }
+                Saved::Scale(m) => {
+                    for (d, &m) in dz.iter_mut().zip(m) {
+                        *d *= m;
+                    }
+                }
+            }
+            if let Some(bias_ghost) = bias_ghost.as_ref().filter(|_| train_weights) {
+                let db = grads.get_or_alloc_mut(bias_ghost)?;
+                for row in dz.chunks_exact(out_width) {
+                    for (d, g) in db.iter_mut().zip(row) {
+                        *d += *g;
+                    }
+                }
+            }
+            offload::adjoint(&map, &dz, &w_data, grads.get_or_alloc_mut(&x_ghost)?);
+            if train_weights {
+                offload::wgrad(&map, &x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
+            }
+            **grads.get_or_alloc_mut(&out_ghost)? = dz;
+            Ok(())
+        });
+    }
+    (out.put_tape(tape), slopes)
+}
+
+/// `act(x W^T + b)` for a dfdx `Linear` layer (weight `(O, I)`, bias `(O,)`); with
+/// `want_slopes`, also the activation's slope at each output.
+pub fn dense<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
+    linear: &Linear<I, O, E, Cpu>,
+    x: Tensor<(usize, Const<I>), E, Cpu, T>,
+    act: Activation<E>,
+    want_slopes: bool,
+) -> WithSlopes<Tensor<(usize, Const<O>), E, Cpu, T>, E> {
+    let n = x.shape().0;
+    let w = linear.weight.retaped::<T>().reshape_like(&(O, I));
+    let bias = linear.bias.retaped::<T>().reshape_like(&(O,));
+    let map = LinearMap::Dense {
+        k: I,
+        n: O,
+        w_t: true,
+    };
+    let (y, slopes) = layer(
+        x.reshape_like(&(n, I)),
+        w,
+        Some(bias),
+        map,
+        act,
+        want_slopes,
+    );
+    (y.reshape_like(&(n, Const::<O>)), slopes)
+}
+
+/// `act(g W)` for rows of gradients `g (n, O)` and a `Linear` layer's weight `(O, I)`: the
+/// chain rule back through the layer, as a taped op on its weight.
+pub fn dense_adjoint<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
+    g: Tensor<(usize, Const<O>), E, Cpu, T>,
+    linear: &Linear<I, O, E, Cpu>,
+    act: Activation<E>,
+) -> Tensor<(usize, Const<I>), E, Cpu, T> {
+    let n = g.shape().0;
+    let w = linear.weight.retaped::<T>().reshape_like(&(O, I));
+    let map = LinearMap::Dense {
+        k: O,
+        n: I,
+        w_t: false,
+    };
+    let bias = None::<Tensor<(usize,), E, Cpu, T>>;
+    let (y, _) = layer(g.reshape_like(&(n, O)), w, bias, map, act, false);
+    y.reshape_like(&(n, Const::<I>))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_weights_end_with_their_closure_even_on_a_panic() {
+        assert!(!FROZEN.get());
+        assert!(with_frozen_weights(|| FROZEN.get()));
+        assert!(!FROZEN.get());
+        let caught = std::panic::catch_unwind(|| with_frozen_weights(|| panic!("in a layer")));
+        assert!(caught.is_err());
+        assert!(!FROZEN.get(), "the flag outlived a panic");
+    }
+}

@@ -1,0 +1,7 @@
+//! The taped layer ops the models are built from: one fused op per layer (`layer`), the
+//! convolution layers (`conv`) and plain products (`matmul`), each with its forward pass,
+//! input gradient and weight gradient.
+
+pub mod conv;
+pub mod layer;
+pub mod matmul;

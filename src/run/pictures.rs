@@ -1,0 +1,131 @@
+//! Sample pictures as PNG: an image grid for MNIST, a scatter over the critic's value surface
+//! for the toy sets. Pure functions from a [`SampleSet`] to pixels.
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+
+use crate::event::SampleSet;
+
+/// Gap between grid cells, in pixels.
+pub const GRID_GAP: u32 = 2;
+/// Side of the toy scatter picture.
+pub const SCATTER_SIDE: u32 = 512;
+
+/// The longest side of a picture this program writes (a grid of ~75,000 MNIST digits).
+pub const MAX_PICTURE_SIDE: u64 = 8192;
+
+/// Columns of a near-square grid of `count` images.
+pub fn grid_columns(count: usize) -> usize {
+    ((count as f64).sqrt().ceil() as usize).max(1)
+}
+
+/// The (width, height) in pixels of a grid of `count` images of side `side` in `columns`.
+pub fn grid_size(count: usize, side: usize, columns: usize) -> (u64, u64) {
+    let rows = count.div_ceil(columns) as u64;
+    let (cols, s, gap) = (columns as u64, side as u64, GRID_GAP as u64);
+    (cols * s + (cols + 1) * gap, rows * s + (rows + 1) * gap)
+}
+
+/// Lays out `count` square images of side `side` (values in [0, 1]) in rows of `columns`,
+/// white on black with a grey gap.
+pub fn image_grid(images: &[f32], count: usize, side: usize, columns: usize) -> GrayImage {
+    let (width, height) = grid_size(count, side, columns);
+    let s = side as u32;
+    let mut img = GrayImage::from_pixel(width as u32, height as u32, Luma([96]));
+    for i in 0..count {
+        let (r, c) = ((i / columns) as u32, (i % columns) as u32);
+        let (x0, y0) = (GRID_GAP + c * (s + GRID_GAP), GRID_GAP + r * (s + GRID_GAP));
+        for (j, &v) in images[i * side * side..(i + 1) * side * side]
+            .iter()
+            .enumerate()
+        {
+            let (y, x) = ((j / side) as u32, (j % side) as u32);
+            img.put_pixel(
+                x0 + x,
+                y0 + y,
+                Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]),
+            );
+        }
+    }
+    img
+}
+
+/// Blue (low critic value) through white to red (high), on t in [0, 1].
+fn diverging(t: f32) -> Rgb<u8> {
+    let t = t.clamp(0.0, 1.0);
+    let (lo, mid, hi) = (
+        [59.0, 76.0, 192.0],
+        [221.0, 221.0, 221.0],
+        [180.0, 4.0, 38.0],
+    );
+    let (a, b, u) = if t < 0.5 {
+        (lo, mid, t * 2.0)
+    } else {
+        (mid, hi, t * 2.0 - 1.0)
+    };
+    Rgb(std::array::from_fn(|k| (a[k] + (b[k] - a[k]) * u) as u8))
+}
+
+/// Renders a [`SampleSet`] as a picture.
+pub fn render(samples: &SampleSet) -> image::DynamicImage {
+    match samples {
+        SampleSet::Images {
+            side,
+            count,
+            generated,
+            ..
+        } => image_grid(generated, *count, *side, grid_columns(*count)).into(),
+        SampleSet::Points {
+            generated,
+            real,
+            extent,
+            grid,
+            critic,
+            ..
+        } => scatter(generated, real, *extent, *grid, critic).into(),
+    }
+}
+
+/// Real points (green) and generated points (orange) over the critic's value surface.
+pub fn scatter(
+    generated: &[[f32; 2]],
+    real: &[[f32; 2]],
+    extent: f32,
+    grid: usize,
+    critic: &[f32],
+) -> RgbImage {
+    let side = SCATTER_SIDE;
+    let (lo, hi) = critic
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let mut img = RgbImage::from_fn(side, side, |x, y| {
+        let gx = (x as usize * grid / side as usize).min(grid - 1);
+        let gy = (y as usize * grid / side as usize).min(grid - 1);
+        diverging((critic[gy * grid + gx] - lo) / span)
+    });
+    let to_px = |p: [f32; 2]| {
+        let x = ((p[0] + extent) / (2.0 * extent) * side as f32).round() as i64;
+        let y = ((extent - p[1]) / (2.0 * extent) * side as f32).round() as i64;
+        (x, y)
+    };
+    let mut dot = |p: [f32; 2], colour: Rgb<u8>| {
+        let (cx, cy) = to_px(p);
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (x, y) = (cx + dx, cy + dy);
+                if (0..side as i64).contains(&x) && (0..side as i64).contains(&y) {
+                    img.put_pixel(x as u32, y as u32, colour);
+                }
+            }
+        }
+    };
+    for &p in real {
+        dot(p, Rgb([0, 140, 0]));
+    }
+    for &p in generated {
+        dot(p, Rgb([255, 140, 0]));
+    }
+    img
+}

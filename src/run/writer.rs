@@ -1,0 +1,262 @@
+//! Writes a run's files as its events arrive (`RunWriter`), and opens a run: the folder, its
+//! lock and socket, and the training worker (`start`).
+//!
+//! Run folder: `config.json`, `metrics.jsonl` (one JSON object per line, `"kind"` says which),
+//! `samples/step-NNNNNNN.png` and `samples/latest.json`, `checkpoints/`, and `control.sock`
+//! while the run is live.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+
+use anyhow::{Context, Result};
+
+use super::checkpoints::newest_step;
+use super::lock::{RunLock, lock_run};
+use super::pictures;
+use super::server::{Listener, Server};
+use crate::checkpoint::Checkpoint;
+use crate::config::TrainConfig;
+use crate::data::Dataset;
+use crate::event::{Command, RunState, SampleSet, TrainEvent};
+use crate::train::Worker;
+use crate::util::files::write_atomically;
+
+/// The latest sample set as JSON (a [`SampleSet`]), in the run's `samples` folder.
+pub const LATEST_SAMPLES: &str = "latest.json";
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All steps done, or stopped by the user.
+    Finished,
+    /// Training stopped on a NaN or infinite value; the message says where.
+    NonFinite(String),
+    /// Stopped by this signal (SIGINT, SIGTERM, SIGHUP).
+    Interrupted(i32),
+}
+
+/// Opens the run folder (anew, or to go on from `from`), starts the worker (`paused`: before
+/// its first step) and serves the run on its socket.
+pub fn start(
+    config: TrainConfig,
+    data: Dataset,
+    from: Option<Checkpoint>,
+    paused: bool,
+) -> Result<(RunWriter, Worker)> {
+    let dir = &config.out;
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    // First, so that a live run in this folder is refused before any of its files is touched.
+    let lock = lock_run(dir)?;
+    let listener = Listener::bind(dir)?;
+    let mut writer = match &from {
+        Some(ck) => RunWriter::resume(&config, ck.step)?,
+        None => RunWriter::create(&config)?,
+    };
+    writer.lock = Some(lock);
+    let worker = match from {
+        Some(ck) => Worker::resume(config, data, ck),
+        None => Worker::spawn(config, data),
+    }
+    .context("cannot start the training thread")?;
+    if paused {
+        // Taken before the first step: the worker reads its commands before each step.
+        let _ = worker.commands().send(Command::Pause);
+    }
+    if let Some(listener) = listener {
+        writer.serve(listener, worker.commands())?;
+    }
+    Ok((writer, worker))
+}
+
+/// Writes `config.json` into the run folder.
+fn write_config(config: &TrainConfig) -> Result<()> {
+    let path = config.out.join("config.json");
+    let json = serde_json::to_string_pretty(config)? + "\n";
+    write_atomically(&path, json.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes a run's files as events arrive.
+pub struct RunWriter {
+    dir: PathBuf,
+    metrics: BufWriter<File>,
+    /// Bytes of `metrics.jsonl` written (complete lines).
+    recorded: u64,
+    keep: usize,
+    server: Option<Server>,
+    /// The newest checkpoint written: (step, folder).
+    last_checkpoint: Option<(u64, PathBuf)>,
+    /// The run folder's lock, held while this process writes the run.
+    lock: Option<RunLock>,
+}
+
+impl RunWriter {
+    /// Creates the run folder and writes `config.json`.
+    pub fn create(config: &TrainConfig) -> Result<Self> {
+        let dir = config.out.clone();
+        // A new run must not mix its checkpoints with another run's (pruning and `latest`
+        // would pick between the two).
+        if let Some(step) = newest_step(&dir) {
+            anyhow::bail!(
+                "{} already holds a run with checkpoints (the newest of step {step}): go on with it \
+                 with --resume {}, or give another --out",
+                dir.display(),
+                dir.display()
+            );
+        }
+        fs::create_dir_all(dir.join("samples"))
+            .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+        write_config(config)?;
+        let path = dir.join("metrics.jsonl");
+        let file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            dir,
+            metrics: BufWriter::new(file),
+            recorded: 0,
+            keep: config.keep,
+            server: None,
+            last_checkpoint: None,
+            lock: None,
+        })
+    }
+
+    /// Reopens a run folder to go on from a checkpoint of step `step`: `metrics.jsonl` keeps
+    /// what was recorded up to that step (later records belong to the lost part of the run) and
+    /// grows from there; `config.json` gets the resumed configuration.
+    pub fn resume(config: &TrainConfig, step: u64) -> Result<Self> {
+        let dir = config.out.clone();
+        let path = dir.join("metrics.jsonl");
+        let kept: String = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    return false; // a line cut off by a kill
+                };
+                let finished = v["kind"] == "state" && v["state"] == "finished";
+                v["step"].as_u64().is_some_and(|s| s <= step) && !finished
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let recorded = kept.len() as u64;
+        write_atomically(&path, kept.as_bytes())
+            .with_context(|| format!("cannot rewrite {}", path.display()))?;
+        write_config(config)?;
+        fs::create_dir_all(dir.join("samples"))?;
+        let file = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self {
+            dir,
+            metrics: BufWriter::new(file),
+            recorded,
+            keep: config.keep,
+            server: None,
+            last_checkpoint: None,
+            lock: None,
+        })
+    }
+
+    /// Serves the run to viewers on `listener` from now on; their commands go to `commands`.
+    pub fn serve(&mut self, listener: Listener, commands: Sender<Command>) -> Result<()> {
+        let metrics = self.dir.join("metrics.jsonl");
+        let server = Server::start(listener, &self.dir, metrics, self.recorded, commands)
+            .context("cannot serve the run on its socket")?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// Ends the stream to viewers (they get everything sent so far) and removes the socket.
+    pub fn stop_serving(&mut self) {
+        self.server = None;
+    }
+
+    /// How many viewers are attached over the socket.
+    pub fn viewers(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::viewers)
+    }
+
+    /// The newest checkpoint this writer saved: (step, folder).
+    pub fn last_checkpoint(&self) -> Option<&(u64, PathBuf)> {
+        self.last_checkpoint.as_ref()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn record(&mut self, event: &TrainEvent) -> Result<()> {
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        self.metrics.write_all(&line)?;
+        // One line at a time reaches the disk: a killed run keeps every finished step.
+        self.metrics.flush().context("cannot write metrics.jsonl")?;
+        self.recorded += line.len() as u64;
+        Ok(())
+    }
+
+    fn samples(&self, samples: &SampleSet) -> Result<PathBuf> {
+        let path = self
+            .dir
+            .join("samples")
+            .join(format!("step-{:07}.png", samples.step()));
+        pictures::render(samples)
+            .save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        // The latest set as data too, for a viewer of the finished run.
+        let latest = self.dir.join("samples").join(LATEST_SAMPLES);
+        write_atomically(&latest, &serde_json::to_vec(samples)?)
+            .with_context(|| format!("cannot write {}", latest.display()))?;
+        Ok(path)
+    }
+
+    /// Handles one event: records it, passes it on to attached viewers, and returns it as the
+    /// front ends see it (a checkpoint's tensors become its folder) with the outcome once the
+    /// run has ended.
+    pub fn handle(&mut self, event: TrainEvent) -> Result<(TrainEvent, Option<Outcome>)> {
+        let mut outcome = None;
+        let event = match event {
+            TrainEvent::Checkpoint(ck) => {
+                let path = ck
+                    .save(&self.dir, self.keep)
+                    .with_context(|| format!("cannot write the checkpoint of step {}", ck.step))?;
+                self.last_checkpoint = Some((ck.step, path.clone()));
+                TrainEvent::CheckpointSaved {
+                    step: ck.step,
+                    path,
+                }
+            }
+            event => event,
+        };
+        match &event {
+            TrainEvent::Started { .. } | TrainEvent::Checkpoint(_) => {}
+            TrainEvent::Samples(s) => {
+                self.samples(s)?;
+            }
+            TrainEvent::Metrics(_)
+            | TrainEvent::HyperChanged { .. }
+            | TrainEvent::CheckpointSaved { .. } => self.record(&event)?,
+            TrainEvent::State { state, reason, .. } => {
+                self.record(&event)?;
+                outcome = match state {
+                    RunState::Finished => Some(Outcome::Finished),
+                    RunState::NonFinite => Some(Outcome::NonFinite(
+                        reason
+                            .clone()
+                            .unwrap_or_else(|| "a value is not finite".into()),
+                    )),
+                    RunState::Running | RunState::Paused => None,
+                };
+            }
+        }
+        if let Some(server) = &self.server {
+            server.publish(&event, self.recorded);
+        }
+        Ok((event, outcome))
+    }
+}

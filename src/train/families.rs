@@ -1,0 +1,61 @@
+//! The model families: which generator and critic each [`Family`] trains, and the one dispatch
+//! from a run's family (known at run time) to those types (compile-time shapes). Adding a family
+//! touches its model file, [`Family`] and this file.
+
+use dfdx::prelude::*;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::Family;
+use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
+use crate::model::params::load_named_params;
+use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
+use crate::model::{Critic, Generator};
+
+pub type ToyG = ToyGenerator<TOY_HIDDEN, f32>;
+pub type ToyD = ToyCritic<TOY_HIDDEN, f32>;
+pub type MnistG = MnistGenerator<f32, Cpu>;
+pub type MnistD = MnistCritic<f32>;
+
+/// Work written once for any family: [`dispatch`] runs it with the family's generator `G`,
+/// critic `D`, noise size `Z` and sample size `X`.
+pub trait FamilyJob {
+    type Output;
+
+    fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
+    where
+        G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+        D: Critic<f32, X> + BuildModule<Cpu, f32>;
+}
+
+/// Runs `job` with the types of `family`.
+pub fn dispatch<J: FamilyJob>(family: Family, job: J) -> J::Output {
+    match family {
+        Family::Toy => job.run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(),
+        Family::Mnist => job.run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(),
+    }
+}
+
+/// Whether a checkpoint fits the models of its family (names and shapes of every tensor).
+pub fn check_checkpoint(ck: &Checkpoint) -> Result<(), String> {
+    struct Check<'a>(&'a Checkpoint);
+    impl FamilyJob for Check<'_> {
+        type Output = Result<(), String>;
+        fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
+        where
+            G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+            D: Critic<f32, X> + BuildModule<Cpu, f32>,
+        {
+            let dev = Cpu::default();
+            load_named_params(&mut G::build(&dev), &self.0.generator)
+                .map_err(|e| format!("generator: {e}"))?;
+            load_named_params(&mut D::build(&dev), &self.0.critic)
+                .map_err(|e| format!("critic: {e}"))
+        }
+    }
+    dispatch(ck.config.family, Check(ck)).map_err(|e| {
+        format!(
+            "the checkpoint does not fit the {:?} model: {e}",
+            ck.config.family
+        )
+    })
+}
