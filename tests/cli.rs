@@ -368,6 +368,7 @@ fn closed_or_broken_stdout_and_stderr_do_not_stop_the_run() {
 /// machine-dependent: only their sanity is checked here).
 #[test]
 fn bench_prints_one_json_line_of_figures() {
+    let started = std::time::Instant::now();
     let o = wgangp(&[
         "bench",
         "--config",
@@ -409,11 +410,19 @@ fn bench_prints_one_json_line_of_figures() {
     let gflop = v["gflop_per_iter"].as_f64().unwrap();
     let critic_forward = 2.0 * 256.0 * (2.0 * 512.0 + 2.0 * 512.0 * 512.0 + 512.0) / 1e9;
     assert!(gflop > 5.0 * critic_forward, "{gflop} GFLOP");
+    // Measured from outside: the process did at least one iteration's work in its whole
+    // wall time (so the median iteration was no slower than that), and no product runs faster
+    // than the machine's own peak (a factor 2 for noise between the two measurements).
+    let wall_s = started.elapsed().as_secs_f64();
     let achieved = v["achieved_gflops"].as_f64().unwrap();
-    let expected = gflop * v["gen_iters_per_s_median"].as_f64().unwrap();
+    let peak = v["peak_gflops"].as_f64().unwrap();
     assert!(
-        (achieved - expected).abs() < 1e-6 * expected,
-        "{achieved} vs {expected}"
+        achieved >= gflop / wall_s,
+        "{achieved} GFLOP/s in {wall_s} s"
+    );
+    assert!(
+        achieved <= 2.0 * peak,
+        "{achieved} GFLOP/s above the peak {peak}"
     );
 }
 

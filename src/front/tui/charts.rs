@@ -52,6 +52,43 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// The axes' ranges of `lines` (and a target level): ([x0, x1], [y0, y1]), y padded by 5%;
+/// None without a point.
+fn bounds(lines: &[Line], target: Option<f64>) -> Option<([f64; 2], [f64; 2])> {
+    let span = |values: &mut dyn Iterator<Item = f64>| {
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        })
+    };
+    let (x0, x1) = span(&mut lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
+    if !x0.is_finite() {
+        return None;
+    }
+    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let (mut y0, mut y1) = span(&mut ys.chain(target));
+    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    if y1 <= y0 {
+        (y0, y1) = (y0 - 0.5, y1 + 0.5);
+    }
+    let pad = (y1 - y0) * 0.05;
+    Some(([x0, x1], [y0 - pad, y1 + pad]))
+}
+
+/// The view options in force, for a chart's bottom edge ("EMA log recent").
+fn flags(app: &App, log: bool) -> Option<String> {
+    let mut flags = Vec::new();
+    if app.view.smoothing {
+        flags.push("EMA");
+    }
+    if app.view.log_scale {
+        flags.push(if log { "log" } else { "log n/a" });
+    }
+    if app.view.recent_window {
+        flags.push("recent");
+    }
+    (!flags.is_empty()).then(|| flags.join(" "))
+}
+
 /// Draws `lines` (and the hyperparameter-change marks) in a chart with braille markers.
 fn chart(
     frame: &mut Frame,
@@ -70,27 +107,10 @@ fn chart(
         l.points.retain(|p| p.1.is_finite());
         l.points.iter_mut().for_each(|p| p.1 = tf(p.1));
     }
-    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
-    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-        (a.min(x), b.max(x))
-    });
-    let ys = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .chain(target.map(tf));
-    let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
-        (a.min(y), b.max(y))
-    });
-    if !x0.is_finite() {
+    let Some(([x0, x1], [y0, y1])) = bounds(&lines, target.map(tf)) else {
         frame.render_widget(block, area);
         return;
-    }
-    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-    if y1 <= y0 {
-        (y0, y1) = (y0 - 0.5, y1 + 0.5);
-    }
-    let pad = (y1 - y0) * 0.05;
-    let (y0, y1) = (y0 - pad, y1 + pad);
+    };
 
     let mut extra: Vec<(Color, Vec<(f64, f64)>)> = Vec::new();
     if let Some(t) = target {
@@ -130,20 +150,9 @@ fn chart(
         }
     }));
     let label = |v: f64| Span::raw(format_value(if log { 10f64.powf(v) } else { v }));
-    let mut flags = Vec::new();
-    if app.view.smoothing {
-        flags.push("EMA");
-    }
-    if app.view.log_scale {
-        flags.push(if log { "log" } else { "log n/a" });
-    }
-    if app.view.recent_window {
-        flags.push("recent");
-    }
-    let block = if flags.is_empty() || !show_flags {
-        block
-    } else {
-        block.title_bottom(Span::raw(flags.join(" ")).dim())
+    let block = match flags(app, log) {
+        Some(flags) if show_flags => block.title_bottom(Span::raw(flags).dim()),
+        _ => block,
     };
     // Small panes have no room for a legend over the data: their titles name the lines in the
     // lines' colours instead.

@@ -128,6 +128,42 @@ where
     let x_data = if train_weights { x_data } else { Vec::new() };
 
     let keep = T::OWNS_TAPE;
+    let (saved, slopes) = activate(&mut out, act, want_slopes, keep);
+    let out = x.device().tensor_from_vec(out, out_shape);
+    if keep {
+        let (x_ghost, w_ghost, out_ghost) = (x.ghost(), w.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            // One gradient buffer at a time: move the output's out and back. It is scaled to
+            // the pre-activation's gradient in place; nothing reads it after this op.
+            let mut dz = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            saved.chain(&mut dz);
+            if let Some(bias_ghost) = bias_ghost.as_ref().filter(|_| train_weights) {
+                let db = grads.get_or_alloc_mut(bias_ghost)?;
+                for row in dz.chunks_exact(out_width) {
+                    for (d, g) in db.iter_mut().zip(row) {
+                        *d += *g;
+                    }
+                }
+            }
+            offload::adjoint(&map, &dz, &w_data, grads.get_or_alloc_mut(&x_ghost)?);
+            if train_weights {
+                offload::wgrad(&map, &x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
+            }
+            **grads.get_or_alloc_mut(&out_ghost)? = dz;
+            Ok(())
+        });
+    }
+    (out.put_tape(tape), slopes)
+}
+
+/// Applies the activation to the pre-activations `out` in place; returns what the backward
+/// pass needs of it (kept only when `keep`) and, with `want_slopes`, the slope at each output.
+fn activate<E: Float>(
+    out: &mut [E],
+    act: Activation<E>,
+    want_slopes: bool,
+    keep: bool,
+) -> (Saved<E>, Option<Vec<E>>) {
     let mut slopes = None;
     let saved = match act {
         Activation::Identity => Saved::Identity,
@@ -152,7 +188,7 @@ where
             for y in out.iter_mut() {
                 *y = E::one() / (E::one() + (-*y).exp());
             }
-            Saved::Sigmoid(if keep { out.clone() } else { Vec::new() })
+            Saved::Sigmoid(if keep { out.to_vec() } else { Vec::new() })
         }
         Activation::Scale(m) => {
             assert_eq!(m.len(), out.len(), "layer: one scale per output");
@@ -162,49 +198,31 @@ where
             Saved::Scale(m)
         }
     };
+    (saved, slopes)
+}
 
-    let out = x.device().tensor_from_vec(out, out_shape);
-    if keep {
-        let (x_ghost, w_ghost, out_ghost) = (x.ghost(), w.ghost(), out.ghost());
-        tape.add_backward_op(move |grads| {
-            // One gradient buffer at a time: move the output's out and back. It is scaled to
-            // the pre-activation's gradient in place; nothing reads it after this op.
-            let mut dz = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            match &saved {
-                Saved::Identity => {}
-                Saved::Leaky(positive, s) => {
-                    for (d, &p) in dz.iter_mut().zip(positive) {
-                        *d *= if p { E::one() } else { *s };
-                    }
-                }
-                Saved::Sigmoid(y) => {
-                    for (d, &y) in dz.iter_mut().zip(y) {
-                        *d *= y * (E::one() - y);
-                    }
-                }
-                Saved::Scale(m) => {
-                    for (d, &m) in dz.iter_mut().zip(m) {
-                        *d *= m;
-                    }
+impl<E: Float> Saved<E> {
+    /// Turns the output's gradient into the pre-activation's, in place.
+    fn chain(&self, dz: &mut [E]) {
+        match self {
+            Saved::Identity => {}
+            Saved::Leaky(positive, s) => {
+                for (d, &p) in dz.iter_mut().zip(positive) {
+                    *d *= if p { E::one() } else { *s };
                 }
             }
-            if let Some(bias_ghost) = bias_ghost.as_ref().filter(|_| train_weights) {
-                let db = grads.get_or_alloc_mut(bias_ghost)?;
-                for row in dz.chunks_exact(out_width) {
-                    for (d, g) in db.iter_mut().zip(row) {
-                        *d += *g;
-                    }
+            Saved::Sigmoid(y) => {
+                for (d, &y) in dz.iter_mut().zip(y) {
+                    *d *= y * (E::one() - y);
                 }
             }
-            offload::adjoint(&map, &dz, &w_data, grads.get_or_alloc_mut(&x_ghost)?);
-            if train_weights {
-                offload::wgrad(&map, &x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
+            Saved::Scale(m) => {
+                for (d, &m) in dz.iter_mut().zip(m) {
+                    *d *= m;
+                }
             }
-            **grads.get_or_alloc_mut(&out_ghost)? = dz;
-            Ok(())
-        });
+        }
     }
-    (out.put_tape(tape), slopes)
 }
 
 /// `act(x W^T + b)` for a dfdx `Linear` layer (weight `(O, I)`, bias `(O,)`); with
