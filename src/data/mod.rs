@@ -1,5 +1,7 @@
 //! Real samples: the embedded MNIST subset, IDX files, and the toy 2-d sets.
 
+pub mod cache;
+pub mod folder;
 pub mod idx;
 pub mod toy;
 
