@@ -165,11 +165,14 @@ pub const MAX_SURFACE_GRID: usize = 1024;
     try_from = "UncheckedSampleSet"
 )]
 pub enum SampleSet {
-    /// `count` square grayscale images of `side`x`side` pixels in [0, 1], row-major, one after
-    /// another; `real` holds whole real images for comparison.
+    /// `count` square images of `side`x`side` pixels of `channels` values (1: grey, 3: RGB)
+    /// in [0, 1], row-major with the channels of a pixel together, one image after another;
+    /// `real` holds whole real images for comparison.
     Images {
         step: u64,
         side: usize,
+        #[serde(default = "grey")]
+        channels: usize,
         count: usize,
         generated: Vec<f32>,
         real: Vec<f32>,
@@ -198,6 +201,7 @@ impl SampleSet {
         match self {
             SampleSet::Images {
                 side,
+                channels,
                 count,
                 generated,
                 real,
@@ -209,7 +213,10 @@ impl SampleSet {
                          1 to {MAX_SAMPLE_SIDE})"
                     ));
                 }
-                let pixels = side * side;
+                if ![1, 3].contains(channels) {
+                    return Err(format!("{channels} channels (1: grey, 3: RGB)"));
+                }
+                let pixels = side * side * channels;
                 if generated.len() != count * pixels {
                     return Err(format!(
                         "{count} images of {side}x{side} need {} values, not {}",
@@ -245,6 +252,11 @@ impl SampleSet {
     }
 }
 
+/// Images without a `channels` field are grey (sets written before colour).
+fn grey() -> usize {
+    1
+}
+
 /// [`SampleSet`] as parsed, before its sizes are checked.
 #[derive(Deserialize)]
 #[serde(tag = "form", rename_all = "snake_case")]
@@ -252,6 +264,8 @@ enum UncheckedSampleSet {
     Images {
         step: u64,
         side: usize,
+        #[serde(default = "grey")]
+        channels: usize,
         count: usize,
         generated: Vec<f32>,
         real: Vec<f32>,
@@ -274,12 +288,14 @@ impl TryFrom<UncheckedSampleSet> for SampleSet {
             UncheckedSampleSet::Images {
                 step,
                 side,
+                channels,
                 count,
                 generated,
                 real,
             } => SampleSet::Images {
                 step,
                 side,
+                channels,
                 count,
                 generated,
                 real,
@@ -313,6 +329,7 @@ mod tests {
         SampleSet::Images {
             step: 1,
             side,
+            channels: 1,
             count,
             generated: vec![0.5; generated],
             real: vec![0.5; real],

@@ -456,3 +456,31 @@ fn a_run_folder_another_process_holds_is_refused() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Colour sample sets become colour PNGs: each picture's pixels in their place in the grid.
+#[test]
+fn colour_samples_render_as_a_colour_grid() {
+    use wgangp_tui::event::SampleSet;
+    use wgangp_tui::run::pictures::{GRID_GAP, render};
+    let side = 3;
+    let pixel = |i: usize, p: usize| [i as f32 / 4.0, p as f32 / 9.0, 1.0];
+    let generated: Vec<f32> = (0..4)
+        .flat_map(|i| (0..side * side).flat_map(move |p| pixel(i, p)))
+        .collect();
+    let set = SampleSet::Images {
+        step: 1,
+        side,
+        channels: 3,
+        count: 4,
+        generated,
+        real: vec![],
+    };
+    let picture = render(&set).to_rgb8();
+    let g = GRID_GAP;
+    assert_eq!(picture.dimensions(), (2 * 3 + 3 * g, 2 * 3 + 3 * g));
+    // Image 1 sits top right, image 2 bottom left; pixel 5 of each is (x 2, y 1).
+    let byte = |i, p| pixel(i, p).map(|v| (v * 255.0).round() as u8);
+    assert_eq!(picture.get_pixel(g + 3 + g + 2, g + 1).0, byte(1, 5));
+    assert_eq!(picture.get_pixel(g + 2, g + 3 + g + 1).0, byte(2, 5));
+    assert_eq!(picture.get_pixel(0, 0).0, [96, 96, 96], "the gap");
+}

@@ -94,6 +94,7 @@ fn mnist_samples(step: u64) -> SampleSet {
     SampleSet::Images {
         step,
         side: 28,
+        channels: 1,
         count: 64,
         generated,
         real,
@@ -564,4 +565,81 @@ fn samples_fall_back_to_256_colours_and_to_characters() {
         .collect();
     assert!(row.contains('@') || row.contains('%'), "{row:?}");
     assert!(row.contains(' '), "{row:?}");
+}
+
+/// `count` colour images of `side`: image `i` has pixel (x, y) = (x / side, y / side, i / count).
+fn colour_samples(side: usize, count: usize) -> SampleSet {
+    let images = |shift: f32| -> Vec<f32> {
+        (0..count)
+            .flat_map(|i| {
+                (0..side * side).flat_map(move |p| {
+                    let (x, y) = ((p % side) as f32, (p / side) as f32);
+                    [
+                        x / side as f32,
+                        y / side as f32,
+                        (i as f32 + shift) / count as f32,
+                    ]
+                })
+            })
+            .collect()
+    };
+    SampleSet::Images {
+        step: 7,
+        side,
+        channels: 3,
+        count,
+        generated: images(0.0),
+        real: images(0.5),
+    }
+}
+
+/// Colour pictures keep their colours in the cells: pixel for pixel at full size.
+#[test]
+fn colour_samples_show_their_colours() {
+    let mut app = app("mnist", 10);
+    let (side, count) = (16, 8);
+    let set = colour_samples(side, count);
+    let SampleSet::Images { generated, .. } = &set else {
+        unreachable!()
+    };
+    let generated = generated.clone();
+    app.on_event(TrainEvent::Samples(Box::new(set)));
+    let buf = samples_buffer(&mut app, 160, 48);
+    let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0) as u8;
+    for y in 0..side as u16 {
+        for x in 0..side as u16 {
+            let at = (y as usize * side + x as usize) * 3;
+            let want = Color::Rgb(
+                byte(generated[at]),
+                byte(generated[at + 1]),
+                byte(generated[at + 2]),
+            );
+            let cell = &buf[(1 + x, 1 + y / 2)];
+            let got = if y % 2 == 0 { cell.fg } else { cell.bg };
+            assert_eq!(got, want, "pixel ({x}, {y}) of the first picture");
+        }
+    }
+}
+
+/// At 80x24, 64x64 colour pictures are shrunk by a whole factor until a generated and a real
+/// one fit side by side; each is the average of its pixels.
+#[test]
+fn large_colour_pictures_fit_an_80x24_terminal() {
+    let mut app = app("mnist", 10);
+    app.on_event(TrainEvent::Samples(Box::new(colour_samples(64, 4))));
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| ui::draw(f, &app)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    // Blue, the third channel, tells the pictures apart: image 0 of the generated ones has
+    // 0, image 0 of the real ones 0.5 / 4 of full (31 after rounding down).
+    let blues: std::collections::BTreeSet<u8> = (0..24u16)
+        .flat_map(|y| (0..80u16).map(move |x| (x, y)))
+        .filter(|&p| buf[p].symbol() == "▀")
+        .filter_map(|p| match buf[p].fg {
+            Color::Rgb(r, g, b) if r > 0 || g > 0 => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert!(blues.contains(&0), "no generated picture: {blues:?}");
+    assert!(blues.contains(&31), "no real picture: {blues:?}");
 }

@@ -4,7 +4,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use common::{Tmux, metric_lines, wait_for};
 

@@ -143,7 +143,7 @@ pub fn run(args: &SampleArgs) -> Result<String> {
         }
         (Family::Mnist, Format::Png) => {
             let pixels = generate(count)?;
-            let grid = image_grid(&pixels, count, MNIST_SIDE, grid_columns(count));
+            let grid = image_grid(&pixels, count, MNIST_SIDE, 1, grid_columns(count));
             let mut png = Vec::new();
             grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
             png

@@ -1,7 +1,7 @@
-//! Sample pictures as PNG: an image grid for MNIST, a scatter over the critic's value surface
-//! for the toy sets. Pure functions from a [`SampleSet`] to pixels.
+//! Sample pictures as PNG: an image grid (grey or colour), a scatter over the critic's value
+//! surface for the toy sets. Pure functions from a [`SampleSet`] to pixels.
 
-use image::{GrayImage, Luma, Rgb, RgbImage};
+use image::{DynamicImage, GrayImage, Rgb, RgbImage};
 
 use crate::event::SampleSet;
 
@@ -25,28 +25,38 @@ pub fn grid_size(count: usize, side: usize, columns: usize) -> (u64, u64) {
     (cols * s + (cols + 1) * gap, rows * s + (rows + 1) * gap)
 }
 
-/// Lays out `count` square images of side `side` (values in [0, 1]) in rows of `columns`,
-/// white on black with a grey gap.
-pub fn image_grid(images: &[f32], count: usize, side: usize, columns: usize) -> GrayImage {
+/// Lays out `count` square images of side `side` with `channels` values a pixel (1: grey,
+/// 3: RGB; values in [0, 1], channels of a pixel together) in rows of `columns`, with a grey
+/// gap: a grey picture for grey images, a colour one for colour.
+pub fn image_grid(
+    images: &[f32],
+    count: usize,
+    side: usize,
+    channels: usize,
+    columns: usize,
+) -> DynamicImage {
     let (width, height) = grid_size(count, side, columns);
-    let s = side as u32;
-    let mut img = GrayImage::from_pixel(width as u32, height as u32, Luma([96]));
-    for i in 0..count {
-        let (r, c) = ((i / columns) as u32, (i % columns) as u32);
-        let (x0, y0) = (GRID_GAP + c * (s + GRID_GAP), GRID_GAP + r * (s + GRID_GAP));
-        for (j, &v) in images[i * side * side..(i + 1) * side * side]
-            .iter()
-            .enumerate()
-        {
-            let (y, x) = ((j / side) as u32, (j % side) as u32);
-            img.put_pixel(
-                x0 + x,
-                y0 + y,
-                Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]),
-            );
+    let (w, s, gap) = (width as usize, side, GRID_GAP as usize);
+    let mut bytes = vec![96u8; w * height as usize * channels];
+    let len = side * side * channels;
+    for (i, image) in images.chunks_exact(len).take(count).enumerate() {
+        let (x0, y0) = (
+            gap + (i % columns) * (s + gap),
+            gap + (i / columns) * (s + gap),
+        );
+        for (y, row) in image.chunks_exact(side * channels).enumerate() {
+            let at = ((y0 + y) * w + x0) * channels;
+            for (out, &v) in bytes[at..at + side * channels].iter_mut().zip(row) {
+                *out = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
         }
     }
-    img
+    let (w, h) = (width as u32, height as u32);
+    match channels {
+        1 => GrayImage::from_raw(w, h, bytes).map(DynamicImage::from),
+        _ => RgbImage::from_raw(w, h, bytes).map(DynamicImage::from),
+    }
+    .expect("the buffer is the picture's size")
 }
 
 /// Blue (low critic value) through white to red (high), on t in [0, 1].
@@ -70,10 +80,11 @@ pub fn render(samples: &SampleSet) -> image::DynamicImage {
     match samples {
         SampleSet::Images {
             side,
+            channels,
             count,
             generated,
             ..
-        } => image_grid(generated, *count, *side, grid_columns(*count)).into(),
+        } => image_grid(generated, *count, *side, *channels, grid_columns(*count)),
         SampleSet::Points {
             generated,
             real,

@@ -106,6 +106,7 @@ mod tests {
             ServerMessage::Event(TrainEvent::Samples(Box::new(SampleSet::Images {
                 step: 1,
                 side: 2,
+                channels: 1,
                 count: 1,
                 generated: vec![0.0, 0.25, 0.5, 1.0],
                 real: vec![1.0, 0.5, 0.25, 0.0],

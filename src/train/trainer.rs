@@ -482,6 +482,7 @@ where
             SampleSet::Images {
                 step: self.step,
                 side: (X as f64).sqrt().round() as usize,
+                channels: 1,
                 count: SAMPLE_IMAGES,
                 generated,
                 real: self.sample_real.clone(),

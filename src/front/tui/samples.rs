@@ -30,6 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, block: Block) {
     let px = match samples {
         SampleSet::Images {
             side,
+            channels,
             count,
             generated,
             real,
@@ -37,8 +38,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, block: Block) {
         } => image_grids(
             generated,
             real,
-            *count,
-            *side,
+            (*count, *side, *channels),
             inner.width as usize,
             2 * inner.height as usize,
         ),
@@ -63,35 +63,49 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, block: Block) {
     );
 }
 
-/// Average-pools a square grey image by `factor`.
-fn pooled(image: &[f32], side: usize, factor: usize) -> Vec<f32> {
+/// Average-pools a square image of `channels` values a pixel (1: grey, 3: RGB) by `factor`
+/// into RGB pixels.
+fn pooled(image: &[f32], side: usize, channels: usize, factor: usize) -> Vec<[u8; 3]> {
     let s = side / factor;
-    let mut out = vec![0.0; s * s];
+    let mut sums = vec![[0f32; 3]; s * s];
     for y in 0..s * factor {
         for x in 0..s * factor {
-            out[(y / factor) * s + x / factor] += image[y * side + x] / (factor * factor) as f32;
+            let at = (y * side + x) * channels;
+            let sum = &mut sums[(y / factor) * s + x / factor];
+            for (k, v) in sum.iter_mut().enumerate() {
+                *v += image[at + k.min(channels - 1)];
+            }
         }
     }
-    out
+    let area = (factor * factor) as f32;
+    sums.iter()
+        .map(|sum| sum.map(|v| ((v / area).clamp(0.0, 1.0) * 255.0) as u8))
+        .collect()
+}
+
+/// The whole factor images of `side` are shrunk by in a `width` x `height` picture: 1 when three
+/// fit across, else the least that fits one generated and one real image (as small as 1 pixel).
+fn shrink_factor(side: usize, width: usize, height: usize) -> usize {
+    if width >= 3 * (side + 1) && height >= side {
+        return 1;
+    }
+    (2..side)
+        .find(|f| width >= 2 * (side / f + 1) && height >= side / f)
+        .unwrap_or(side.max(1))
 }
 
 /// Generated images on the left, real ones on the right (a third of the width, at least one
-/// image), as many as fit, at full size when at least two fit across and at half size
-/// otherwise.
+/// image), as many as fit, at full size when three fit across and shrunk by a whole factor
+/// otherwise. `(count, side, channels)` as in [`SampleSet::Images`].
 pub fn image_grids(
     generated: &[f32],
     real: &[f32],
-    count: usize,
-    side: usize,
+    (count, side, channels): (usize, usize, usize),
     width: usize,
     height: usize,
 ) -> Pixels {
     let mut px = Pixels::new(width, height, [0, 0, 0]);
-    let factor = if width >= 3 * (side + 1) && height >= side {
-        1
-    } else {
-        2
-    };
+    let factor = shrink_factor(side, width, height);
     let s = side / factor;
     // Real images beside the generated ones whenever two fit across (80x24 has room for one
     // of each).
@@ -101,20 +115,20 @@ pub fn image_grids(
         0
     };
     let gen_width = width - real_width;
+    let len = side * side * channels;
     let mut place = |images: &[f32], x0: usize, w: usize| {
         let (cols, rows) = (w / (s + 1), height / (s + 1));
         for i in 0..(cols * rows).min(count) {
             // A set is checked where it enters (`SampleSet::validate`); a short one still only
             // ends the grid early.
-            let Some(image) = images.get(i * side * side..(i + 1) * side * side) else {
+            let Some(image) = images.get(i * len..(i + 1) * len) else {
                 break;
             };
-            let image = pooled(image, side, factor);
+            let image = pooled(image, side, channels, factor);
             let (cx, cy) = (x0 + (i % cols) * (s + 1), (i / cols) * (s + 1));
             for y in 0..s {
                 for x in 0..s {
-                    let v = (image[y * s + x].clamp(0.0, 1.0) * 255.0) as u8;
-                    px.set(cx + x, cy + y, [v, v, v]);
+                    px.set(cx + x, cy + y, image[y * s + x]);
                 }
             }
         }
