@@ -5,3 +5,4 @@
 pub mod conv;
 pub mod layer;
 pub mod matmul;
+pub mod norm;
