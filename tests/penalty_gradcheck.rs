@@ -146,7 +146,21 @@ fn mlp_critic_penalty_gradients_match_finite_differences() {
 }
 
 /// The MNIST critic's architecture at a small size: 8x8 images, 2/3/4 channels (8 -> 4 -> 2 -> 1).
-type SmallConvCritic = ConvCritic<64, 2, 3, 4, 4, f64, Cpu>;
+type SmallConvCritic = ConvCritic<64, 1, 2, 3, 4, 4, f64, Cpu>;
+
+/// The CIFAR-10 critic's architecture at a small size: 8x8 RGB images, 2/3/4 channels.
+type SmallRgbCritic = ConvCritic<192, 3, 2, 3, 4, 4, f64, Cpu>;
+
+#[test]
+fn rgb_conv_critic_penalty_gradients_match_finite_differences() {
+    let dev = Cpu::seed_from_u64(9);
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let mut critic = SmallRgbCritic::build(&dev);
+    let i = inputs::<192>(&mut rng, 1.0);
+    let (gp, _) = check(&dev, &mut critic, &i, PenaltyMode::Gp);
+    assert!(gp <= 1e-4, "gp: max relative error {gp:e}");
+    println!("RGB conv critic: max relative error gp {gp:e}");
+}
 
 #[test]
 fn conv_critic_penalty_gradients_match_finite_differences() {
@@ -200,5 +214,11 @@ fn input_gradient_matches_finite_differences_of_the_critic() {
         &dev,
         &conv,
         (0..BATCH * 64).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+    );
+    let rgb = SmallRgbCritic::build(&dev);
+    run::<_, 192>(
+        &dev,
+        &rgb,
+        (0..BATCH * 192).map(|_| rng.gen_range(-1.0..1.0)).collect(),
     );
 }

@@ -16,12 +16,14 @@ pub const MNIST_NOISE: usize = 128;
 /// LeakyReLU slope of the critic (tflib's LeakyReLU).
 pub const LEAKY_SLOPE: f64 = 0.2;
 
-/// Critic on square grayscale images of `X` pixels: three k5 s2 p2 convs with `C1`, `C2`, `C3`
-/// channels and LeakyReLU, then a linear layer from the `FLAT` features to one score.
-/// No normalisation (WGAN-GP forbids batch norm in the critic).
+/// Critic on square images of `X` values, `CIN` channels a pixel (1: grey, 3: RGB, channels of
+/// a pixel together): three k5 s2 p2 convs with `C1`, `C2`, `C3` channels and LeakyReLU, then a
+/// linear layer from the `FLAT` features to one score. No normalisation (WGAN-GP forbids batch
+/// norm in the critic). The paper's MNIST critic, and its CIFAR-10 critic with `CIN` 3.
 #[derive(Clone, Debug)]
 pub struct ConvCritic<
     const X: usize,
+    const CIN: usize,
     const C1: usize,
     const C2: usize,
     const C3: usize,
@@ -29,21 +31,28 @@ pub struct ConvCritic<
     E: Dtype,
     D: Storage<E>,
 > {
-    pub c1: Conv2d<1, C1, E, D>,
+    pub c1: Conv2d<CIN, C1, E, D>,
     pub c2: Conv2d<C1, C2, E, D>,
     pub c3: Conv2d<C2, C3, E, D>,
     pub fc: Linear<FLAT, 1, E, D>,
 }
 
 /// The paper's MNIST critic: 1 -> 64 -> 128 -> 256 channels (28 -> 14 -> 7 -> 4), 4096 -> 1.
-pub type MnistCritic<E> = ConvCritic<MNIST_PIXELS, 64, 128, 256, 4096, E, Cpu>;
+pub type MnistCritic<E> = ConvCritic<MNIST_PIXELS, 1, 64, 128, 256, 4096, E, Cpu>;
 
-impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
-    TensorCollection<E, Cpu> for ConvCritic<X, C1, C2, C3, FLAT, E, Cpu>
+impl<
+    const X: usize,
+    const CIN: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+    const FLAT: usize,
+    E: Float,
+> TensorCollection<E, Cpu> for ConvCritic<X, CIN, C1, C2, C3, FLAT, E, Cpu>
 where
     Cpu: Device<E>,
 {
-    type To<E2: Dtype, D2: Device<E2>> = ConvCritic<X, C1, C2, C3, FLAT, E2, D2>;
+    type To<E2: Dtype, D2: Device<E2>> = ConvCritic<X, CIN, C1, C2, C3, FLAT, E2, D2>;
 
     fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
         visitor: &mut V,
@@ -70,8 +79,15 @@ fn critic_geoms(pixels: usize) -> [ConvGeom; 3] {
     [g1, g2, g3]
 }
 
-impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
-    ConvCritic<X, C1, C2, C3, FLAT, E, Cpu>
+impl<
+    const X: usize,
+    const CIN: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+    const FLAT: usize,
+    E: Float,
+> ConvCritic<X, CIN, C1, C2, C3, FLAT, E, Cpu>
 where
     Cpu: Device<E>,
 {
@@ -86,7 +102,7 @@ where
         x: Batch<X, E, T>,
         want_slopes: bool,
     ) -> (Act<C3, E, T>, [Option<Vec<E>>; 3]) {
-        let [g1, g2, g3] = critic_geoms(X);
+        let [g1, g2, g3] = critic_geoms(X / CIN);
         assert_eq!(
             g3.out_pixels() * C3,
             FLAT,
@@ -94,7 +110,7 @@ where
         );
         let n = x.shape().0;
         let leaky = || Activation::Leaky(Self::slope());
-        let x = x.reshape_like(&(n * X, Const::<1>));
+        let x = x.reshape_like(&(n * X / CIN, Const::<CIN>));
         let (a1, m1) = self.c1.layer(x, g1, leaky(), want_slopes);
         let (a2, m2) = self.c2.layer(a1, g2, leaky(), want_slopes);
         let (a3, m3) = self.c3.layer(a2, g3, leaky(), want_slopes);
@@ -102,8 +118,15 @@ where
     }
 }
 
-impl<const X: usize, const C1: usize, const C2: usize, const C3: usize, const FLAT: usize, E: Float>
-    Critic<E, X> for ConvCritic<X, C1, C2, C3, FLAT, E, Cpu>
+impl<
+    const X: usize,
+    const CIN: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+    const FLAT: usize,
+    E: Float,
+> Critic<E, X> for ConvCritic<X, CIN, C1, C2, C3, FLAT, E, Cpu>
 where
     Cpu: Device<E>,
 {
@@ -117,7 +140,7 @@ where
     }
 
     fn input_gradient<T: Tape<E, Cpu>>(&self, x: &Batch<X, E>) -> Batch<X, E, T> {
-        let [g1, g2, g3] = critic_geoms(X);
+        let [g1, g2, g3] = critic_geoms(X / CIN);
         let n = x.shape().0;
         let (_, slopes) = self.features(x.clone(), true);
         let [m1, m2, m3] = slopes.map(|m| m.expect("slopes asked for"));
