@@ -107,6 +107,8 @@ pub enum DataSpec {
     Idx(PathBuf),
     /// A toy 2-d set.
     Toy(ToySet),
+    /// A folder of pictures (searched recursively), as square colour images of side `side`.
+    Folder { path: PathBuf, side: usize },
 }
 
 impl DataSpec {
@@ -115,6 +117,7 @@ impl DataSpec {
         match self {
             DataSpec::Mnist | DataSpec::Idx(_) => Family::Mnist,
             DataSpec::Toy(_) => Family::Toy,
+            DataSpec::Folder { .. } => Family::Cifar32,
         }
     }
 }
@@ -125,6 +128,7 @@ impl fmt::Display for DataSpec {
             DataSpec::Mnist => f.write_str("mnist (embedded)"),
             DataSpec::Idx(p) => write!(f, "{}", p.display()),
             DataSpec::Toy(t) => write!(f, "toy:{}", t.name()),
+            DataSpec::Folder { path, side } => write!(f, "{} at {side}x{side}", path.display()),
         }
     }
 }
@@ -136,6 +140,8 @@ pub enum Family {
     Toy,
     /// 28x28 grayscale images, the paper's DCGAN-like conv nets.
     Mnist,
+    /// 32x32 colour images, the paper's CIFAR-10 nets (DIM 128).
+    Cifar32,
 }
 
 impl Family {
@@ -144,6 +150,7 @@ impl Family {
         match self {
             Family::Toy => (256, 0.1),
             Family::Mnist => (50, 10.0),
+            Family::Cifar32 => (64, 10.0),
         }
     }
 }

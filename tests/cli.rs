@@ -183,7 +183,7 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         &["--no-ui", "--data", "/nonexistent/file.idx"],
         "cannot read data file /nonexistent/file.idx",
     );
-    assert_bad_input(&["--no-ui", "--data", d], "is a directory");
+    assert_bad_input(&["--no-ui", "--data", d], "no usable picture in 0 files");
     let bad = dir.path().join("bad.idx");
     std::fs::write(&bad, b"not an idx file at all").unwrap();
     assert_bad_input(

@@ -15,6 +15,7 @@ use crate::cli::SampleArgs;
 use crate::config::Family;
 use crate::data::MNIST_SIDE;
 use crate::data::idx::{IdxImages, encode_images};
+use crate::model::cifar::{CIFAR_CHANNELS, CIFAR_SIDE};
 use crate::model::params::load_named_params;
 use crate::model::{Critic, Generator};
 use crate::run::pictures::{MAX_PICTURE_SIDE, grid_columns, grid_size, image_grid};
@@ -93,8 +94,14 @@ pub fn run(args: &SampleArgs) -> Result<String> {
     let (ck, folder) = Checkpoint::load(&args.from)?;
     check_checkpoint(&ck).map_err(anyhow::Error::msg)?;
     let count = args.count as usize;
-    if let (Family::Mnist, Format::Png) = (ck.config.family, &format) {
-        let (width, height) = grid_size(count, MNIST_SIDE, grid_columns(count));
+    // Side and channels of the family's pictures.
+    let picture = match ck.config.family {
+        Family::Mnist => Some((MNIST_SIDE, 1)),
+        Family::Cifar32 => Some((CIFAR_SIDE, CIFAR_CHANNELS)),
+        Family::Toy => None,
+    };
+    if let (Some((side, _)), Format::Png) = (picture, &format) {
+        let (width, height) = grid_size(count, side, grid_columns(count));
         if width.max(height) > MAX_PICTURE_SIDE {
             bail!(
                 "--count {count}: a grid of {count} images would be a {width}x{height} picture \
@@ -141,15 +148,23 @@ pub fn run(args: &SampleArgs) -> Result<String> {
                 raw
             }
         }
-        (Family::Mnist, Format::Png) => {
-            let pixels = generate(count)?;
-            let grid = image_grid(&pixels, count, MNIST_SIDE, 1, grid_columns(count));
+        (Family::Mnist | Family::Cifar32, Format::Png) => {
+            let (side, channels) = picture.expect("a family of pictures");
+            let mut pixels = generate(count)?;
+            if ck.config.family == Family::Cifar32 {
+                // tanh's [-1, 1] to brightness.
+                pixels.iter_mut().for_each(|v| *v = (*v + 1.0) / 2.0);
+            }
+            let grid = image_grid(&pixels, count, side, channels, grid_columns(count));
             let mut png = Vec::new();
             grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
             png
         }
         (Family::Toy, _) => {
             bail!("this checkpoint's generator makes 2-d points: use --out NAME.csv")
+        }
+        (Family::Cifar32, _) => {
+            bail!("this checkpoint's generator makes colour pictures: use --out NAME.png")
         }
         (Family::Mnist, Format::Csv) => {
             bail!(

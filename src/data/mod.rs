@@ -1,4 +1,5 @@
-//! Real samples: the embedded MNIST subset, IDX files, and the toy 2-d sets.
+//! Real samples: the embedded MNIST subset, IDX files, the toy 2-d sets, and folders of
+//! pictures.
 
 pub mod cache;
 pub mod folder;
@@ -11,6 +12,8 @@ use rand::Rng;
 use rand_distr::{Distribution, Uniform};
 
 use crate::config::{DataSpec, ToySet};
+use crate::util::say;
+pub use folder::{FolderError, ImageFolder};
 pub use idx::{IdxError, IdxImages};
 
 /// Side of an MNIST image (and of every image an IDX file may hold here).
@@ -29,6 +32,8 @@ pub enum DataError {
     },
     #[error("data file {path}: {source}")]
     Idx { path: String, source: IdxError },
+    #[error(transparent)]
+    Folder(#[from] FolderError),
     #[error(
         "data file {path}: images are {rows}x{cols}, but the MNIST model takes {MNIST_SIDE}x{MNIST_SIDE}"
     )]
@@ -44,6 +49,8 @@ pub enum DataError {
 pub enum Dataset {
     Images(IdxImages),
     Toy(ToySet),
+    /// Colour pictures, each row `side * side * 3` values in [-1, 1].
+    Folder(ImageFolder),
 }
 
 impl Dataset {
@@ -54,6 +61,7 @@ impl Dataset {
             )),
             DataSpec::Idx(path) => load_idx(path).map(Dataset::Images),
             DataSpec::Toy(set) => Ok(Dataset::Toy(*set)),
+            DataSpec::Folder { path, side } => load_folder(path, *side).map(Dataset::Folder),
         }
     }
 
@@ -68,6 +76,30 @@ impl Dataset {
                 }
             }
             Dataset::Toy(set) => toy::sample(*set, rng, n, out),
+            Dataset::Folder(folder) => {
+                let pick = Uniform::new(0, folder.count);
+                for _ in 0..n {
+                    let image = folder.image(pick.sample(rng));
+                    out.extend(image.iter().map(|&p| p as f32 / 127.5 - 1.0));
+                }
+            }
+        }
+    }
+
+    /// Values per pixel of the pictures (1: grey, 3: colour; the toy sets have none).
+    pub fn channels(&self) -> usize {
+        match self {
+            Dataset::Folder(_) => 3,
+            Dataset::Images(_) | Dataset::Toy(_) => 1,
+        }
+    }
+
+    /// A sample value as a picture's brightness in [0, 1] (MNIST's values are that already,
+    /// a folder's are in [-1, 1]).
+    pub fn to_unit(&self, v: f32) -> f32 {
+        match self {
+            Dataset::Folder(_) => (v + 1.0) / 2.0,
+            Dataset::Images(_) | Dataset::Toy(_) => v,
         }
     }
 
@@ -76,8 +108,50 @@ impl Dataset {
         match self {
             Dataset::Images(images) => Some(images.count),
             Dataset::Toy(_) => None,
+            Dataset::Folder(folder) => Some(folder.count),
         }
     }
+}
+
+/// Loads a folder of pictures at `side`, from the cache when it has them, saying on stderr how
+/// the decoding goes (at most one line a second) and which files were skipped.
+fn load_folder(path: &Path, side: usize) -> Result<ImageFolder, DataError> {
+    let started = std::time::Instant::now();
+    let last = std::sync::Mutex::new(started);
+    let progress = |done: usize, total: usize| {
+        let Ok(mut last) = last.try_lock() else {
+            return;
+        };
+        if done < total && last.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let left = (total - done) as f64 / rate.max(1e-9);
+        say(format_args!(
+            "decoding {}: {done}/{total} files, {rate:.0} files/s, ETA {}",
+            path.display(),
+            crate::util::time::format_duration(left)
+        ));
+    };
+    let (folder, source) = cache::load(path, side, cache::default_root().as_deref(), &progress)?;
+    let from = match source {
+        cache::Source::Cache => " (decoded before: from the cache)",
+        cache::Source::Decoded => "",
+    };
+    say(format_args!(
+        "{}: {} pictures at {side}x{side}{from}",
+        path.display(),
+        folder.count
+    ));
+    if !folder.skipped.is_empty() {
+        say(format_args!(
+            "skipped {} files that are not usable pictures{}",
+            folder.skipped.len(),
+            folder::first_skipped(&folder.skipped, 3)
+        ));
+    }
+    Ok(folder)
 }
 
 /// Reads an IDX image file the MNIST model can take.

@@ -8,6 +8,7 @@
 //! `(usize, Const<Z>)`. Critics use only piecewise-linear activations so that the exact input
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
+pub mod cifar;
 pub mod device;
 pub mod kernels;
 pub mod mnist;

@@ -6,6 +6,7 @@ use dfdx::prelude::*;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::Family;
+use crate::model::cifar::{CIFAR_NOISE, CIFAR_VALUES, CifarCritic, CifarGenerator};
 use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
 use crate::model::params::load_named_params;
 use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
@@ -15,6 +16,8 @@ pub type ToyG = ToyGenerator<TOY_HIDDEN, f32>;
 pub type ToyD = ToyCritic<TOY_HIDDEN, f32>;
 pub type MnistG = MnistGenerator<f32, Cpu>;
 pub type MnistD = MnistCritic<f32>;
+pub type CifarG = CifarGenerator<f32, Cpu>;
+pub type CifarD = CifarCritic<f32>;
 
 /// Work written once for any family: [`dispatch`] runs it with the family's generator `G`,
 /// critic `D`, noise size `Z` and sample size `X`.
@@ -32,6 +35,7 @@ pub fn dispatch<J: FamilyJob>(family: Family, job: J) -> J::Output {
     match family {
         Family::Toy => job.run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(),
         Family::Mnist => job.run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(),
+        Family::Cifar32 => job.run::<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>(),
     }
 }
 

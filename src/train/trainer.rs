@@ -479,13 +479,15 @@ where
                 critic,
             }
         } else {
+            let channels = self.data.channels();
+            let unit = |v: &[f32]| v.iter().map(|&v| self.data.to_unit(v)).collect();
             SampleSet::Images {
                 step: self.step,
-                side: (X as f64).sqrt().round() as usize,
-                channels: 1,
+                side: ((X / channels) as f64).sqrt().round() as usize,
+                channels,
                 count: SAMPLE_IMAGES,
-                generated,
-                real: self.sample_real.clone(),
+                generated: unit(&generated),
+                real: unit(&self.sample_real),
             }
         }
     }

@@ -1,0 +1,125 @@
+//! Training on a folder of pictures through the real binary: the folder is written here
+//! (coloured squares in class subfolders, a few bad files among them).
+
+mod common;
+
+use std::path::Path;
+
+use common::{records, wgangp};
+
+/// `n` pictures of mixed sizes and formats under `root/a` and `root/b`, and two bad files.
+fn write_folder(root: &Path, n: usize) {
+    for (i, class) in ["a", "b"].iter().enumerate() {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for k in 0..n / 2 {
+            let (w, h) = (20 + 3 * k as u32, 16 + 5 * i as u32);
+            let colour = [(40 * k) as u8, 200 - 90 * i as u8, 60];
+            let picture = image::RgbaImage::from_fn(w, h, |x, y| {
+                let inside = x > w / 4 && x < 3 * w / 4 && y > h / 4 && y < 3 * h / 4;
+                let [r, g, b] = colour;
+                if inside {
+                    image::Rgba([r, g, b, 255])
+                } else {
+                    image::Rgba([0, 0, 0, 128])
+                }
+            });
+            let name = root.join(class).join(format!("{k}"));
+            if k % 2 == 0 {
+                picture.save(name.with_extension("png")).unwrap();
+            } else {
+                image::DynamicImage::from(picture)
+                    .to_rgb8()
+                    .save(name.with_extension("jpg"))
+                    .unwrap();
+            }
+        }
+    }
+    std::fs::write(root.join("labels.csv"), "a,b\n").unwrap();
+    std::fs::write(root.join("a/broken.png"), b"\x89PNG\r\n\x1a\nrest").unwrap();
+}
+
+#[test]
+fn a_folder_trains_in_colour_checkpoints_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pictures");
+    write_folder(&data, 8);
+    let run = dir.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let cache = dir.path().join("cache");
+    let train = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
+            .args(args)
+            .env("WGANGP_CACHE", &cache)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let common = ["--no-ui", "--batch", "4", "--n-critic", "1", "--seed", "5"];
+    let first = [
+        &common[..],
+        &["--data", data_s, "--steps", "2", "--out", run_s],
+    ]
+    .concat();
+    let stderr = train(&first);
+    assert!(stderr.contains("8 pictures at 32x32"), "{stderr}");
+    assert!(
+        stderr.contains("skipped 2 files") && stderr.contains("labels.csv"),
+        "{stderr}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["family"], "cifar32");
+    // The samples: a colour grid of 64 pictures of 32x32.
+    let grid = image::open(run.join("samples/step-0000002.png")).unwrap();
+    assert_eq!(grid.color(), image::ColorType::Rgb8);
+    assert_eq!(grid.width(), 8 * 32 + 9 * 2);
+    let steps = records(&run)
+        .iter()
+        .filter(|r| r["kind"] == "metrics")
+        .count();
+    assert_eq!(steps, 2);
+    // A second start decodes nothing: the pictures come from the cache.
+    let resumed = [&common[..1], &["--resume", run_s, "--steps", "3"]].concat();
+    let stderr = train(&resumed);
+    assert!(stderr.contains("from the cache"), "{stderr}");
+    assert!(stderr.contains("going on from step 2"), "{stderr}");
+    // And sample draws colour pictures from the checkpoint.
+    let png = dir.path().join("drawn.png");
+    let out = wgangp(&[
+        "sample",
+        "--from",
+        run_s,
+        "--count",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(image::open(&png).unwrap().color(), image::ColorType::Rgb8);
+}
+
+#[test]
+fn a_folder_without_pictures_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "no pictures here").unwrap();
+    common::assert_bad_input(
+        &["--no-ui", "--data", dir.path().to_str().unwrap()],
+        "no usable picture in 1 files",
+    );
+    common::assert_bad_input(
+        &[
+            "--no-ui",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--size",
+            "48",
+        ],
+        "--size",
+    );
+}
