@@ -71,6 +71,13 @@ fn a_folder_trains_in_colour_checkpoints_and_resumes() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["family"], "cifar32");
+    // Every skipped file is listed in the run folder, with why.
+    let listed = std::fs::read_to_string(run.join("skipped-files.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.contains("labels.csv\t") && listed.contains("broken.png\t"),
+        "{listed}"
+    );
     // The samples: a colour grid of 64 pictures of 32x32.
     let grid = image::open(run.join("samples/step-0000002.png")).unwrap();
     assert_eq!(grid.color(), image::ColorType::Rgb8);

@@ -146,7 +146,7 @@ fn load_folder(path: &Path, side: usize) -> Result<ImageFolder, DataError> {
     ));
     if !folder.skipped.is_empty() {
         say(format_args!(
-            "skipped {} files that are not usable pictures{}",
+            "skipped {} files that are not usable pictures{} (all in the run folder's skipped-files.txt)",
             folder.skipped.len(),
             folder::first_skipped(&folder.skipped, 3)
         ));

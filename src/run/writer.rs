@@ -19,6 +19,7 @@ use super::server::{Listener, Server};
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
+use crate::data::folder::Skipped;
 use crate::event::{Command, RunState, SampleSet, TrainEvent};
 use crate::train::Worker;
 use crate::util::files::write_atomically;
@@ -56,6 +57,9 @@ pub fn start(
         None => RunWriter::create(&config)?,
     };
     writer.lock = Some(lock);
+    if let Dataset::Folder(folder) = &data {
+        write_skipped(dir, &folder.skipped)?;
+    }
     let worker = match from {
         Some(ck) => Worker::resume(config, data, ck),
         None => Worker::spawn(config, data),
@@ -69,6 +73,20 @@ pub fn start(
         writer.serve(listener, worker.commands())?;
     }
     Ok((writer, worker))
+}
+
+/// The files of an image folder that were not used, one per line with why, in the run folder.
+pub const SKIPPED: &str = "skipped-files.txt";
+
+/// Writes [`SKIPPED`] (empty when every file was used).
+fn write_skipped(dir: &Path, skipped: &[Skipped]) -> Result<()> {
+    let text: String = skipped
+        .iter()
+        .map(|s| format!("{}\t{}\n", s.path.display(), s.why))
+        .collect();
+    let path = dir.join(SKIPPED);
+    write_atomically(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes `config.json` into the run folder.
