@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    BenchConfig, CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper,
-    MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_clip, check_lambda, check_lr,
-    check_n_critic,
+    BenchConfig, CPU_DEVICE, DEFAULT_BETAS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec,
+    Hyper, MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip,
+    check_lambda, check_lr, check_n_critic,
 };
 use crate::model::device::DeviceChoice;
 
@@ -65,6 +65,10 @@ pub struct Cli {
     /// Learning rate of both nets, > 0 [default: 1e-4 (Adam); 5e-5 with --penalty clip (RMSprop)]
     #[arg(long, value_parser = learning_rate)]
     pub lr: Option<f64>,
+
+    /// Adam's betas, two numbers in [0, 1) [default: 0.5,0.9, the paper's]
+    #[arg(long, value_name = "B1,B2", value_parser = betas)]
+    pub betas: Option<[f64; 2]>,
 
     /// Critic steps per generator step, 1 to 1000
     #[arg(long, default_value_t = 5, value_parser = critic_steps)]
@@ -126,7 +130,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "DIR",
-        conflicts_with_all = ["data", "size", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "sample_every", "log_every"]
+        conflicts_with_all = ["data", "size", "betas", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "sample_every", "log_every"]
     )]
     pub resume: Option<PathBuf>,
 }
@@ -242,6 +246,14 @@ fn clip(s: &str) -> Result<f64, String> {
     number(s).and_then(check_clip)
 }
 
+fn betas(s: &str) -> Result<[f64; 2], String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let [b1, b2] = parts[..] else {
+        return Err(format!("`{s}` is not two numbers B1,B2"));
+    };
+    check_betas([number(b1)?, number(b2)?])
+}
+
 fn critic_steps(s: &str) -> Result<u32, String> {
     let n: u32 = s
         .trim()
@@ -326,6 +338,7 @@ impl Cli {
             threads,
             checkpoint_every: self.checkpoint_every,
             keep: self.keep as usize,
+            betas: self.betas.unwrap_or(DEFAULT_BETAS),
             device: CPU_DEVICE.into(),
         })
     }

@@ -175,6 +175,9 @@ pub struct TrainConfig {
     /// Checkpoints kept (the newest).
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Adam's betas (`--betas`).
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
     /// Where the layers run: "cpu" or the GPU's name (set when the run starts, `--device`).
     #[serde(default = "default_device")]
     pub device: String,
@@ -189,6 +192,25 @@ fn default_checkpoint_every() -> u64 {
 
 fn default_keep() -> usize {
     DEFAULT_KEEP
+}
+
+fn default_betas() -> [f64; 2] {
+    DEFAULT_BETAS
+}
+
+/// Adam's betas of WGAN-GP (Gulrajani et al. 2017).
+pub const DEFAULT_BETAS: [f64; 2] = [0.5, 0.9];
+
+/// Adam's betas: each in [0, 1).
+pub fn check_betas(betas: [f64; 2]) -> Result<[f64; 2], String> {
+    if betas.iter().all(|b| (0.0..1.0).contains(b)) {
+        Ok(betas)
+    } else {
+        Err(format!(
+            "each beta must be >= 0 and < 1, got {},{}",
+            betas[0], betas[1]
+        ))
+    }
 }
 
 fn default_device() -> String {
@@ -304,6 +326,7 @@ impl TrainConfig {
             threads,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             keep: DEFAULT_KEEP,
+            betas: DEFAULT_BETAS,
             device: CPU_DEVICE.into(),
         }
     }

@@ -84,10 +84,11 @@ fn signal(child: &Child, name: &str) {
 fn killed_and_resumed_run_matches_an_uninterrupted_one_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
+    // Betas other than the default: a resumed run must take them from the checkpoint.
     let out = wgangp(&toy_args(
         straight.to_str().unwrap(),
         "60",
-        &["--checkpoint-every", "30"],
+        &["--checkpoint-every", "30", "--betas", "0.8,0.95"],
     ));
     assert!(
         out.status.success(),
@@ -100,7 +101,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one_exactly() {
     let mut child = spawn(&toy_args(
         broken.to_str().unwrap(),
         "60",
-        &["--checkpoint-every", "30"],
+        &["--checkpoint-every", "30", "--betas", "0.8,0.95"],
     ));
     wait_until(
         "the checkpoint of step 30",

@@ -82,3 +82,23 @@ fn command_line_and_socket_agree_on_lambda_and_learning_rates() {
         assert_eq!(cli, parse_command(&line).is_ok(), "lr {lr}");
     }
 }
+
+/// `--betas`: two numbers in [0, 1), recorded in the run's configuration.
+#[test]
+fn betas_are_checked_and_recorded() {
+    let config = |betas: &str| {
+        Cli::try_parse_from(["wgangp-tui", "--betas", betas])
+            .map_err(|e| e.to_string())
+            .and_then(|cli| cli.to_config())
+    };
+    assert_eq!(config("0.9,0.999").unwrap().betas, [0.9, 0.999]);
+    assert_eq!(config("0,0").unwrap().betas, [0.0, 0.0]);
+    for bad in ["1,0.9", "0.5", "0.5,0.9,0.1", "-0.1,0.9", "a,b", "nan,0.9"] {
+        assert!(config(bad).is_err(), "{bad}");
+    }
+    let default = Cli::try_parse_from(["wgangp-tui"])
+        .unwrap()
+        .to_config()
+        .unwrap();
+    assert_eq!(default.betas, [0.5, 0.9]);
+}

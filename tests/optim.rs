@@ -25,6 +25,13 @@ fn loss<
 
 #[test]
 fn our_adam_matches_dfdx_adam() {
+    // The paper's betas, and gan-zoo's (PyTorch's defaults).
+    for betas in [ADAM_BETAS, [0.9, 0.999]] {
+        adam_matches(betas);
+    }
+}
+
+fn adam_matches(betas: [f64; 2]) {
     let dev = Cpu::seed_from_u64(4);
     let mut theirs = dev.build_module::<Net, f64>();
     let mut ours = theirs.clone();
@@ -33,12 +40,12 @@ fn our_adam_matches_dfdx_adam() {
         &theirs,
         AdamConfig {
             lr,
-            betas: [ADAM_BETAS.0, ADAM_BETAS.1],
+            betas,
             eps: EPS,
             weight_decay: None,
         },
     );
-    let mut our_opt = Optimizer::<f64>::new(OptimizerKind::Adam, lr);
+    let mut our_opt = Optimizer::<f64>::new(OptimizerKind::Adam, lr, betas);
     for step in 0..20 {
         let x: Tensor<Rank2<4, 5>, f64, _> = dev.sample_normal();
         let g = loss(&theirs, &x, theirs.alloc_grads());
@@ -53,7 +60,10 @@ fn our_adam_matches_dfdx_adam() {
             .zip(b.iter().flatten())
             .map(|(p, q)| (p - q).abs())
             .fold(0.0, f64::max);
-        assert!(worst < 1e-12, "step {step}: parameters differ by {worst}");
+        assert!(
+            worst < 1e-12,
+            "betas {betas:?}, step {step}: parameters differ by {worst}"
+        );
     }
     // And the parameters did move.
     let start = read_params(&dev_clone_start());

@@ -7,8 +7,7 @@ use crate::config::OptimizerKind;
 use crate::model::Float;
 use crate::model::params::update_params;
 
-/// Adam betas of WGAN-GP (Gulrajani et al. 2017).
-pub const ADAM_BETAS: (f64, f64) = (0.5, 0.9);
+pub use crate::config::DEFAULT_BETAS as ADAM_BETAS;
 /// RMSprop smoothing constant (PyTorch's default, used by the WGAN code).
 pub const RMSPROP_ALPHA: f64 = 0.99;
 pub const EPS: f64 = 1e-8;
@@ -17,6 +16,8 @@ pub const EPS: f64 = 1e-8;
 pub struct Optimizer<E> {
     pub kind: OptimizerKind,
     pub lr: f64,
+    /// Adam's decay rates of the two moments (unused by RMSprop).
+    pub betas: [f64; 2],
     /// Updates done so far (Adam's bias correction).
     pub t: u64,
     /// First moments (Adam), one vector per parameter tensor.
@@ -29,10 +30,11 @@ impl<E: Float> Optimizer<E>
 where
     Cpu: Device<E>,
 {
-    pub fn new(kind: OptimizerKind, lr: f64) -> Self {
+    pub fn new(kind: OptimizerKind, lr: f64, betas: [f64; 2]) -> Self {
         Self {
             kind,
             lr,
+            betas,
             t: 0,
             m: Vec::new(),
             v: Vec::new(),
@@ -45,7 +47,7 @@ where
         self.t += 1;
         let c = |x: f64| E::from_f64(x).unwrap();
         let (kind, lr, eps) = (self.kind, c(self.lr), c(EPS));
-        let (b1, b2) = (c(ADAM_BETAS.0), c(ADAM_BETAS.1));
+        let (b1, b2) = (c(self.betas[0]), c(self.betas[1]));
         let alpha = c(RMSPROP_ALPHA);
         let t = self.t as i32;
         let (bc1, bc2) = (E::one() - b1.powi(t), E::one() - b2.powi(t));

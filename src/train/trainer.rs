@@ -118,8 +118,8 @@ where
         Self {
             critic_layers,
             shards: SHARDS,
-            opt_generator: Optimizer::new(kind, hyper.lr_generator),
-            opt_critic: Optimizer::new(kind, hyper.lr_critic),
+            opt_generator: Optimizer::new(kind, hyper.lr_generator, config.betas),
+            opt_critic: Optimizer::new(kind, hyper.lr_critic, config.betas),
             dev,
             generator,
             critic,
@@ -150,8 +150,9 @@ where
     pub fn set_hyper(&mut self, hyper: Hyper) {
         let kind = hyper.penalty.optimizer();
         if kind != self.opt_critic.kind {
-            self.opt_critic = Optimizer::new(kind, hyper.lr_critic);
-            self.opt_generator = Optimizer::new(kind, hyper.lr_generator);
+            let betas = self.opt_critic.betas;
+            self.opt_critic = Optimizer::new(kind, hyper.lr_critic, betas);
+            self.opt_generator = Optimizer::new(kind, hyper.lr_generator, betas);
         }
         self.opt_critic.lr = hyper.lr_critic;
         self.opt_generator.lr = hyper.lr_generator;
@@ -438,12 +439,15 @@ where
         load_named_params(&mut self.generator, &ck.generator)
             .map_err(|e| format!("generator: {e}"))?;
         load_named_params(&mut self.critic, &ck.critic).map_err(|e| format!("critic: {e}"))?;
+        let betas = ck.config.betas;
         let opt_generator = optimizer(
             &ck.opt_generator,
             &ck.generator,
             &named_params(&self.generator),
+            betas,
         )?;
-        let opt_critic = optimizer(&ck.opt_critic, &ck.critic, &named_params(&self.critic))?;
+        let critic = named_params(&self.critic);
+        let opt_critic = optimizer(&ck.opt_critic, &ck.critic, &critic, betas)?;
         self.opt_generator = opt_generator;
         self.opt_critic = opt_critic;
         self.rng = ck.rng.clone();
@@ -572,6 +576,7 @@ fn optimizer(
     state: &OptimizerState,
     saved: &[NamedTensor],
     model: &[NamedTensor],
+    betas: [f64; 2],
 ) -> Result<Optimizer<f32>, String> {
     let reorder = |moments: &[Vec<f32>]| -> Result<Vec<Vec<f32>>, String> {
         if moments.is_empty() {
@@ -593,6 +598,7 @@ fn optimizer(
     Ok(Optimizer {
         kind: state.kind,
         lr: state.lr,
+        betas,
         t: state.t,
         m: reorder(&state.m)?,
         v: reorder(&state.v)?,
