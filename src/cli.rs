@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    BenchConfig, CPU_DEVICE, DEFAULT_BETAS, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec,
-    Hyper, MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip,
-    check_lambda, check_lr, check_n_critic,
+    BenchConfig, CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper,
+    MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip, check_lambda,
+    check_lr, check_n_critic,
 };
 use crate::model::device::DeviceChoice;
 
@@ -35,9 +35,9 @@ pub struct Cli {
     #[arg(long, default_value = "mnist", value_name = "DATA")]
     pub data: String,
 
-    /// Side of the square pictures an image folder (`--data DIR`) is trained at: 32 (the
-    /// paper's CIFAR-10 nets)
-    #[arg(long, default_value_t = 32, value_parser = picture_side)]
+    /// Side of the square pictures an image folder (`--data DIR`) is trained at: 64 (the
+    /// article's gan-zoo nets) or 32 (the paper's CIFAR-10 nets)
+    #[arg(long, default_value_t = 64, value_parser = picture_side)]
     pub size: usize,
 
     /// Run folder for config.json, metrics.jsonl and samples/ [default: runs/<UTC date-time>]
@@ -66,7 +66,8 @@ pub struct Cli {
     #[arg(long, value_parser = learning_rate)]
     pub lr: Option<f64>,
 
-    /// Adam's betas, two numbers in [0, 1) [default: 0.5,0.9, the paper's]
+    /// Adam's betas, two numbers in [0, 1) [default: 0.5,0.9, the paper's; 0.9,0.999 at
+    /// --size 64, gan-zoo's]
     #[arg(long, value_name = "B1,B2", value_parser = betas)]
     pub betas: Option<[f64; 2]>,
 
@@ -209,9 +210,10 @@ pub struct SampleArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub count: u64,
 
-    /// Output file. Images: `.idx` or `.idx.gz` (MNIST's IDX layout) or `.png` (a grid).
-    /// Toy data: `.csv` (x,y per line)
-    #[arg(long, value_name = "FILE")]
+    /// Output. Images: `.idx` or `.idx.gz` (MNIST's IDX layout, grey only), `.png` (a grid),
+    /// or a folder `DIR/` (one PNG a sample at the model's size, `000000.png`, ...: what FID
+    /// tools read). Toy data: `.csv` (x,y per line)
+    #[arg(long, value_name = "FILE|DIR/")]
     pub out: PathBuf,
 
     /// Seed of the noise
@@ -265,8 +267,10 @@ fn critic_steps(s: &str) -> Result<u32, String> {
 fn picture_side(s: &str) -> Result<usize, String> {
     match s.trim() {
         "32" => Ok(32),
-        "64" => Err("64 (the article's 64x64 nets) is not built yet; use 32".into()),
-        _ => Err(format!("`{s}` is not a side this program trains at (32)")),
+        "64" => Ok(64),
+        _ => Err(format!(
+            "`{s}` is not a side this program trains at (64 or 32)"
+        )),
     }
 }
 
@@ -338,7 +342,7 @@ impl Cli {
             threads,
             checkpoint_every: self.checkpoint_every,
             keep: self.keep as usize,
-            betas: self.betas.unwrap_or(DEFAULT_BETAS),
+            betas: self.betas.unwrap_or(family.default_betas()),
             device: CPU_DEVICE.into(),
         })
     }

@@ -117,6 +117,7 @@ impl DataSpec {
         match self {
             DataSpec::Mnist | DataSpec::Idx(_) => Family::Mnist,
             DataSpec::Toy(_) => Family::Toy,
+            DataSpec::Folder { side: 64, .. } => Family::Face64,
             DataSpec::Folder { .. } => Family::Cifar32,
         }
     }
@@ -142,6 +143,8 @@ pub enum Family {
     Mnist,
     /// 32x32 colour images, the paper's CIFAR-10 nets (DIM 128).
     Cifar32,
+    /// 64x64 colour images, the article's gan-zoo nets (DIM 64, GroupNorm, no biases).
+    Face64,
 }
 
 impl Family {
@@ -150,7 +153,15 @@ impl Family {
         match self {
             Family::Toy => (256, 0.1),
             Family::Mnist => (50, 10.0),
-            Family::Cifar32 => (64, 10.0),
+            Family::Cifar32 | Family::Face64 => (64, 10.0),
+        }
+    }
+
+    /// Adam's betas this family's reference code trains with.
+    pub fn default_betas(self) -> [f64; 2] {
+        match self {
+            Family::Face64 => GAN_ZOO_BETAS,
+            _ => DEFAULT_BETAS,
         }
     }
 }
@@ -200,6 +211,9 @@ fn default_betas() -> [f64; 2] {
 
 /// Adam's betas of WGAN-GP (Gulrajani et al. 2017).
 pub const DEFAULT_BETAS: [f64; 2] = [0.5, 0.9];
+
+/// Adam's betas of gan-zoo-pytorch's WGAN-GP (the article's code, the 64x64 nets).
+pub const GAN_ZOO_BETAS: [f64; 2] = [0.9, 0.999];
 
 /// Adam's betas: each in [0, 1).
 pub fn check_betas(betas: [f64; 2]) -> Result<[f64; 2], String> {

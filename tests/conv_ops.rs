@@ -221,7 +221,7 @@ fn mnist_layers_match_naive_loops() {
     let g = ConvGeom::mnist(7);
     assert_eq!((g.out_h, g.out_w), (4, 4));
     let x = random(&mut rng, b * 49 * 3);
-    let (w, bias) = (conv.weight.as_vec(), conv.bias.as_vec());
+    let (w, bias) = (conv.weight.as_vec(), conv.bias.as_ref().unwrap().as_vec());
     let y = conv
         .forward(dev.tensor_from_vec(x.clone(), (b * 49, Const::<3>)), g)
         .as_vec();
@@ -256,7 +256,10 @@ fn mnist_layers_match_naive_loops() {
     let y = deconv
         .forward(dev.tensor_from_vec(x.clone(), (b * 16, Const::<4>)), g)
         .as_vec();
-    let (w, bias) = (deconv.weight.as_vec(), deconv.bias.as_vec());
+    let (w, bias) = (
+        deconv.weight.as_vec(),
+        deconv.bias.as_ref().unwrap().as_vec(),
+    );
     let [mut want, _, _] = naive_conv_t(&g, b, 4, 3, &x, &w, &vec![0.0; b * 49 * 3]);
     want.iter_mut()
         .enumerate()
@@ -295,4 +298,77 @@ fn mnist_layers_match_naive_loops() {
             }
         }
     }
+}
+
+/// gan-zoo's layers (k4 s2 p1, no bias, N(0, 0.02) weights) by PyTorch's own definitions: a
+/// conv reads input (2o - 1 + k), a transposed conv adds onto output (2i - 1 + k).
+#[test]
+fn dcgan_layers_match_pytorchs_definitions() {
+    let dev = Cpu::seed_from_u64(15);
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    let (b, side, cin, cout) = (2, 8, 3, 5);
+    let g = ConvGeom::conv(side, side, 4, 2, 1);
+    assert_eq!((g.out_h, g.out_w), (4, 4));
+    let at = |bi: usize, h: usize, w: usize, c: usize, s: usize, ch: usize| {
+        ((bi * s + h) * s + w) * ch + c
+    };
+    let taps = |o: usize, k: usize| (2 * o + k).checked_sub(1).filter(|&i| i < side);
+
+    let conv = Conv2d::<3, 5, f64, Cpu, 4, false>::build(&dev);
+    assert!(conv.bias.is_none());
+    let w = conv.weight.as_vec();
+    let std = (w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64).sqrt();
+    assert!(
+        (0.015..0.025).contains(&std),
+        "weights' std {std}, not 0.02"
+    );
+    let x = random(&mut rng, b * side * side * cin);
+    let y = conv
+        .forward(
+            dev.tensor_from_vec(x.clone(), (b * side * side, Const::<3>)),
+            g,
+        )
+        .as_vec();
+    let mut want = vec![0.0; b * 16 * cout];
+    for bi in 0..b {
+        for (oh, ow, o) in
+            (0..4).flat_map(|h| (0..4).flat_map(move |w| (0..cout).map(move |o| (h, w, o))))
+        {
+            for (kh, kw, c) in
+                (0..4).flat_map(|kh| (0..4).flat_map(move |kw| (0..cin).map(move |c| (kh, kw, c))))
+            {
+                if let (Some(ih), Some(iw)) = (taps(oh, kh), taps(ow, kw)) {
+                    // Weight layout (kh, kw, in, out).
+                    want[at(bi, oh, ow, o, 4, cout)] +=
+                        x[at(bi, ih, iw, c, side, cin)] * w[((kh * 4 + kw) * cin + c) * cout + o];
+                }
+            }
+        }
+    }
+    assert!(max_err(&y, &want) < 1e-12, "k4 s2 p1 conv");
+
+    let deconv = ConvTranspose2d::<5, 3, f64, Cpu, 4, false>::build(&dev);
+    assert!(deconv.bias.is_none());
+    let w = deconv.weight.as_vec();
+    let x = random(&mut rng, b * 16 * cout);
+    let y = deconv
+        .forward(dev.tensor_from_vec(x.clone(), (b * 16, Const::<5>)), g)
+        .as_vec();
+    let mut want = vec![0.0; b * side * side * cin];
+    for bi in 0..b {
+        for (i, j, c) in
+            (0..4).flat_map(|i| (0..4).flat_map(move |j| (0..cout).map(move |c| (i, j, c))))
+        {
+            for (kh, kw, o) in
+                (0..4).flat_map(|kh| (0..4).flat_map(move |kw| (0..cin).map(move |o| (kh, kw, o))))
+            {
+                if let (Some(oh), Some(ow)) = (taps(i, kh), taps(j, kw)) {
+                    // Weight layout (in, kh, kw, out).
+                    want[at(bi, oh, ow, o, side, cin)] +=
+                        x[at(bi, i, j, c, 4, cout)] * w[((c * 4 + kh) * 4 + kw) * cin + o];
+                }
+            }
+        }
+    }
+    assert!(max_err(&y, &want) < 1e-12, "k4 s2 p1 transposed conv");
 }

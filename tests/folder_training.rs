@@ -38,39 +38,58 @@ fn write_folder(root: &Path, n: usize) {
     std::fs::write(root.join("a/broken.png"), b"\x89PNG\r\n\x1a\nrest").unwrap();
 }
 
-#[test]
-fn a_folder_trains_in_colour_checkpoints_and_resumes() {
+/// The binary with `WGANGP_CACHE` at `cache`; asserts success and returns stderr.
+fn train(cache: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
+        .args(args)
+        .env("WGANGP_CACHE", cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// Trains 2 steps on a folder at `size` (`None`: the default), checks the run folder, resumes
+/// to step 3 and compares with a run that went to 3 straight, then draws single PNGs.
+fn a_folder_trains(size: Option<&str>, family: &str, side: u32) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("pictures");
     write_folder(&data, 8);
     let run = dir.path().join("run");
     let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
     let cache = dir.path().join("cache");
-    let train = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
-            .args(args)
-            .env("WGANGP_CACHE", &cache)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{stderr}");
-        stderr
-    };
-    let common = ["--no-ui", "--batch", "4", "--n-critic", "1", "--seed", "5"];
-    let first = [
-        &common[..],
-        &["--data", data_s, "--steps", "2", "--out", run_s],
+    let size_flag: Vec<&str> = size.map_or(vec![], |s| vec!["--size", s]);
+    let common = [
+        &[
+            "--no-ui",
+            "--batch",
+            "4",
+            "--n-critic",
+            "1",
+            "--seed",
+            "5",
+            "--data",
+            data_s,
+        ][..],
+        &size_flag,
     ]
     .concat();
-    let stderr = train(&first);
-    assert!(stderr.contains("8 pictures at 32x32"), "{stderr}");
+    let stderr = train(
+        &cache,
+        &[&common[..], &["--steps", "2", "--out", run_s]].concat(),
+    );
+    assert!(
+        stderr.contains(&format!("8 pictures at {side}x{side}")),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("skipped 2 files") && stderr.contains("labels.csv"),
         "{stderr}"
     );
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["family"], "cifar32");
+    assert_eq!(config["family"], family);
     // Every skipped file is listed in the run folder, with why.
     let listed = std::fs::read_to_string(run.join("skipped-files.txt")).unwrap();
     assert_eq!(listed.lines().count(), 2, "{listed}");
@@ -78,37 +97,73 @@ fn a_folder_trains_in_colour_checkpoints_and_resumes() {
         listed.contains("labels.csv\t") && listed.contains("broken.png\t"),
         "{listed}"
     );
-    // The samples: a colour grid of 64 pictures of 32x32.
+    // The samples: a colour grid of 64 pictures.
     let grid = image::open(run.join("samples/step-0000002.png")).unwrap();
     assert_eq!(grid.color(), image::ColorType::Rgb8);
-    assert_eq!(grid.width(), 8 * 32 + 9 * 2);
+    assert_eq!(grid.width(), 8 * side + 9 * 2);
     let steps = records(&run)
         .iter()
         .filter(|r| r["kind"] == "metrics")
         .count();
     assert_eq!(steps, 2);
-    // A second start decodes nothing: the pictures come from the cache.
-    let resumed = [&common[..1], &["--resume", run_s, "--steps", "3"]].concat();
-    let stderr = train(&resumed);
+    // A second start decodes nothing: the pictures come from the cache; and it goes on exactly
+    // as a run that was not stopped.
+    let stderr = train(&cache, &["--no-ui", "--resume", run_s, "--steps", "3"]);
     assert!(stderr.contains("from the cache"), "{stderr}");
     assert!(stderr.contains("going on from step 2"), "{stderr}");
-    // And sample draws colour pictures from the checkpoint.
-    let png = dir.path().join("drawn.png");
-    let out = wgangp(&[
-        "sample",
-        "--from",
-        run_s,
-        "--count",
-        "4",
-        "--out",
-        png.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let straight = dir.path().join("straight");
+    let straight_s = straight.to_str().unwrap();
+    train(
+        &cache,
+        &[&common[..], &["--steps", "3", "--out", straight_s]].concat(),
     );
+    for file in [
+        "generator.safetensors",
+        "critic.safetensors",
+        "optimizer.safetensors",
+    ] {
+        let read = |run: &Path| std::fs::read(run.join("checkpoints/step-0000003").join(file));
+        assert!(
+            read(&run).unwrap() == read(&straight).unwrap(),
+            "{file} differs after resuming"
+        );
+    }
+    // And sample draws colour pictures from the checkpoint: a grid, and one PNG a sample.
+    let png = dir.path().join("drawn.png");
+    let singles = dir.path().join("drawn");
+    for out in [
+        png.to_str().unwrap().to_string(),
+        format!("{}/", singles.display()),
+    ] {
+        let done = wgangp(&["sample", "--from", run_s, "--count", "3", "--out", &out]);
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
     assert_eq!(image::open(&png).unwrap().color(), image::ColorType::Rgb8);
+    let mut names: Vec<String> = std::fs::read_dir(&singles)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["000000.png", "000001.png", "000002.png"]);
+    for name in names {
+        let one = image::open(singles.join(name)).unwrap();
+        assert_eq!((one.width(), one.height()), (side, side));
+        assert_eq!(one.color(), image::ColorType::Rgb8);
+    }
+}
+
+#[test]
+fn a_folder_trains_at_64_by_default_checkpoints_and_resumes_exactly() {
+    a_folder_trains(None, "face64", 64);
+}
+
+#[test]
+fn a_folder_trains_at_32_checkpoints_and_resumes_exactly() {
+    a_folder_trains(Some("32"), "cifar32", 32);
 }
 
 #[test]

@@ -12,27 +12,31 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::SampleArgs;
-use crate::config::Family;
-use crate::data::MNIST_SIDE;
 use crate::data::idx::{IdxImages, encode_images};
-use crate::model::cifar::{CIFAR_CHANNELS, CIFAR_SIDE};
 use crate::model::params::load_named_params;
 use crate::model::{Critic, Generator};
-use crate::run::pictures::{MAX_PICTURE_SIDE, grid_columns, grid_size, image_grid};
-use crate::train::families::{FamilyJob, check_checkpoint, dispatch};
+use crate::run::pictures::{MAX_PICTURE_SIDE, grid_columns, grid_size, image_grid, single_picture};
+use crate::train::families::{FamilyJob, check_checkpoint, dispatch, picture_shape};
 use crate::util::files::write_atomically;
 
 /// Noise vectors per forward pass (bounds the memory whatever `--count`).
 const CHUNK: usize = 500;
 
-/// What the output file's name asks for.
+/// What `--out` asks for.
 enum Format {
-    Idx { gzip: bool },
+    Idx {
+        gzip: bool,
+    },
     Png,
     Csv,
+    /// A folder of single PNGs (a path ending in `/`, or an existing folder).
+    Folder,
 }
 
 fn format_of(path: &Path) -> Result<Format> {
+    if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
+        return Ok(Format::Folder);
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -47,22 +51,24 @@ fn format_of(path: &Path) -> Result<Format> {
         Format::Csv
     } else {
         bail!(
-            "--out {}: use a name ending in .idx, .idx.gz or .png for images, .csv for toy points",
+            "--out {}: use a name ending in .idx, .idx.gz or .png for images, .csv for toy \
+             points, or a folder ending in / for one PNG a sample",
             path.display()
         )
     })
 }
 
-/// Runs the checkpoint's generator on `count` noise vectors drawn from `seed`: one flattened
-/// sample after another.
+/// Runs the checkpoint's generator on `count` noise vectors drawn from `seed`, handing `sink`
+/// the samples a chunk at a time (flattened, one after another).
 struct Generate<'a> {
     ck: &'a Checkpoint,
     count: usize,
     seed: u64,
+    sink: &'a mut dyn FnMut(&[f32]) -> Result<()>,
 }
 
 impl FamilyJob for Generate<'_> {
-    type Output = Result<Vec<f32>>;
+    type Output = Result<()>;
 
     fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
     where
@@ -73,7 +79,6 @@ impl FamilyJob for Generate<'_> {
         let mut generator = G::build(&dev);
         load_named_params(&mut generator, &self.ck.generator).map_err(anyhow::Error::msg)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let mut out = Vec::with_capacity(self.count * X);
         let mut left = self.count;
         while left > 0 {
             let n = left.min(CHUNK);
@@ -81,10 +86,10 @@ impl FamilyJob for Generate<'_> {
                 .map(|_| StandardNormal.sample(&mut rng))
                 .collect();
             let z = dev.tensor_from_vec(noise, (n, Const::<Z>));
-            out.extend(generator.generate(z).as_vec());
+            (self.sink)(&generator.generate(z).as_vec())?;
             left -= n;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -94,45 +99,62 @@ pub fn run(args: &SampleArgs) -> Result<String> {
     let (ck, folder) = Checkpoint::load(&args.from)?;
     check_checkpoint(&ck).map_err(anyhow::Error::msg)?;
     let count = args.count as usize;
-    // Side and channels of the family's pictures.
-    let picture = match ck.config.family {
-        Family::Mnist => Some((MNIST_SIDE, 1)),
-        Family::Cifar32 => Some((CIFAR_SIDE, CIFAR_CHANNELS)),
-        Family::Toy => None,
-    };
-    if let (Some((side, _)), Format::Png) = (picture, &format) {
+    let family = ck.config.family;
+    let picture = picture_shape(family);
+    if let (Some((side, _, _)), Format::Png) = (picture, &format) {
         let (width, height) = grid_size(count, side, grid_columns(count));
         if width.max(height) > MAX_PICTURE_SIDE {
             bail!(
                 "--count {count}: a grid of {count} images would be a {width}x{height} picture \
-                 (at most {MAX_PICTURE_SIDE} pixels a side); draw fewer, or use --out NAME.idx \
-                 or NAME.idx.gz for many"
+                 (at most {MAX_PICTURE_SIDE} pixels a side); draw fewer, or use --out DIR/ for \
+                 one PNG a sample"
             );
         }
     }
-    let generate = |count| {
+    let generate = |sink: &mut dyn FnMut(&[f32]) -> Result<()>| {
         let job = Generate {
             ck: &ck,
             count,
             seed: args.seed,
+            sink,
         };
-        dispatch(ck.config.family, job)
+        dispatch(family, job)
     };
-    let bytes = match (ck.config.family, format) {
-        (Family::Toy, Format::Csv) => {
-            let points = generate(count)?;
+    // Everything, as the pictures' brightness in [0, 1] (the toys' points as they are).
+    let collect_all = || -> Result<Vec<f32>> {
+        let mut all = Vec::new();
+        generate(&mut |chunk| {
+            all.extend(chunk.iter().map(|&v| brightness(picture, v)));
+            Ok(())
+        })?;
+        Ok(all)
+    };
+    let bytes = match (picture, format) {
+        (_, Format::Folder) => {
+            let Some(shape) = picture else {
+                bail!("this checkpoint's generator makes 2-d points: use --out NAME.csv")
+            };
+            let written = write_folder(&args.out, count, shape, generate)?;
+            return Ok(format!(
+                "wrote {written} samples of the generator at step {} ({}) as PNGs in {}",
+                ck.step,
+                folder.display(),
+                args.out.display()
+            ));
+        }
+        (None, Format::Csv) => {
             let mut csv = String::from("x,y\n");
-            for p in points.chunks(2) {
+            for p in collect_all()?.chunks(2) {
                 csv += &format!("{},{}\n", p[0], p[1]);
             }
             csv.into_bytes()
         }
-        (Family::Mnist, Format::Idx { gzip }) => {
-            let pixels = generate(count)?;
+        (Some((side, 1, _)), Format::Idx { gzip }) => {
+            let pixels = collect_all()?;
             let images = IdxImages {
                 count,
-                rows: MNIST_SIDE,
-                cols: MNIST_SIDE,
+                rows: side,
+                cols: side,
                 pixels: pixels
                     .iter()
                     .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
@@ -148,28 +170,24 @@ pub fn run(args: &SampleArgs) -> Result<String> {
                 raw
             }
         }
-        (Family::Mnist | Family::Cifar32, Format::Png) => {
-            let (side, channels) = picture.expect("a family of pictures");
-            let mut pixels = generate(count)?;
-            if ck.config.family == Family::Cifar32 {
-                // tanh's [-1, 1] to brightness.
-                pixels.iter_mut().for_each(|v| *v = (*v + 1.0) / 2.0);
-            }
+        (Some((side, channels, _)), Format::Png) => {
+            let pixels = collect_all()?;
             let grid = image_grid(&pixels, count, side, channels, grid_columns(count));
             let mut png = Vec::new();
             grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
             png
         }
-        (Family::Toy, _) => {
+        (None, _) => {
             bail!("this checkpoint's generator makes 2-d points: use --out NAME.csv")
         }
-        (Family::Cifar32, _) => {
-            bail!("this checkpoint's generator makes colour pictures: use --out NAME.png")
-        }
-        (Family::Mnist, Format::Csv) => {
+        (Some((_, 1, _)), Format::Csv) => {
             bail!(
-                "this checkpoint's generator makes images: use --out NAME.idx, NAME.idx.gz or NAME.png"
+                "this checkpoint's generator makes images: use --out NAME.idx, NAME.idx.gz, \
+                 NAME.png or DIR/"
             )
+        }
+        (Some(_), _) => {
+            bail!("this checkpoint's generator makes colour pictures: use --out NAME.png or DIR/")
         }
     };
     write_atomically(&args.out, &bytes)
@@ -180,4 +198,43 @@ pub fn run(args: &SampleArgs) -> Result<String> {
         folder.display(),
         args.out.display()
     ))
+}
+
+/// A generated value as brightness in [0, 1] (tanh's [-1, 1] mapped; toys' points unchanged).
+fn brightness(picture: Option<(usize, usize, bool)>, v: f32) -> f32 {
+    match picture {
+        Some((_, _, true)) => (v + 1.0) / 2.0,
+        _ => v,
+    }
+}
+
+/// Writes `DIR/000000.png`, `DIR/000001.png`, ... one picture a sample at the model's size (the
+/// layout FID tools read), a chunk at a time so that memory does not grow with `count`.
+fn write_folder(
+    dir: &Path,
+    count: usize,
+    (side, channels, tanh): (usize, usize, bool),
+    generate: impl FnOnce(&mut dyn FnMut(&[f32]) -> Result<()>) -> Result<()>,
+) -> Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let digits = count.saturating_sub(1).to_string().len().max(6);
+    let len = side * side * channels;
+    let mut written = 0;
+    generate(&mut |chunk| {
+        for sample in chunk.chunks_exact(len) {
+            let values: Vec<f32> = sample
+                .iter()
+                .map(|&v| brightness(Some((side, channels, tanh)), v))
+                .collect();
+            let path = dir.join(format!("{written:0digits$}.png"));
+            let mut png = Vec::new();
+            single_picture(&values, side, channels)
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            write_atomically(&path, &png)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            written += 1;
+        }
+        Ok(())
+    })?;
+    Ok(written)
 }

@@ -7,9 +7,9 @@ use dfdx::prelude::*;
 
 use super::kernels::conv::ConvGeom;
 use super::mnist::ConvCritic;
-use super::ops::conv::{Act, ConvTranspose2d};
+use super::ops::conv::ConvTranspose2d;
 use super::ops::layer::{Activation, dense};
-use super::ops::norm::{NORM_EPS, normalize};
+use super::ops::norm::ChannelNorm;
 use super::{Batch, Float, Generator};
 
 pub const CIFAR_SIDE: usize = 32;
@@ -20,53 +20,6 @@ pub const CIFAR_NOISE: usize = 128;
 /// The critic: 3 -> 128 -> 256 -> 512 channels (32 -> 16 -> 8 -> 4), 8192 -> 1, LeakyReLU 0.2,
 /// no normalisation.
 pub type CifarCritic<E> = ConvCritic<CIFAR_VALUES, 3, 128, 256, 512, 8192, E, Cpu>;
-
-/// A normalisation's scale and shift, one of each per channel (PyTorch's init: 1 and 0).
-#[derive(Clone, Debug)]
-pub struct ChannelNorm<const C: usize, E: Dtype, D: Storage<E>> {
-    pub gamma: Tensor<Rank1<C>, E, D>,
-    pub beta: Tensor<Rank1<C>, E, D>,
-}
-
-impl<const C: usize, E: Float> TensorCollection<E, Cpu> for ChannelNorm<C, E, Cpu>
-where
-    Cpu: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = ChannelNorm<C, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::tensor(
-                    "weight",
-                    |s| &s.gamma,
-                    |s| &mut s.gamma,
-                    TensorOptions::reset_to_ones(),
-                ),
-                Self::tensor(
-                    "bias",
-                    |s| &s.beta,
-                    |s| &mut s.beta,
-                    TensorOptions::reset_to_zeros(),
-                ),
-            ),
-            |(gamma, beta)| ChannelNorm { gamma, beta },
-        )
-    }
-}
-
-impl<const C: usize, E: Float> ChannelNorm<C, E, Cpu>
-where
-    Cpu: Device<E>,
-{
-    /// Batch norm with the batch's own statistics, then ReLU.
-    fn batch_relu<T: Tape<E, Cpu> + Merge<T>>(&self, x: Act<C, E, T>) -> Act<C, E, T> {
-        let (gamma, beta) = (self.gamma.retaped::<T>(), self.beta.retaped::<T>());
-        normalize(x, 1, gamma, beta, NORM_EPS).relu()
-    }
-}
 
 /// The generator: Linear(128 -> 4*4*512), batch norm, ReLU; transposed convs k5 s2
 /// 512 -> 256 (4 -> 8), 256 -> 128 (8 -> 16), each with batch norm and ReLU, and 128 -> 3
@@ -126,13 +79,17 @@ where
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<CIFAR_NOISE, E, T>) -> Batch<CIFAR_VALUES, E, T> {
         let n = z.shape().0;
         let h = dense(&self.fc, z, Activation::Identity, false).0;
-        let h = self.n0.batch_relu(h).reshape_like(&(n * 16, Const::<512>));
+        let h = self
+            .n0
+            .batch_norm(h)
+            .relu()
+            .reshape_like(&(n * 16, Const::<512>));
         // Each transposed conv is the adjoint of the k5 s2 p2 conv from its output size to its
         // input size: TF's "SAME" transposed conv, doubling the side.
         let h = self.d1.forward(h, ConvGeom::mnist(8));
-        let h = self.n1.batch_relu(h);
+        let h = self.n1.batch_norm(h).relu();
         let h = self.d2.forward(h, ConvGeom::mnist(16));
-        let h = self.n2.batch_relu(h);
+        let h = self.n2.batch_norm(h).relu();
         let h = self.d3.forward(h, ConvGeom::mnist(CIFAR_SIDE)).tanh();
         h.reshape_like(&(n, Const::<CIFAR_VALUES>))
     }

@@ -10,6 +10,7 @@
 
 pub mod cifar;
 pub mod device;
+pub mod face;
 pub mod kernels;
 pub mod mnist;
 pub mod offload;

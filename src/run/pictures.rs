@@ -28,6 +28,20 @@ pub fn grid_size(count: usize, side: usize, columns: usize) -> (u64, u64) {
 /// Lays out `count` square images of side `side` with `channels` values a pixel (1: grey,
 /// 3: RGB; values in [0, 1], channels of a pixel together) in rows of `columns`, with a grey
 /// gap: a grey picture for grey images, a colour one for colour.
+/// One picture of `side x side` pixels from values in [0, 1] (`channels` a pixel together).
+pub fn single_picture(values: &[f32], side: usize, channels: usize) -> DynamicImage {
+    let bytes: Vec<u8> = values[..side * side * channels]
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let s = side as u32;
+    match channels {
+        1 => GrayImage::from_raw(s, s, bytes).map(DynamicImage::from),
+        _ => RgbImage::from_raw(s, s, bytes).map(DynamicImage::from),
+    }
+    .expect("the buffer is the picture's size")
+}
+
 pub fn image_grid(
     images: &[f32],
     count: usize,

@@ -6,8 +6,13 @@ use dfdx::prelude::*;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::Family;
-use crate::model::cifar::{CIFAR_NOISE, CIFAR_VALUES, CifarCritic, CifarGenerator};
-use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MnistCritic, MnistGenerator};
+use crate::model::cifar::{
+    CIFAR_CHANNELS, CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES, CifarCritic, CifarGenerator,
+};
+use crate::model::face::{
+    FACE_CHANNELS, FACE_NOISE, FACE_SIDE, FACE_VALUES, Face64Critic, FaceGenerator,
+};
+use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MNIST_SIDE, MnistCritic, MnistGenerator};
 use crate::model::params::load_named_params;
 use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
 use crate::model::{Critic, Generator};
@@ -18,6 +23,8 @@ pub type MnistG = MnistGenerator<f32, Cpu>;
 pub type MnistD = MnistCritic<f32>;
 pub type CifarG = CifarGenerator<f32, Cpu>;
 pub type CifarD = CifarCritic<f32>;
+pub type FaceG = FaceGenerator<f32, Cpu>;
+pub type FaceD = Face64Critic<f32>;
 
 /// Work written once for any family: [`dispatch`] runs it with the family's generator `G`,
 /// critic `D`, noise size `Z` and sample size `X`.
@@ -36,6 +43,18 @@ pub fn dispatch<J: FamilyJob>(family: Family, job: J) -> J::Output {
         Family::Toy => job.run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(),
         Family::Mnist => job.run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(),
         Family::Cifar32 => job.run::<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>(),
+        Family::Face64 => job.run::<FaceG, FaceD, FACE_NOISE, FACE_VALUES>(),
+    }
+}
+
+/// A family's pictures: side, channels, and whether the generator's values are tanh's
+/// [-1, 1] (else sigmoid's [0, 1]). `None` for the 2-d toys.
+pub fn picture_shape(family: Family) -> Option<(usize, usize, bool)> {
+    match family {
+        Family::Toy => None,
+        Family::Mnist => Some((MNIST_SIDE, 1, false)),
+        Family::Cifar32 => Some((CIFAR_SIDE, CIFAR_CHANNELS, true)),
+        Family::Face64 => Some((FACE_SIDE, FACE_CHANNELS, true)),
     }
 }
 

@@ -92,63 +92,109 @@ pub fn col2im<E: Float, T: Tape<E, Cpu>>(cols: Rows<E, T>, g: ConvGeom, c: usize
     )
 }
 
-/// A k5 s2 p2 convolution layer. Weight layout `(kh, kw, in_channel, out_channel)`.
+/// A convolution layer with `K x K` kernels (k5 s2 p2 in the paper's nets). Weight layout
+/// `(kh, kw, in_channel, out_channel)`. With `BIAS` false it has no bias and its weights start
+/// from N(0, 0.02) (the DCGAN layers of gan-zoo's 64x64 nets); with a bias, from PyTorch's
+/// default init.
 #[derive(Clone, Debug)]
-pub struct Conv2d<const CIN: usize, const COUT: usize, E: Dtype, D: Storage<E>> {
-    pub weight: Tensor<Rank4<KERNEL, KERNEL, CIN, COUT>, E, D>,
-    pub bias: Tensor<Rank1<COUT>, E, D>,
+pub struct Conv2d<
+    const CIN: usize,
+    const COUT: usize,
+    E: Dtype,
+    D: Storage<E>,
+    const K: usize = KERNEL,
+    const BIAS: bool = true,
+> {
+    pub weight: Tensor<Rank4<K, K, CIN, COUT>, E, D>,
+    pub bias: Option<Tensor<Rank1<COUT>, E, D>>,
 }
 
-/// A k5 s2 p2 transposed convolution layer. Weight layout `(in_channel, kh, kw, out_channel)`.
+/// A transposed convolution layer with `K x K` kernels. Weight layout
+/// `(in_channel, kh, kw, out_channel)`. `BIAS` as for [`Conv2d`].
 #[derive(Clone, Debug)]
-pub struct ConvTranspose2d<const CIN: usize, const COUT: usize, E: Dtype, D: Storage<E>> {
-    pub weight: Tensor<Rank4<CIN, KERNEL, KERNEL, COUT>, E, D>,
-    pub bias: Tensor<Rank1<COUT>, E, D>,
+pub struct ConvTranspose2d<
+    const CIN: usize,
+    const COUT: usize,
+    E: Dtype,
+    D: Storage<E>,
+    const K: usize = KERNEL,
+    const BIAS: bool = true,
+> {
+    pub weight: Tensor<Rank4<CIN, K, K, COUT>, E, D>,
+    pub bias: Option<Tensor<Rank1<COUT>, E, D>>,
+}
+
+/// gan-zoo's `weights_init`: N(0, 0.02) for every conv weight.
+struct DcganInit;
+
+impl<E: Float> rand_distr::Distribution<E> for DcganInit {
+    fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> E {
+        let z: f64 = rng.sample(rand_distr::StandardNormal);
+        E::from_f64(0.02 * z).unwrap()
+    }
 }
 
 macro_rules! conv_collection {
     ($layer:ident, $fan_in:expr) => {
-        impl<const CIN: usize, const COUT: usize, E: Float> TensorCollection<E, Cpu>
-            for $layer<CIN, COUT, E, Cpu>
+        impl<const CIN: usize, const COUT: usize, E: Float, const K: usize, const BIAS: bool>
+            TensorCollection<E, Cpu> for $layer<CIN, COUT, E, Cpu, K, BIAS>
         where
             Cpu: Device<E>,
         {
-            type To<E2: Dtype, D2: Device<E2>> = $layer<CIN, COUT, E2, D2>;
+            type To<E2: Dtype, D2: Device<E2>> = $layer<CIN, COUT, E2, D2, K, BIAS>;
 
             fn iter_tensors<V: ModuleVisitor<Self, E, Cpu>>(
                 visitor: &mut V,
             ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
                 // PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+                macro_rules! torch_init {
+                    () => {
+                        TensorOptions::reset_with(|t| {
+                            let b = E::ONE / E::from_usize($fan_in).unwrap().sqrt();
+                            t.try_fill_with_distr(rand_distr::Uniform::new(-b, b))
+                        })
+                    };
+                }
+                if !BIAS {
+                    let dcgan_init =
+                        TensorOptions::reset_with(|t| t.try_fill_with_distr(DcganInit));
+                    return visitor.visit_fields(
+                        Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, dcgan_init),
+                        |weight| $layer { weight, bias: None },
+                    );
+                }
                 visitor.visit_fields(
                     (
-                        Self::tensor(
-                            "weight",
-                            |s| &s.weight,
-                            |s| &mut s.weight,
-                            TensorOptions::reset_with(|t| {
-                                let b = E::ONE / E::from_usize($fan_in).unwrap().sqrt();
-                                t.try_fill_with_distr(rand_distr::Uniform::new(-b, b))
-                            }),
-                        ),
+                        Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, torch_init!()),
                         Self::tensor(
                             "bias",
-                            |s| &s.bias,
-                            |s| &mut s.bias,
-                            TensorOptions::reset_with(|t| {
-                                let b = E::ONE / E::from_usize($fan_in).unwrap().sqrt();
-                                t.try_fill_with_distr(rand_distr::Uniform::new(-b, b))
-                            }),
+                            |s| s.bias.as_ref().expect("a layer with BIAS has a bias"),
+                            |s| s.bias.as_mut().expect("a layer with BIAS has a bias"),
+                            torch_init!(),
                         ),
                     ),
-                    |(weight, bias)| $layer { weight, bias },
+                    |(weight, bias)| $layer {
+                        weight,
+                        bias: Some(bias),
+                    },
                 )
             }
         }
     };
 }
-conv_collection!(Conv2d, CIN * KERNEL * KERNEL);
+conv_collection!(Conv2d, CIN * K * K);
 // PyTorch computes a transposed conv's fan-in from the weight's second dim: out channels.
-conv_collection!(ConvTranspose2d, COUT * KERNEL * KERNEL);
+conv_collection!(ConvTranspose2d, COUT * K * K);
+
+/// A layer's bias as a taped row, if it has one.
+fn bias_row<const C: usize, E: Float, T: Tape<E, Cpu>>(
+    bias: &Option<Tensor<Rank1<C>, E, Cpu>>,
+) -> Option<Tensor<(usize,), E, Cpu, T>>
+where
+    Cpu: Device<E>,
+{
+    bias.as_ref().map(|b| b.retaped::<T>().reshape_like(&(C,)))
+}
 
 /// Activation rows with a compile-time channel count.
 pub type Act<const C: usize, E, T> = Tensor<(usize, Const<C>), E, Cpu, T>;
@@ -168,19 +214,24 @@ fn conv_layer<const CI: usize, const CO: usize, E: Float, T: Tape<E, Cpu>>(
     (y.reshape_like(&(rows, Const::<CO>)), slopes)
 }
 
-impl<const CIN: usize, const COUT: usize, E: Float> Conv2d<CIN, COUT, E, Cpu>
+impl<const CIN: usize, const COUT: usize, E: Float, const K: usize, const BIAS: bool>
+    Conv2d<CIN, COUT, E, Cpu, K, BIAS>
 where
     Cpu: Device<E>,
 {
     fn kernels(g: ConvGeom) -> FusedConv {
-        debug_assert_eq!(g.kernel, KERNEL);
+        debug_assert_eq!(g.kernel, K);
         FusedConv::new(g, CIN, COUT, false)
+    }
+
+    fn bias_row<T: Tape<E, Cpu>>(&self) -> Option<Tensor<(usize,), E, Cpu, T>> {
+        bias_row(&self.bias)
     }
 
     fn w<T: Tape<E, Cpu>>(&self) -> Rows<E, T> {
         self.weight
             .retaped::<T>()
-            .reshape_like(&(KERNEL * KERNEL * CIN, COUT))
+            .reshape_like(&(K * K * CIN, COUT))
     }
 
     /// `act(conv(x) + b)`: `(B*in_h*in_w, CIN)` -> `(B*out_h*out_w, COUT)`; with `want_slopes`,
@@ -192,9 +243,8 @@ where
         act: Activation<E>,
         want_slopes: bool,
     ) -> WithSlopes<Act<COUT, E, T>, E> {
-        let bias = self.bias.retaped::<T>().reshape_like(&(COUT,));
         let map = LinearMap::Conv(Self::kernels(g));
-        conv_layer(x, self.w(), Some(bias), map, act, want_slopes)
+        conv_layer(x, self.w(), self.bias_row(), map, act, want_slopes)
     }
 
     /// `conv(x) + b`.
@@ -220,7 +270,8 @@ where
     }
 }
 
-impl<const CIN: usize, const COUT: usize, E: Float> ConvTranspose2d<CIN, COUT, E, Cpu>
+impl<const CIN: usize, const COUT: usize, E: Float, const K: usize, const BIAS: bool>
+    ConvTranspose2d<CIN, COUT, E, Cpu, K, BIAS>
 where
     Cpu: Device<E>,
 {
@@ -235,11 +286,11 @@ where
         let w = self
             .weight
             .retaped::<T>()
-            .reshape_like(&(CIN, KERNEL * KERNEL * COUT));
-        let bias = self.bias.retaped::<T>().reshape_like(&(COUT,));
+            .reshape_like(&(CIN, K * K * COUT));
+        debug_assert_eq!(g.kernel, K);
         // The weight (CIN, k*k*COUT) is the transpose of the adjoint conv's (k*k*COUT, CIN).
         let map = LinearMap::ConvT(FusedConv::new(g, COUT, CIN, true));
-        conv_layer(x, w, Some(bias), map, act, false).0
+        conv_layer(x, w, bias_row(&self.bias), map, act, false).0
     }
 
     /// `conv_t(x) + b`.

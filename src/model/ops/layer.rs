@@ -285,3 +285,23 @@ mod tests {
         assert!(!FROZEN.get(), "the flag outlived a panic");
     }
 }
+
+/// LeakyReLU as `y * m`, with the slopes `m` (1 where `y > 0`, else `slope`) read from `y` and
+/// held constant: the same values and, wherever no `y` is exactly 0, the same derivative. Also
+/// returns the slopes, which the critic's input-gradient graph applies after each adjoint.
+pub fn leaky_held<S: Shape, E: Float, T: Tape<E, Cpu>>(
+    y: Tensor<S, E, Cpu, T>,
+    slope: E,
+) -> (Tensor<S, E, Cpu, T>, Vec<E>)
+where
+    Cpu: Device<E>,
+{
+    let y = y.contiguous();
+    let mut slopes = vec![E::zero(); y.shape().num_elements()];
+    y.copy_into(&mut slopes);
+    for m in &mut slopes {
+        *m = if *m > E::zero() { E::ONE } else { slope };
+    }
+    let m = y.device().tensor_from_vec(slopes.clone(), *y.shape());
+    (y * m, slopes)
+}
