@@ -5,16 +5,18 @@
 #   scripts/bench-vs-pytorch.sh PYTHON REFERENCE_SCRIPT [ROUNDS] [THREADS]
 #
 # PYTHON: a Python with torch (see the reference's README for the one-line set-up);
-# REFERENCE_SCRIPT: wgangp_ref.py. Iterations per run: ITERS_TOY (default 100) and
-# ITERS_MNIST (default 15). Prints each run's figures, then a table of medians and the ratios
-# ours / PyTorch of generator iterations per second.
+# REFERENCE_SCRIPT: wgangp_ref.py. Configs: CONFIGS (default "toy mnist cifar32 face64").
+# Iterations per run: ITERS_TOY (default 100), ITERS_MNIST (15), ITERS_CIFAR32 (3) and
+# ITERS_FACE64 (3), after one untimed iteration (three for toy and mnist). Prints each run's
+# figures, then a table of medians and the ratios ours / PyTorch of generator iterations per
+# second.
 set -euo pipefail
 if [ $# -lt 2 ]; then
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 python=$1 ref=$2 rounds=${3:-3} threads=${4:-2}
-iters_toy=${ITERS_TOY:-100} iters_mnist=${ITERS_MNIST:-15}
+configs=${CONFIGS:-toy mnist cifar32 face64}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=target/release/wgangp-tui
@@ -22,13 +24,19 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
 for round in $(seq 1 "$rounds"); do
-    for config in toy mnist; do
-        iters=$iters_toy
-        [ "$config" = mnist ] && iters=$iters_mnist
-        ours=$("$bin" bench --config "$config" --iters "$iters" --threads "$threads")
+    for config in $configs; do
+        case $config in
+            toy) iters=${ITERS_TOY:-100} warmup=3 ;;
+            mnist) iters=${ITERS_MNIST:-15} warmup=3 ;;
+            cifar32) iters=${ITERS_CIFAR32:-3} warmup=1 ;;
+            face64) iters=${ITERS_FACE64:-3} warmup=1 ;;
+            *) echo "unknown config: $config" >&2; exit 2 ;;
+        esac
+        ours=$("$bin" bench --config "$config" --iters "$iters" --warmup "$warmup" --threads "$threads")
         echo "$ours" | tee -a "$results"
-        theirs=$("$python" "$ref" --config "$config" --iters "$iters" --warmup 3 --threads "$threads" \
-            2>/dev/null | sed -n 's/^RESULT //p')
+        # No split of the critic step: it would add untimed passes to the reference's run.
+        theirs=$("$python" "$ref" --config "$config" --iters "$iters" --warmup "$warmup" \
+            --threads "$threads" --breakdown-steps 0 2>/dev/null | sed -n 's/^RESULT //p')
         echo "$theirs" | sed 's/^{/{"impl": "pytorch", /' | tee -a "$results"
     done
 done
@@ -36,11 +44,12 @@ done
 "$python" - "$results" "$threads" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"\n{len(runs) // 4} rounds, {sys.argv[2]} threads")
+configs = list(dict.fromkeys(r["config"] for r in runs))
+print(f"\n{len(runs) // (2 * len(configs))} rounds, {sys.argv[2]} threads")
 print("| config | ours it/s | PyTorch it/s | ratio ours/PyTorch | per round | ours peak RSS | PyTorch peak RSS |")
 print("|---|---|---|---|---|---|---|")
 flops = []
-for config in ("toy", "mnist"):
+for config in configs:
     ours = [r for r in runs if r["config"] == config and r["impl"] == "wgangp-tui"]
     theirs = [r for r in runs if r["config"] == config and r["impl"] == "pytorch"]
     o = statistics.median(r["gen_iters_per_s_median"] for r in ours)

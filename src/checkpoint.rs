@@ -37,4 +37,7 @@ pub struct Checkpoint {
     pub opt_generator: OptimizerState,
     pub opt_critic: OptimizerState,
     pub rng: ChaCha8Rng,
+    /// The training data's fingerprint (its number of pictures, their size, a CRC of their
+    /// pixels; see `Dataset::fingerprint`), if it has one.
+    pub data: Option<String>,
 }

@@ -293,13 +293,19 @@ impl Hyper {
 }
 
 /// The configurations of the PyTorch reference benchmark (`wgangp_ref.py`), which `bench` and
-/// `gpu-check` run: 5 critic steps, Adam 1e-4 (0.5, 0.9), the paper's batch and lambda.
+/// `gpu-check` run: 5 critic steps, Adam 1e-4 with the reference code's betas, its batch and
+/// lambda.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BenchConfig {
     /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
     Toy,
     /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
     Mnist,
+    /// the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10
+    Cifar32,
+    /// gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam
+    /// (0.9, 0.999)
+    Face64,
 }
 
 impl BenchConfig {
@@ -307,9 +313,15 @@ impl BenchConfig {
         match self {
             BenchConfig::Toy => "toy",
             BenchConfig::Mnist => "mnist",
+            BenchConfig::Cifar32 => "cifar32",
+            BenchConfig::Face64 => "face64",
         }
     }
 }
+
+/// What `DataSpec::Folder` names for the reference's random pictures (the benchmark makes them;
+/// speed does not depend on what the pictures show).
+pub const RANDOM_PICTURES: &str = "(uniform random pictures)";
 
 impl TrainConfig {
     /// The reference benchmark's settings for `which`.
@@ -317,6 +329,10 @@ impl TrainConfig {
         let data = match which {
             BenchConfig::Toy => DataSpec::Toy(ToySet::EightGaussians),
             BenchConfig::Mnist => DataSpec::Mnist,
+            BenchConfig::Cifar32 | BenchConfig::Face64 => DataSpec::Folder {
+                path: PathBuf::from(RANDOM_PICTURES),
+                side: if which == BenchConfig::Face64 { 64 } else { 32 },
+            },
         };
         let family = data.family();
         let (batch, lambda) = family.defaults();
@@ -340,7 +356,7 @@ impl TrainConfig {
             threads,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             keep: DEFAULT_KEEP,
-            betas: DEFAULT_BETAS,
+            betas: family.default_betas(),
             device: CPU_DEVICE.into(),
         }
     }

@@ -111,6 +111,7 @@ fn a_folder_trains(size: Option<&str>, family: &str, side: u32) {
     let stderr = train(&cache, &["--no-ui", "--resume", run_s, "--steps", "3"]);
     assert!(stderr.contains("from the cache"), "{stderr}");
     assert!(stderr.contains("going on from step 2"), "{stderr}");
+    assert!(!stderr.contains("not what this run trained on"), "{stderr}");
     let straight = dir.path().join("straight");
     let straight_s = straight.to_str().unwrap();
     train(
@@ -154,6 +155,17 @@ fn a_folder_trains(size: Option<&str>, family: &str, side: u32) {
         assert_eq!((one.width(), one.height()), (side, side));
         assert_eq!(one.color(), image::ColorType::Rgb8);
     }
+    // Resumed on a folder that changed since: training goes on, and says so.
+    image::RgbImage::from_pixel(30, 30, image::Rgb([1, 2, 3]))
+        .save(data.join("a/new.png"))
+        .unwrap();
+    let stderr = train(&cache, &["--no-ui", "--resume", run_s, "--steps", "4"]);
+    assert!(
+        stderr.contains("the data is not what this run trained on until step 3")
+            && stderr.contains("then: 8 pictures")
+            && stderr.contains("now: 9 pictures"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -164,6 +176,86 @@ fn a_folder_trains_at_64_by_default_checkpoints_and_resumes_exactly() {
 #[test]
 fn a_folder_trains_at_32_checkpoints_and_resumes_exactly() {
     a_folder_trains(Some("32"), "cifar32", 32);
+}
+
+/// `n` pictures at 32x32: a red disc on a dark blue ground, its place and size varying.
+/// Returns their mean colour.
+fn write_discs(root: &Path, n: usize) -> [f64; 3] {
+    std::fs::create_dir_all(root).unwrap();
+    let mut sum = [0.0; 3];
+    for k in 0..n {
+        let (cx, cy, r) = (8 + (k * 7) % 16, 8 + (k * 11) % 16, 4 + k % 5);
+        let picture = image::RgbImage::from_fn(32, 32, |x, y| {
+            let (dx, dy) = (x as i64 - cx as i64, y as i64 - cy as i64);
+            if dx * dx + dy * dy <= (r * r) as i64 {
+                image::Rgb([220, 40, 30])
+            } else {
+                image::Rgb([20, 30, 90])
+            }
+        });
+        for p in picture.pixels() {
+            for c in 0..3 {
+                sum[c] += p[c] as f64;
+            }
+        }
+        picture.save(root.join(format!("{k:03}.png"))).unwrap();
+    }
+    sum.map(|s| s / (n * 32 * 32) as f64)
+}
+
+/// The mean colour of the PNGs in `dir`.
+fn mean_colour(dir: &Path) -> [f64; 3] {
+    let (mut sum, mut pixels) = ([0.0; 3], 0.0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let picture = image::open(entry.unwrap().path()).unwrap().to_rgb8();
+        for p in picture.pixels() {
+            for c in 0..3 {
+                sum[c] += p[c] as f64;
+            }
+            pixels += 1.0;
+        }
+    }
+    sum.map(|s| s / pixels)
+}
+
+/// After a few hundred critic steps the generated pictures' mean colour has moved towards the
+/// data's: at step 1 they are a net's first guesses, about mid-grey.
+#[test]
+fn a_folder_run_learns_the_pictures_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("discs");
+    let data_mean = write_discs(&data, 200);
+    let run = dir.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let cache = dir.path().join("cache");
+    let distance_at = |steps: &str| {
+        let args: &[&str] = if run.exists() {
+            &["--no-ui", "--resume", run_s, "--steps", steps]
+        } else {
+            &[
+                "--no-ui", "--data", data_s, "--size", "32", "--batch", "16", "--lr", "5e-4",
+                "--seed", "3", "--out", run_s, "--steps", steps,
+            ]
+        };
+        train(&cache, args);
+        let drawn = dir.path().join(format!("drawn-{steps}"));
+        let out = format!("{}/", drawn.display());
+        let done = wgangp(&["sample", "--from", run_s, "--count", "32", "--out", &out]);
+        assert!(done.status.success());
+        let mean = mean_colour(&drawn);
+        let distance = (0..3)
+            .map(|c| (mean[c] - data_mean[c]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        (distance, mean)
+    };
+    let (first, first_mean) = distance_at("1");
+    let (later, later_mean) = distance_at("60");
+    assert!(
+        later < 0.5 * first,
+        "data {data_mean:?}; step 1 {first_mean:?} ({first:.1} away); step 60 {later_mean:?} \
+         ({later:.1} away)"
+    );
 }
 
 #[test]

@@ -643,3 +643,42 @@ fn large_colour_pictures_fit_an_80x24_terminal() {
     assert!(blues.contains(&0), "no generated picture: {blues:?}");
     assert!(blues.contains(&31), "no real picture: {blues:?}");
 }
+
+/// The screen while a folder is decoded: the files done, their rate and the time left, and a
+/// gauge filled in proportion.
+#[test]
+fn loading_screen_shows_the_decoding() {
+    use wgangp_tui::data::Decoding;
+    use wgangp_tui::front::tui::loading::{LoadingView, draw};
+    let view = LoadingView {
+        what: "/data/celeba/img_align_celeba".into(),
+        decoding: Some(Decoding {
+            done: 50_000,
+            total: 200_000,
+        }),
+        elapsed_s: 100.0,
+    };
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| draw(f, &view)).unwrap();
+    let text = terminal.backend().to_string();
+    insta::assert_snapshot!("loading_80x24", text);
+    assert!(
+        text.contains("50000/200000 files, 500 files/s, ETA 5m00s"),
+        "{text}"
+    );
+    // A quarter of the gauge's row is green.
+    let buf = terminal.backend().buffer().clone();
+    let green_in = |y: u16| {
+        (0..80u16)
+            .filter(|&x| buf[(x, y)].symbol() == "█" && buf[(x, y)].fg == Color::Green)
+            .count()
+    };
+    let row = (0..24u16).find(|&y| green_in(y) > 0).expect("a gauge row");
+    let green = green_in(row);
+    // The gauge spans the box inside its borders: 72 - 2 columns.
+    let inner = 70;
+    assert!(
+        (inner / 4 - 2..=inner / 4 + 2).contains(&green),
+        "{green} green cells of {inner}:\n{text}"
+    );
+}

@@ -259,3 +259,75 @@ fn attach_to_a_run_with_damaged_samples_shows_an_error_line() {
     let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A folder run in the monitor: a loading screen while the pictures are decoded, then the
+/// pictures in colour, generated beside real, at 80x24.
+#[test]
+fn folder_run_shows_loading_then_colour_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pictures");
+    std::fs::create_dir(&data).unwrap();
+    // Large pictures of one colour, so that decoding them takes a while and the real samples
+    // show that colour exactly. Noise in the low bit keeps the PNGs from compressing to nothing.
+    let colour = [30u8, 160, 90];
+    let big = image::RgbImage::from_fn(3000, 3000, |x, y| {
+        image::Rgb(colour.map(|c| c ^ ((x * 7 + y * 13) % 2) as u8))
+    });
+    big.save(data.join("0.png")).unwrap();
+    for k in 1..24 {
+        std::fs::copy(data.join("0.png"), data.join(format!("{k}.png"))).unwrap();
+    }
+    let out = dir.path().join("run");
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    let script = format!(
+        "env TERM=xterm-256color COLORTERM=truecolor WGANGP_CACHE={dir}/cache {bin} --data {data} \
+         --size 32 --batch 8 --n-critic 1 --sample-every 1 --seed 2 --out {out} 2> {dir}/stderr; \
+         echo $? > {dir}/exit; sleep 60",
+        data = data.display(),
+        out = out.display(),
+        dir = dir.path().display()
+    );
+    let tmux = Tmux::start("folder", &script);
+
+    tmux.wait("the loading screen", |s| {
+        s.contains("loading pictures") && s.contains("files decoded")
+    });
+    let screen = tmux.wait("the monitor with samples", |s| {
+        s.contains("generated | real") && s.contains("RUNNING")
+    });
+    // The real pictures' colour (the low bit of each channel aside), as tmux holds the cells.
+    let cells = String::from_utf8_lossy(&tmux.run(&["capture-pane", "-p", "-e", "-t", "t"]).stdout)
+        .into_owned();
+    // Every 24-bit colour set by an SGR sequence (38;2;r;g;b or 48;2;r;g;b, alone or combined).
+    let mut colours = Vec::new();
+    for seq in cells.split("\x1b[").skip(1) {
+        let params: Vec<i32> = seq
+            .split('m')
+            .next()
+            .unwrap_or("")
+            .split(';')
+            .map(|n| n.parse().unwrap_or(-1))
+            .collect();
+        for w in params.windows(5) {
+            if (w[0] == 38 || w[0] == 48) && w[1] == 2 {
+                colours.push([w[2], w[3], w[4]]);
+            }
+        }
+    }
+    let shown = colours
+        .iter()
+        .filter(|rgb| {
+            rgb.iter()
+                .zip(colour)
+                .all(|(a, b)| (a - b as i32).abs() <= 2)
+        })
+        .count();
+    assert!(shown > 0, "no cell in the pictures' colour:\n{screen}");
+
+    tmux.keys("q");
+    wait_for("the monitor to exit", || dir.path().join("exit").exists());
+    let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    assert_eq!(code.trim(), "0");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert!(stderr.contains("24 pictures at 32x32"), "{stderr}");
+}

@@ -10,13 +10,17 @@ use dfdx::prelude::*;
 use serde::Serialize;
 
 use crate::cli::BenchArgs;
-use crate::config::{BenchConfig, TrainConfig};
+use crate::config::{BenchConfig, DataSpec, TrainConfig};
 use crate::data::Dataset;
+use crate::data::folder::ImageFolder;
 use crate::model::kernels::gemm::{flops, peak_gflops};
 use crate::model::{Critic, Generator, device};
 use crate::train::Trainer;
 use crate::train::families::{FamilyJob, dispatch};
 use crate::util::median;
+
+/// Random pictures the colour configurations draw their batches from.
+const RANDOM_PICTURE_COUNT: usize = 1024;
 
 /// The figures, named as in the reference's `RESULT` line.
 #[derive(Serialize, Debug)]
@@ -139,10 +143,17 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
     let iters = args.iters.unwrap_or(match args.config {
         BenchConfig::Toy => 200,
         BenchConfig::Mnist => 30,
+        BenchConfig::Cifar32 => 5,
+        BenchConfig::Face64 => 3,
     });
     let mut config = TrainConfig::reference(args.config, threads, args.seed);
     config.device = device::select(args.device)?;
-    let data = Dataset::load(&config.data)?;
+    let data = match config.data {
+        DataSpec::Folder { side, .. } => {
+            Dataset::Folder(ImageFolder::random(side, RANDOM_PICTURE_COUNT, args.seed))
+        }
+        _ => Dataset::load(&config.data)?,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

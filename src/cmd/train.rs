@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use super::exit::{BAD_INPUT, FAILED, fail, signal_status};
 use crate::checkpoint::Checkpoint;
 use crate::cli::Cli;
-use crate::config::TrainConfig;
+use crate::config::{DataSpec, TrainConfig};
 use crate::data::Dataset;
+use crate::front::tui::loading::{self, Loaded};
 use crate::front::{Ended, headless, tui};
 use crate::model::device;
 use crate::run::checkpoints::run_dir_of;
@@ -27,9 +28,10 @@ pub fn run(cli: &Cli) -> ExitCode {
         Ok(name) => name,
         Err(e) => return fail(&format!("{e:#}"), BAD_INPUT),
     };
-    let data = match Dataset::load(&config.data) {
-        Ok(d) => d,
-        Err(e) => return fail(&e.to_string(), BAD_INPUT),
+    let monitor = !cli.no_ui && tui::available();
+    let data = match load(&config.data, monitor) {
+        Ok(data) => data,
+        Err(exit) => return exit,
     };
     if let Some(n) = data.len().filter(|&n| config.batch > n) {
         let why = format!(
@@ -38,15 +40,49 @@ pub fn run(cli: &Cli) -> ExitCode {
         );
         return fail(&why, BAD_INPUT);
     }
-    let ended = if cli.no_ui || !tui::available() {
-        headless::run(config.clone(), data, from, cli.paused)
+    let changed = from.as_ref().and_then(|ck| data_changed(ck, &data));
+    if let Some(changed) = &changed {
+        say(format_args!("{changed}"));
+    }
+    let ended = if monitor {
+        tui::run(config.clone(), data, from, cli.paused, cli.ascii, changed)
     } else {
-        tui::run(config.clone(), data, from, cli.paused, cli.ascii)
+        headless::run(config.clone(), data, from, cli.paused)
     };
     match ended {
         Ok(ended) if ended.detached => go_on_in_background(&ended, &config),
         Ok(ended) => report(&ended),
         Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+    }
+}
+
+/// The data; a folder with the monitor's loading screen when the run has a monitor. The exit
+/// status when there is none, or when the user gave up.
+fn load(spec: &DataSpec, monitor: bool) -> Result<Dataset, ExitCode> {
+    let loaded = match spec {
+        DataSpec::Folder { path, .. } if monitor => loading::load(spec, path.display().to_string())
+            .map_err(|e| fail(&format!("{e:#}"), FAILED))?,
+        _ => return Dataset::load(spec).map_err(|e| fail(&e.to_string(), BAD_INPUT)),
+    };
+    match loaded {
+        Loaded::Data(data, summary) => {
+            summary.iter().for_each(|line| say(format_args!("{line}")));
+            Ok(data)
+        }
+        Loaded::Failed(e) => Err(fail(&e.to_string(), BAD_INPUT)),
+        Loaded::GivenUp(0) => {
+            say(format_args!(
+                "gave up loading the pictures; no run was started"
+            ));
+            Err(ExitCode::SUCCESS)
+        }
+        Loaded::GivenUp(signal) => {
+            say(format_args!(
+                "stopped by {} while loading the pictures; no run was started",
+                signals::name(signal)
+            ));
+            Err(signal_status(signal))
+        }
     }
 }
 
@@ -71,6 +107,21 @@ fn setup(cli: &Cli) -> Result<(TrainConfig, Option<Checkpoint>), String> {
         folder.display()
     ));
     Ok((config, Some(ck)))
+}
+
+/// A line saying that `data` is not what the checkpoint's run trained on, if so: training goes
+/// on with it (that may be what the user wants), but the run is no longer one run on one data
+/// set.
+fn data_changed(ck: &Checkpoint, data: &Dataset) -> Option<String> {
+    let then = ck.data.as_ref()?;
+    let now = data.fingerprint()?;
+    (*then != now).then(|| {
+        format!(
+            "note: the data is not what this run trained on until step {} (then: {then}; now: \
+             {now}); training goes on with it",
+            ck.step
+        )
+    })
 }
 
 /// After `d`: a background process goes on from the checkpoint the monitor just wrote.

@@ -50,6 +50,20 @@ impl ImageFolder {
         self.side * self.side * 3
     }
 
+    /// `count` pictures of uniform random bytes, the benchmark's stand-in for a folder.
+    pub fn random(side: usize, count: usize, seed: u64) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut pixels = vec![0u8; count * side * side * 3];
+        rng.fill(&mut pixels[..]);
+        ImageFolder {
+            side,
+            pixels,
+            count,
+            skipped: Vec::new(),
+        }
+    }
+
     /// Image `i`'s bytes.
     pub fn image(&self, i: usize) -> &[u8] {
         &self.pixels[i * self.image_len()..(i + 1) * self.image_len()]

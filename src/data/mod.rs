@@ -54,15 +54,52 @@ pub enum Dataset {
 }
 
 impl Dataset {
+    /// Loads the data, saying on stderr how a folder's decoding goes (at most one line a
+    /// second) and what it found.
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
-        match spec {
-            DataSpec::Mnist => Ok(Dataset::Images(
+        let shown = match spec {
+            DataSpec::Folder { path, .. } => path.display().to_string(),
+            _ => String::new(),
+        };
+        let started = std::time::Instant::now();
+        let last = std::sync::Mutex::new(None::<std::time::Instant>);
+        let progress = |decoding: &Decoding| {
+            let Ok(mut last) = last.try_lock() else {
+                return;
+            };
+            let finished = decoding.done == decoding.total;
+            if !finished && last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+            say(format_args!(
+                "decoding {shown}: {}",
+                decoding.line(started.elapsed().as_secs_f64())
+            ));
+        };
+        let (data, summary) = Self::load_reporting(spec, &progress)?;
+        summary.iter().for_each(|line| say(format_args!("{line}")));
+        Ok(data)
+    }
+
+    /// Loads the data; a folder's decoding calls `progress` as files finish (from the decoding
+    /// threads). Also returns the lines that say what a folder held.
+    pub fn load_reporting(
+        spec: &DataSpec,
+        progress: &(dyn Fn(&Decoding) + Sync),
+    ) -> Result<(Self, Vec<String>), DataError> {
+        let data = match spec {
+            DataSpec::Mnist => Dataset::Images(
                 idx::parse_images(EMBEDDED_MNIST).expect("embedded MNIST is valid IDX"),
-            )),
-            DataSpec::Idx(path) => load_idx(path).map(Dataset::Images),
-            DataSpec::Toy(set) => Ok(Dataset::Toy(*set)),
-            DataSpec::Folder { path, side } => load_folder(path, *side).map(Dataset::Folder),
-        }
+            ),
+            DataSpec::Idx(path) => Dataset::Images(load_idx(path)?),
+            DataSpec::Toy(set) => Dataset::Toy(*set),
+            DataSpec::Folder { path, side } => {
+                let (folder, summary) = load_folder(path, *side, progress)?;
+                return Ok((Dataset::Folder(folder), summary));
+            }
+        };
+        Ok((data, Vec::new()))
     }
 
     /// Appends `n` samples drawn with replacement (images scaled to [0, 1]).
@@ -111,47 +148,83 @@ impl Dataset {
             Dataset::Folder(folder) => Some(folder.count),
         }
     }
+
+    /// What tells one set of pictures from another: their number, size and a CRC-32 of their
+    /// pixels (`None` for the toy distributions, which are built in). A checkpoint keeps it so
+    /// that `--resume` can tell whether it trains on the pictures the run started with.
+    pub fn fingerprint(&self) -> Option<String> {
+        let crc = |bytes: &[u8]| {
+            let mut crc = flate2::Crc::new();
+            crc.update(bytes);
+            crc.sum()
+        };
+        match self {
+            Dataset::Images(im) => Some(format!(
+                "{} images of {}x{}, CRC-32 {:08x}",
+                im.count,
+                im.cols,
+                im.rows,
+                crc(&im.pixels)
+            )),
+            Dataset::Toy(_) => None,
+            Dataset::Folder(f) => Some(format!(
+                "{} pictures of {}x{}, CRC-32 {:08x}",
+                f.count,
+                f.side,
+                f.side,
+                crc(&f.pixels)
+            )),
+        }
+    }
 }
 
-/// Loads a folder of pictures at `side`, from the cache when it has them, saying on stderr how
-/// the decoding goes (at most one line a second) and which files were skipped.
-fn load_folder(path: &Path, side: usize) -> Result<ImageFolder, DataError> {
-    let started = std::time::Instant::now();
-    let last = std::sync::Mutex::new(started);
-    let progress = |done: usize, total: usize| {
-        let Ok(mut last) = last.try_lock() else {
-            return;
-        };
-        if done < total && last.elapsed().as_secs_f64() < 1.0 {
-            return;
-        }
-        *last = std::time::Instant::now();
-        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let left = (total - done) as f64 / rate.max(1e-9);
-        say(format_args!(
-            "decoding {}: {done}/{total} files, {rate:.0} files/s, ETA {}",
-            path.display(),
+/// How far the decoding of a folder is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoding {
+    pub done: usize,
+    pub total: usize,
+}
+
+impl Decoding {
+    /// `N/M files, R files/s, ETA T`, after `elapsed_s` seconds.
+    pub fn line(&self, elapsed_s: f64) -> String {
+        let rate = self.done as f64 / elapsed_s.max(1e-3);
+        let left = (self.total - self.done) as f64 / rate.max(1e-9);
+        format!(
+            "{}/{} files, {rate:.0} files/s, ETA {}",
+            self.done,
+            self.total,
             crate::util::time::format_duration(left)
-        ));
-    };
-    let (folder, source) = cache::load(path, side, cache::default_root().as_deref(), &progress)?;
+        )
+    }
+}
+
+/// Loads a folder of pictures at `side`, from the cache when it has them; returns them and the
+/// lines that say what was found and which files were skipped.
+fn load_folder(
+    path: &Path,
+    side: usize,
+    progress: &(dyn Fn(&Decoding) + Sync),
+) -> Result<(ImageFolder, Vec<String>), DataError> {
+    let report = |done, total| progress(&Decoding { done, total });
+    let (folder, source) = cache::load(path, side, cache::default_root().as_deref(), &report)?;
     let from = match source {
         cache::Source::Cache => " (decoded before: from the cache)",
         cache::Source::Decoded => "",
     };
-    say(format_args!(
+    let mut summary = vec![format!(
         "{}: {} pictures at {side}x{side}{from}",
         path.display(),
         folder.count
-    ));
+    )];
     if !folder.skipped.is_empty() {
-        say(format_args!(
+        summary.push(format!(
             "skipped {} files that are not usable pictures{} (all in the run folder's skipped-files.txt)",
             folder.skipped.len(),
             folder::first_skipped(&folder.skipped, 3)
         ));
     }
-    Ok(folder)
+    Ok((folder, summary))
 }
 
 /// Reads an IDX image file the MNIST model can take.

@@ -76,6 +76,8 @@ impl<E: Float> Generator<E, CIFAR_NOISE, CIFAR_VALUES> for CifarGenerator<E, Cpu
 where
     Cpu: Device<E>,
 {
+    const BATCH_STATISTICS: bool = true;
+
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<CIFAR_NOISE, E, T>) -> Batch<CIFAR_VALUES, E, T> {
         let n = z.shape().0;
         let h = dense(&self.fc, z, Activation::Identity, false).0;

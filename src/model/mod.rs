@@ -50,6 +50,10 @@ pub trait Generator<E: Float, const Z: usize, const X: usize>:
 where
     Cpu: Device<E>,
 {
+    /// Whether a sample depends on the others of its batch (batch norm with batch
+    /// statistics): such a generator is run on the whole batch at once, never in shards.
+    const BATCH_STATISTICS: bool = false;
+
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<Z, E, T>) -> Batch<X, E, T>;
 }
 

@@ -76,6 +76,9 @@ struct State {
     optimizers: Optimizers,
     rng: ChaCha8Rng,
     config: TrainConfig,
+    /// Absent in checkpoints written before it was kept.
+    #[serde(default)]
+    data: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -232,6 +235,7 @@ impl Checkpoint {
             },
             rng: self.rng.clone(),
             config: self.config.clone(),
+            data: self.data.clone(),
         };
         let json = serde_json::to_string_pretty(&state).expect("state serialises") + "\n";
         // Last: a folder with state.json is complete.
@@ -341,6 +345,7 @@ impl Checkpoint {
             opt_generator,
             opt_critic,
             rng: state.rng,
+            data: state.data,
         })
     }
 }

@@ -77,8 +77,10 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     sample_real: Vec<f32>,
     /// Each critic layer's name and the index of its weight among the critic's parameters.
     critic_layers: Vec<(&'static str, usize)>,
-    /// Shards a batch is split into ([`SHARDS`]; another count only in tests).
-    shards: usize,
+    /// The data's fingerprint, for the checkpoints.
+    data_fingerprint: Option<String>,
+    /// Shards a batch is split into, when a test sets it (see [`Self::shard_ranges`]).
+    shards: Option<usize>,
 }
 
 fn finite(x: f64) -> bool {
@@ -106,6 +108,7 @@ where
         let mut sample_real = Vec::with_capacity(count * X);
         data.sample(&mut picture_rng, count, &mut sample_real);
         let names = named_params(&critic);
+        let data_fingerprint = data.fingerprint();
         let critic_layers = critic
             .layer_weights()
             .into_iter()
@@ -117,7 +120,8 @@ where
             .collect();
         Self {
             critic_layers,
-            shards: SHARDS,
+            shards: None,
+            data_fingerprint,
             opt_generator: Optimizer::new(kind, hyper.lr_generator, config.betas),
             opt_critic: Optimizer::new(kind, hyper.lr_critic, config.betas),
             dev,
@@ -193,7 +197,7 @@ where
 
     /// The critic objective's figures and its gradient (one vector per critic parameter) on
     /// real samples, the generator's samples of noise `z`, and interpolates at `eps`, computed
-    /// shard by shard in parallel.
+    /// shard by shard.
     fn critic_gradients(
         &self,
         real: &[f32],
@@ -203,10 +207,21 @@ where
         let b = eps.len();
         let (lambda, mode) = (self.hyper.lambda as f32, self.hyper.penalty);
         let (generator, critic, dev) = (&self.generator, &self.critic, &self.dev);
-        let parts: Vec<CriticShard> = shards(b, self.shards)
-            .into_par_iter()
-            .map(|rows| {
-                let fake = generator.generate(rows_tensor::<Z>(dev, z, &rows));
+        // A generator with batch statistics makes the fakes of the whole batch at once.
+        let whole_fake = G::BATCH_STATISTICS.then(|| {
+            generator
+                .generate(rows_tensor::<Z>(dev, z, &(0..b)))
+                .as_vec()
+        });
+        let mut parts = Vec::new();
+        let mut grads = None;
+        for_shards(
+            self.shard_ranges(b, X),
+            |rows| {
+                let fake = match &whole_fake {
+                    Some(fake) => rows_tensor::<X>(dev, fake, &rows),
+                    None => generator.generate(rows_tensor::<Z>(dev, z, &rows)),
+                };
                 let real = &real[rows.start * X..rows.end * X];
                 let x_hat = interpolate(real, &fake.as_vec(), &eps[rows.clone()], X);
                 let all = 0..rows.len();
@@ -223,8 +238,8 @@ where
                 let share = rows.len() as f32 / b as f32;
                 let loss = objective.loss * share;
                 let loss_v = loss.array();
-                let grads = take_grads(critic, loss.backward());
-                CriticShard {
+                let shard_grads = take_grads(critic, loss.backward());
+                let figures = CriticShard {
                     share: share as f64,
                     loss: loss_v as f64,
                     d_real: objective.d_real as f64,
@@ -232,10 +247,15 @@ where
                     penalty: objective.penalty as f64,
                     weighted_penalty: objective.weighted_penalty as f64,
                     grad_norms: objective.grad_norms,
-                    grads,
-                }
-            })
-            .collect();
+                };
+                (figures, shard_grads)
+            },
+            |(figures, shard_grads)| {
+                parts.push(figures);
+                add_grads(&mut grads, shard_grads);
+            },
+        );
+        let grads = grads.expect("at least one shard");
 
         let loss: f64 = parts.iter().map(|p| p.loss).sum();
         if !finite(loss) {
@@ -249,7 +269,6 @@ where
             .iter()
             .flat_map(|p| p.grad_norms.iter().map(|&n| n as f64))
             .collect();
-        let grads = sum_grads(parts.into_iter().map(|p| p.grads));
         if !all_finite(&grads) {
             return Err(self.non_finite("a critic gradient"));
         }
@@ -272,6 +291,16 @@ where
         Ok((stats, grads))
     }
 
+    /// The row ranges of the shards of a batch of `b` samples of `values` each: [`SHARDS`],
+    /// or more so that none holds over [`SHARD_VALUES`] input values (unless the count was set
+    /// by a test).
+    fn shard_ranges(&self, b: usize, values: usize) -> Vec<Range<usize>> {
+        let count = self
+            .shards
+            .unwrap_or_else(|| SHARDS.max((b * values).div_ceil(SHARD_VALUES)));
+        shards(b, count)
+    }
+
     /// One generator update: minimise -mean D(G(z)).
     pub fn generator_step(&mut self) -> Result<f64, NonFinite> {
         let z = self.noise(self.batch);
@@ -281,26 +310,37 @@ where
     }
 
     /// The generator's loss -mean D(G(z)) and its gradient (one vector per generator
-    /// parameter), computed shard by shard in parallel.
+    /// parameter), computed shard by shard (in one piece for a generator with batch
+    /// statistics).
     fn generator_gradients(&self, z: &[f32]) -> Result<(f64, Vec<Vec<f32>>), NonFinite> {
         let b = z.len() / Z;
         let (generator, critic, dev) = (&self.generator, &self.critic, &self.dev);
-        let parts: Vec<(f64, Vec<Vec<f32>>)> = shards(b, self.shards)
-            .into_par_iter()
-            .map(|rows| {
+        let ranges = if G::BATCH_STATISTICS {
+            shards(b, 1)
+        } else {
+            self.shard_ranges(b, X)
+        };
+        let mut loss = 0.0;
+        let mut grads = None;
+        for_shards(
+            ranges,
+            |rows| {
                 let z = rows_tensor::<Z>(dev, z, &rows).traced(generator.alloc_grads());
                 let share = rows.len() as f32 / b as f32;
                 let fake = generator.generate(z);
                 let loss = -with_frozen_weights(|| critic.score(fake)).mean() * share;
                 let loss_v = loss.array() as f64;
                 (loss_v, take_grads(generator, loss.backward()))
-            })
-            .collect();
-        let loss: f64 = parts.iter().map(|p| p.0).sum();
+            },
+            |(shard_loss, shard_grads)| {
+                loss += shard_loss;
+                add_grads(&mut grads, shard_grads);
+            },
+        );
+        let grads = grads.expect("at least one shard");
         if !finite(loss) {
             return Err(self.non_finite("the generator loss"));
         }
-        let grads = sum_grads(parts.into_iter().map(|p| p.1));
         if !all_finite(&grads) {
             return Err(self.non_finite("a generator gradient"));
         }
@@ -429,6 +469,7 @@ where
             opt_generator: opt(&self.opt_generator),
             opt_critic: opt(&self.opt_critic),
             rng: self.rng.clone(),
+            data: self.data_fingerprint.clone(),
         }
     }
 
@@ -514,6 +555,11 @@ where
 /// not depend on `--threads`.
 pub const SHARDS: usize = 2;
 
+/// The most input values a shard holds (eight 64x64 colour pictures): a bigger batch is cut
+/// into more shards, run [`SHARDS`] at a time, so that the activations a shard keeps for its
+/// backward pass, the largest memory of a step, stay bounded whatever the batch.
+pub const SHARD_VALUES: usize = 8 * 64 * 64 * 3;
+
 /// The rows of each of `parts` shards of a batch of `n`: contiguous, sizes differing by at
 /// most one (fewer shards when `n` is smaller).
 fn shards(n: usize, parts: usize) -> Vec<Range<usize>> {
@@ -523,13 +569,26 @@ fn shards(n: usize, parts: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// Runs `work` on each shard, [`SHARDS`] at a time in parallel, and hands the results to
+/// `fold` in shard order (so that sums over them are the same every run).
+fn for_shards<R: Send>(
+    ranges: Vec<Range<usize>>,
+    work: impl Fn(Range<usize>) -> R + Sync,
+    mut fold: impl FnMut(R),
+) {
+    for wave in ranges.chunks(SHARDS) {
+        let results: Vec<R> = wave.par_iter().map(|rows| work(rows.clone())).collect();
+        results.into_iter().for_each(&mut fold);
+    }
+}
+
 /// Rows `rows` of a row-major batch, as a tensor.
 fn rows_tensor<const N: usize>(dev: &Cpu, values: &[f32], rows: &Range<usize>) -> Batch<N, f32> {
     let data = values[rows.start * N..rows.end * N].to_vec();
     dev.tensor_from_vec(data, (rows.len(), Const::<N>))
 }
 
-/// What one shard of a critic step gives.
+/// The figures of one shard of a critic step.
 struct CriticShard {
     share: f64,
     loss: f64,
@@ -538,18 +597,18 @@ struct CriticShard {
     penalty: f64,
     weighted_penalty: f64,
     grad_norms: Vec<f32>,
-    grads: Vec<Vec<f32>>,
 }
 
-/// The shards' gradients added up, in shard order (so the sum is the same every run).
-fn sum_grads(mut parts: impl Iterator<Item = Vec<Vec<f32>>>) -> Vec<Vec<f32>> {
-    let mut total = parts.next().expect("at least one shard");
-    for part in parts {
-        for (t, p) in total.iter_mut().zip(&part) {
-            t.iter_mut().zip(p).for_each(|(t, p)| *t += *p);
+/// Adds one shard's gradients into the running total (the first shard's become it).
+fn add_grads(total: &mut Option<Vec<Vec<f32>>>, part: Vec<Vec<f32>>) {
+    match total {
+        None => *total = Some(part),
+        Some(total) => {
+            for (t, p) in total.iter_mut().zip(&part) {
+                t.iter_mut().zip(p).for_each(|(t, p)| *t += *p);
+            }
         }
     }
-    total
 }
 
 fn all_finite(grads: &[Vec<f32>]) -> bool {
@@ -609,7 +668,10 @@ fn optimizer(
 mod tests {
     use super::*;
     use crate::config::BenchConfig;
+    use crate::data::ImageFolder;
+    use crate::model::cifar::{CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES};
     use crate::model::toy::{TOY_DIM, ToyCritic, ToyGenerator};
+    use crate::train::families::{CifarD, CifarG};
 
     #[test]
     fn shards_cover_the_batch_once() {
@@ -627,24 +689,23 @@ mod tests {
         }
     }
 
-    /// Splitting the batch into shards changes the order of some sums, nothing else: the
-    /// figures and gradients of a batch on one shard and on three agree.
-    #[test]
-    fn sharded_gradients_match_the_whole_batch() {
-        type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
-        let mut config = TrainConfig::reference(BenchConfig::Toy, 1, 7);
-        config.batch = 10;
-        config.hyper.lambda = 10.0;
-        let data = Dataset::load(&config.data).unwrap();
-        let mut trainer = Toy::new(&config, data);
+    /// Trains `trainer` a little, then computes the gradients of one batch of `b` on one shard
+    /// and on three: the figures and gradients must agree.
+    fn assert_sharding_changes_nothing<G, D, const Z: usize, const X: usize>(
+        trainer: &mut Trainer<G, D, Z, X>,
+        b: usize,
+    ) where
+        G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+        D: Critic<f32, X> + BuildModule<Cpu, f32>,
+    {
         // Trained a little first, so that no gradient is trivially small.
         for _ in 0..3 {
             trainer.iteration().unwrap();
         }
         let mut real = Vec::new();
-        trainer.data.sample(&mut trainer.rng, 10, &mut real);
-        let z = trainer.noise(10);
-        let eps: Vec<f32> = (0..10).map(|i| i as f32 / 9.0).collect();
+        trainer.data.sample(&mut trainer.rng, b, &mut real);
+        let z = trainer.noise(b);
+        let eps: Vec<f32> = (0..b).map(|i| i as f32 / (b - 1) as f32).collect();
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-5 * (1.0 + x.abs());
         let same_grads = |a: &[Vec<f32>], b: &[Vec<f32>]| {
             let diff: f32 = a
@@ -661,10 +722,10 @@ mod tests {
             );
         };
 
-        trainer.shards = 1;
+        trainer.shards = Some(1);
         let (whole, whole_grads) = trainer.critic_gradients(&real, &z, &eps).unwrap();
         let (whole_g, whole_g_grads) = trainer.generator_gradients(&z).unwrap();
-        trainer.shards = 3;
+        trainer.shards = Some(3);
         let (split, split_grads) = trainer.critic_gradients(&real, &z, &eps).unwrap();
         let (split_g, split_g_grads) = trainer.generator_gradients(&z).unwrap();
 
@@ -685,5 +746,28 @@ mod tests {
         }
         same_grads(&whole_grads, &split_grads);
         same_grads(&whole_g_grads, &split_g_grads);
+    }
+
+    /// Splitting the batch into shards changes the order of some sums, nothing else.
+    #[test]
+    fn sharded_gradients_match_the_whole_batch() {
+        type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
+        let mut config = TrainConfig::reference(BenchConfig::Toy, 1, 7);
+        config.batch = 10;
+        config.hyper.lambda = 10.0;
+        let data = Dataset::load(&config.data).unwrap();
+        assert_sharding_changes_nothing(&mut Toy::new(&config, data), 10);
+    }
+
+    /// The CIFAR-10 generator's batch norm takes its statistics over the whole batch, however
+    /// the critic's work is sharded.
+    #[test]
+    fn batch_norm_sees_the_whole_batch_whatever_the_shards() {
+        type Cifar = Trainer<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>;
+        let mut config = TrainConfig::reference(BenchConfig::Cifar32, 1, 7);
+        config.batch = 6;
+        let data = Dataset::Folder(ImageFolder::random(CIFAR_SIDE, 12, 7));
+        let mut trainer = Cifar::new(&config, data);
+        assert_sharding_changes_nothing(&mut trainer, 6);
     }
 }

@@ -10,6 +10,7 @@ pub mod halfblock;
 pub mod health;
 pub mod history;
 pub mod keys;
+pub mod loading;
 pub mod samples;
 pub mod ui;
 pub mod view;
@@ -47,13 +48,14 @@ pub fn available() -> bool {
     std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
 }
 
-/// Trains with the monitor until the user quits.
+/// Trains with the monitor until the user quits; `notice`, if any, shows in the problem line.
 pub fn run(
     config: TrainConfig,
     data: Dataset,
     from: Option<Checkpoint>,
     paused: bool,
     ascii: bool,
+    notice: Option<String>,
 ) -> Result<Ended> {
     let resumed = from.is_some();
     let (writer, worker) = start(config.clone(), data, from, paused)?;
@@ -68,6 +70,9 @@ pub fn run(
         if let Some(problem) = recorded.problem {
             let _ = ui_tx.send(Feed::Problem(problem));
         }
+    }
+    if let Some(notice) = notice {
+        let _ = ui_tx.send(Feed::Problem(notice));
     }
     let bridge = std::thread::Builder::new()
         .name("wgangp-writer".into())

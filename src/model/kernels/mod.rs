@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod gemm;
 pub mod linear_map;
+pub mod norm;
 
 pub use linear_map::LinearMap;
 

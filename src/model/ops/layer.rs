@@ -124,8 +124,11 @@ where
         None => vec![E::zero(); out_shape.0 * out_width],
     };
     offload::apply(&map, &x_data, &w_data, &mut out);
-    // The input is needed again only for the weight gradient.
+    // The input is needed again only for the weight gradient. The weight's copy is not kept:
+    // the backward pass reads the weight tensor again (it does not change before then), so
+    // that the passes of a step, a shard each, do not each hold a copy of every weight.
     let x_data = if train_weights { x_data } else { Vec::new() };
+    drop(w_data);
 
     let keep = T::OWNS_TAPE;
     let (saved, slopes) = activate(&mut out, act, want_slopes, keep);
@@ -133,6 +136,8 @@ where
     if keep {
         let (x_ghost, w_ghost, out_ghost) = (x.ghost(), w.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
+            let mut w_data = vec![E::zero(); w.shape().num_elements()];
+            w.copy_into(&mut w_data);
             // One gradient buffer at a time: move the output's out and back. It is scaled to
             // the pre-activation's gradient in place; nothing reads it after this op.
             let mut dz = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);

@@ -12,6 +12,7 @@ use dfdx::prelude::*;
 
 use super::conv::Act;
 use crate::model::Float;
+use crate::model::kernels::norm::Groups;
 
 /// A normalisation's scale and shift, one of each per channel (PyTorch's init: 1 and 0).
 #[derive(Clone, Debug)]
@@ -94,37 +95,85 @@ where
     affine(standardize(x, groups, eps).0, gamma, beta)
 }
 
-/// `(x - mean) / std` per group of rows and channel, and the groups' `std = sqrt(var + eps)`
-/// (`(groups, C)`). The tape rides on `unit`, which is made from `std`; `std` comes back with
-/// an empty tape (gradients that reach it flow on through `unit`'s tape).
-pub fn standardize<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
-    x: Act<C, E, T>,
-    groups: usize,
-    eps: f64,
-) -> (Act<C, E, T>, Tensor<(usize, Const<C>), E, Cpu, T>)
-where
-    Cpu: Device<E>,
-{
-    let rows = x.shape().0;
+/// A group's statistic per channel, `(groups, C)`.
+pub type Stats<const C: usize, E, T> = Tensor<(usize, Const<C>), E, Cpu, T>;
+
+/// The groups of `rows` rows of `C` channels.
+fn groups_of<const C: usize>(rows: usize, groups: usize) -> Groups {
     assert!(
         groups > 0 && rows % groups == 0,
         "normalize: {rows} rows is not {groups} equal groups"
     );
-    let shape = (groups, rows / groups, Const::<C>);
-    let x = x.reshape_like(&shape);
-    let mean = x
-        .retaped::<T>()
-        .mean::<(usize, Const<C>), Axis<1>>()
-        .broadcast_like::<_, Axis<1>>(&shape);
-    let centred = x - mean;
-    let var = centred
-        .retaped::<T>()
-        .square()
-        .mean::<(usize, Const<C>), Axis<1>>();
-    let std = (var + E::from_f64(eps).unwrap()).sqrt();
-    let std_out = std.retaped::<T>();
-    let unit = centred / std.broadcast_like::<_, Axis<1>>(&shape);
-    (unit.reshape_like(&(rows, Const::<C>)), std_out)
+    Groups {
+        groups,
+        rows: rows / groups,
+        c: C,
+    }
+}
+
+/// A dense tensor's values.
+fn data<S: Shape, E: Float, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
+    let mut v = vec![E::zero(); t.shape().num_elements()];
+    t.copy_into(&mut v);
+    v
+}
+
+/// `t`'s values after splitting off its tape (made dense first: a copy is a taped op, so the
+/// gradient still reaches the original).
+fn split<S: Shape, E: Float, T: Tape<E, Cpu>>(
+    t: Tensor<S, E, Cpu, T>,
+) -> (Tensor<S, E, Cpu>, T, Vec<E>) {
+    let (t, tape) = t.contiguous().split_tape();
+    let values = data(&t);
+    (t, tape, values)
+}
+
+/// `(x - mean) / std` per group of rows and channel, and the groups' `std = sqrt(var + eps)`
+/// (`(groups, C)`). One taped op with two outputs: the tape rides on `unit`, and `std` comes
+/// back with an empty tape (gradients that reach it are read by this op's backward pass,
+/// which runs after those of every op that used `std`: it was recorded before them).
+pub fn standardize<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
+    x: Act<C, E, T>,
+    groups: usize,
+    eps: f64,
+) -> (Act<C, E, T>, Stats<C, E, T>) {
+    let rows = x.shape().0;
+    let g = groups_of::<C>(rows, groups);
+    let (x, mut tape, xs) = split(x);
+    let mean = g.means(|i, _| xs[i]);
+    let var = g.means(|i, k| {
+        let d = xs[i] - mean[k];
+        d * d
+    });
+    let eps = E::from_f64(eps).unwrap();
+    let std: Vec<E> = var.into_iter().map(|v| (v + eps).sqrt()).collect();
+    let mut unit = vec![E::zero(); g.len()];
+    g.fill(&mut unit, |i, k| (xs[i] - mean[k]) / std[k]);
+    drop(xs);
+    let dev = x.device().clone();
+    let unit = dev.tensor_from_vec(unit, (rows, Const::<C>));
+    let std = dev.tensor_from_vec(std, (groups, Const::<C>));
+    if T::OWNS_TAPE {
+        let (x_ghost, unit_ghost, std_ghost) = (x.ghost(), unit.ghost(), std.ghost());
+        let (unit_kept, std_kept) = (unit.clone(), std.clone());
+        tape.add_backward_op(move |grads| {
+            let (u, s) = (data(&unit_kept), data(&std_kept));
+            let du = std::mem::take(&mut **grads.get_or_alloc_mut(&unit_ghost)?);
+            let ds = std::mem::take(&mut **grads.get_or_alloc_mut(&std_ghost)?);
+            // Through unit: (du - mean(du) - unit * mean(du * unit)) / std; through std:
+            // ds * unit / n.
+            let m1 = g.means(|i, _| du[i]);
+            let m2 = g.means(|i, _| du[i] * u[i]);
+            let n = E::from_usize(g.rows).unwrap();
+            g.add(&mut **grads.get_or_alloc_mut(&x_ghost)?, |i, k| {
+                (du[i] - m1[k] - u[i] * m2[k]) / s[k] + ds[k] * u[i] / n
+            });
+            **grads.get_or_alloc_mut(&unit_ghost)? = du;
+            **grads.get_or_alloc_mut(&std_ghost)? = ds;
+            Ok(())
+        });
+    }
+    (unit.put_tape(tape), std.retaped::<T>())
 }
 
 /// `gamma * unit + beta`, per channel.
@@ -132,41 +181,103 @@ pub fn affine<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
     unit: Act<C, E, T>,
     gamma: Tensor<Rank1<C>, E, Cpu, T>,
     beta: Tensor<Rank1<C>, E, Cpu, T>,
-) -> Act<C, E, T>
-where
-    Cpu: Device<E>,
-{
-    let shape = *unit.shape();
-    unit * gamma.broadcast_like::<_, Axis<0>>(&shape) + beta.broadcast_like::<_, Axis<0>>(&shape)
+) -> Act<C, E, T> {
+    let rows = unit.shape().0;
+    // One group: the sums for gamma's and beta's gradients run over all rows.
+    let g = groups_of::<C>(rows, 1);
+    let (unit, tape_u, u) = split(unit);
+    let (gamma, tape_g, gs) = split(gamma);
+    let (beta, tape_b, bs) = split(beta);
+    let mut tape = tape_u.merge(tape_g).merge(tape_b);
+    let mut y = vec![E::zero(); g.len()];
+    g.fill(&mut y, |i, k| gs[k] * u[i] + bs[k]);
+    let y = unit.device().tensor_from_vec(y, (rows, Const::<C>));
+    if T::OWNS_TAPE {
+        let ghosts = (unit.ghost(), gamma.ghost(), beta.ghost(), y.ghost());
+        let (u_ghost, gamma_ghost, beta_ghost, y_ghost) = ghosts;
+        tape.add_backward_op(move |grads| {
+            let u = data(&unit);
+            let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
+            g.add(&mut **grads.get_or_alloc_mut(&u_ghost)?, |i, k| {
+                dy[i] * gs[k]
+            });
+            let dgamma = g.sums(|i, _| dy[i] * u[i]);
+            add_into(&mut **grads.get_or_alloc_mut(&gamma_ghost)?, &dgamma);
+            let dbeta = g.sums(|i, _| dy[i]);
+            add_into(&mut **grads.get_or_alloc_mut(&beta_ghost)?, &dbeta);
+            **grads.get_or_alloc_mut(&y_ghost)? = dy;
+            Ok(())
+        });
+    }
+    y.put_tape(tape)
+}
+
+fn add_into<E: Float>(total: &mut [E], part: &[E]) {
+    for (t, p) in total.iter_mut().zip(part) {
+        *t = *t + *p;
+    }
 }
 
 /// The chain rule back through [`normalize`]: given `dy`, the gradient w.r.t. its output, the
 /// gradient w.r.t. its input, `gamma / std * (dy - mean(dy) - unit * mean(dy * unit))` with
-/// the means over each group's rows. Every factor is taped, so a function of the result can
-/// be differentiated w.r.t. whatever made `unit`, `std` and `gamma` (the critic's weights, in
-/// the gradient penalty).
+/// the means over each group's rows. One taped op of all four inputs, so a function of the
+/// result can be differentiated w.r.t. whatever made `unit`, `std` and `gamma` (the critic's
+/// weights, in the gradient penalty).
 pub fn normalize_adjoint<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
     dy: Act<C, E, T>,
     unit: Act<C, E, T>,
-    std: Tensor<(usize, Const<C>), E, Cpu, T>,
+    std: Stats<C, E, T>,
     gamma: Tensor<Rank1<C>, E, Cpu, T>,
-) -> Act<C, E, T>
-where
-    Cpu: Device<E>,
-{
+) -> Act<C, E, T> {
     let rows = dy.shape().0;
-    let groups = std.shape().0;
-    let shape = (groups, rows / groups, Const::<C>);
-    let group_mean = |t: Tensor<(usize, usize, Const<C>), E, Cpu, T>| {
-        t.mean::<(usize, Const<C>), Axis<1>>()
-            .broadcast_like::<_, Axis<1>>(&shape)
-    };
-    let dy = dy.reshape_like(&shape);
-    let unit = unit.reshape_like(&shape);
-    let mean_dy = group_mean(dy.retaped::<T>());
-    let mean_dy_unit = group_mean(dy.retaped::<T>() * unit.retaped::<T>());
-    let inner = dy - mean_dy - unit * mean_dy_unit;
-    let scale =
-        gamma.broadcast_like::<_, Axes2<0, 1>>(&shape) / std.broadcast_like::<_, Axis<1>>(&shape);
-    (inner * scale).reshape_like(&(rows, Const::<C>))
+    let g = groups_of::<C>(rows, std.shape().0);
+    let (dy, tape_dy, d) = split(dy);
+    let (unit, tape_u, u) = split(unit);
+    let (std, tape_s, s) = split(std);
+    let (gamma, tape_g, gs) = split(gamma);
+    let mut tape = tape_dy.merge(tape_u).merge(tape_s).merge(tape_g);
+    let m1 = g.means(|i, _| d[i]);
+    let m2 = g.means(|i, _| d[i] * u[i]);
+    // gamma / std per group and channel.
+    let scale: Vec<E> = (0..g.stats()).map(|k| gs[k % C] / s[k]).collect();
+    let mut out = vec![E::zero(); g.len()];
+    g.fill(&mut out, |i, k| scale[k] * (d[i] - m1[k] - u[i] * m2[k]));
+    let out = dy.device().tensor_from_vec(out, (rows, Const::<C>));
+    if T::OWNS_TAPE {
+        let ghosts = (
+            dy.ghost(),
+            unit.ghost(),
+            std.ghost(),
+            gamma.ghost(),
+            out.ghost(),
+        );
+        let (dy_ghost, u_ghost, std_ghost, gamma_ghost, out_ghost) = ghosts;
+        tape.add_backward_op(move |grads| {
+            let (d, u) = (data(&dy), data(&unit));
+            let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+            // out = scale * inner, inner = d - m1 - u * m2, m1 = mean(d), m2 = mean(d * u).
+            let dscale = g.sums(|i, k| dout[i] * (d[i] - m1[k] - u[i] * m2[k]));
+            // The gradients of m1 and m2, over n: -mean(dinner) and -mean(dinner * u).
+            let dm1 = g.means(|i, k| -(scale[k] * dout[i]));
+            let dm2 = g.means(|i, k| -(scale[k] * dout[i] * u[i]));
+            g.add(&mut **grads.get_or_alloc_mut(&dy_ghost)?, |i, k| {
+                scale[k] * dout[i] + dm1[k] + dm2[k] * u[i]
+            });
+            g.add(&mut **grads.get_or_alloc_mut(&u_ghost)?, |i, k| {
+                -scale[k] * dout[i] * m2[k] + dm2[k] * d[i]
+            });
+            let dstd: Vec<E> = (0..g.stats())
+                .map(|k| -dscale[k] * scale[k] / s[k])
+                .collect();
+            add_into(&mut **grads.get_or_alloc_mut(&std_ghost)?, &dstd);
+            let mut dgamma = vec![E::zero(); C];
+            for k in 0..g.stats() {
+                dgamma[k % C] = dgamma[k % C] + dscale[k] / s[k];
+            }
+            add_into(&mut **grads.get_or_alloc_mut(&gamma_ghost)?, &dgamma);
+            **grads.get_or_alloc_mut(&out_ghost)? = dout;
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
 }
