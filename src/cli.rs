@@ -120,14 +120,18 @@ pub struct Cli {
     #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY, value_name = "N")]
     pub checkpoint_every: u64,
 
+    /// Write no TensorBoard event file into the run folder
+    #[arg(long)]
+    pub no_tensorboard: bool,
+
     /// Checkpoints to keep (the newest)
     #[arg(long, default_value_t = DEFAULT_KEEP as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub keep: u64,
 
     /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
     /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
-    /// --steps, --threads, --device, --paused, --checkpoint-every, --keep, --no-ui and --ascii
-    /// may be given too
+    /// --steps, --threads, --device, --paused, --checkpoint-every, --keep, --no-tensorboard,
+    /// --no-ui and --ascii may be given too
     #[arg(
         long,
         value_name = "DIR",
@@ -345,6 +349,7 @@ impl Cli {
             keep: self.keep as usize,
             betas: self.betas.unwrap_or(family.default_betas()),
             device: CPU_DEVICE.into(),
+            tensorboard: !self.no_tensorboard,
         })
     }
 
@@ -363,6 +368,7 @@ impl Cli {
         config.device = CPU_DEVICE.into();
         config.checkpoint_every = self.checkpoint_every;
         config.keep = self.keep as usize;
+        config.tensorboard = !self.no_tensorboard;
         config
     }
 }

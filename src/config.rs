@@ -192,6 +192,13 @@ pub struct TrainConfig {
     /// Where the layers run: "cpu" or the GPU's name (set when the run starts, `--device`).
     #[serde(default = "default_device")]
     pub device: String,
+    /// Whether the run folder gets a TensorBoard event file (`--no-tensorboard`: no).
+    #[serde(default = "default_tensorboard")]
+    pub tensorboard: bool,
+}
+
+fn default_tensorboard() -> bool {
+    true
 }
 
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 500;
@@ -358,6 +365,7 @@ impl TrainConfig {
             keep: DEFAULT_KEEP,
             betas: family.default_betas(),
             device: CPU_DEVICE.into(),
+            tensorboard: false,
         }
     }
 }

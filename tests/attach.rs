@@ -51,8 +51,11 @@ fn headless(out: &Path, prefix: &[&str]) -> Background {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let socket = out.join("control.sock");
-    wait_for("the run's socket", || socket.exists());
+    // The socket is bound before config.json is written: a viewer needs both.
+    let (socket, config) = (out.join("control.sock"), out.join("config.json"));
+    wait_for("the run's socket and config.json", || {
+        socket.exists() && config.exists()
+    });
     Background(child)
 }
 

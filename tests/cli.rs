@@ -445,6 +445,12 @@ fn a_run_folder_another_process_holds_is_refused() {
         "the refused start wrote files"
     );
     drop(lock);
+    // Other tests of this binary start processes: one forked but not yet exec'd holds a copy
+    // of every open descriptor, ours of the lock included, for a moment.
+    common::wait_for("the lock to be free", || {
+        let file = std::fs::File::open(out.join(".lock")).unwrap();
+        file.try_lock().is_ok()
+    });
     let o = wgangp(&[
         "--no-ui",
         "--steps",

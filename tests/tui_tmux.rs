@@ -94,6 +94,18 @@ fn monitor_session(term: &str) {
         "finished",
         "the run's files were not completed"
     );
+    // The monitor's run writes the TensorBoard file as a headless one does.
+    let files = wgangp_tui::run::tensorboard::event_files(&out);
+    let events = wgangp_tui::run::tensorboard::read_events(&files[0]).unwrap();
+    let steps_with_loss = events
+        .iter()
+        .filter(|e| {
+            matches!(&e.what, Some(wgangp_tui::run::tensorboard::What::Summary(s))
+            if s.value.iter().any(|v| v.tag == "loss/critic"))
+        })
+        .count();
+    let metrics = lines.iter().filter(|l| l["kind"] == "metrics").count();
+    assert_eq!(steps_with_loss, metrics);
 }
 
 #[test]

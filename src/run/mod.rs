@@ -9,4 +9,5 @@ pub mod lock;
 pub mod pictures;
 pub mod protocol;
 pub mod server;
+pub mod tensorboard;
 pub mod writer;

@@ -110,6 +110,23 @@ pub fn render(samples: &SampleSet) -> image::DynamicImage {
     }
 }
 
+/// The real pictures a [`SampleSet`] shows beside the generated ones, as a grid like theirs
+/// (`None` for the toy sets, whose plot holds both).
+pub fn render_real(samples: &SampleSet) -> Option<image::DynamicImage> {
+    match samples {
+        SampleSet::Images {
+            side,
+            channels,
+            real,
+            ..
+        } => {
+            let count = real.len() / (side * side * channels).max(1);
+            (count > 0).then(|| image_grid(real, count, *side, *channels, grid_columns(count)))
+        }
+        SampleSet::Points { .. } => None,
+    }
+}
+
 /// Real points (green) and generated points (orange) over the critic's value surface.
 pub fn scatter(
     generated: &[[f32; 2]],

@@ -2,8 +2,9 @@
 //! lock and socket, and the training worker (`start`).
 //!
 //! Run folder: `config.json`, `metrics.jsonl` (one JSON object per line, `"kind"` says which),
-//! `samples/step-NNNNNNN.png` and `samples/latest.json`, `checkpoints/`, and `control.sock`
-//! while the run is live.
+//! `samples/step-NNNNNNN.png` and `samples/latest.json`, `checkpoints/`, TensorBoard's
+//! `events.out.tfevents.*` (one per process that trained the run), and `control.sock` while
+//! the run is live.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -16,6 +17,7 @@ use super::checkpoints::newest_step;
 use super::lock::{RunLock, lock_run};
 use super::pictures;
 use super::server::{Listener, Server};
+use super::tensorboard::RunEvents;
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
@@ -89,6 +91,14 @@ fn write_skipped(dir: &Path, skipped: &[Skipped]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The run's TensorBoard event file, if it has one (`resumed_after`: see [`RunEvents::create`]).
+fn tensorboard(config: &TrainConfig, resumed_after: Option<u64>) -> Result<Option<RunEvents>> {
+    if !config.tensorboard {
+        return Ok(None);
+    }
+    RunEvents::create(&config.out, config.sample_every, resumed_after).map(Some)
+}
+
 /// Writes `config.json` into the run folder.
 fn write_config(config: &TrainConfig) -> Result<()> {
     let path = config.out.join("config.json");
@@ -109,6 +119,8 @@ pub struct RunWriter {
     last_checkpoint: Option<(u64, PathBuf)>,
     /// The run folder's lock, held while this process writes the run.
     lock: Option<RunLock>,
+    /// The TensorBoard event file, unless `--no-tensorboard`.
+    tensorboard: Option<RunEvents>,
 }
 
 impl RunWriter {
@@ -131,6 +143,7 @@ impl RunWriter {
         let path = dir.join("metrics.jsonl");
         let file =
             File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let tensorboard = tensorboard(config, None)?;
         Ok(Self {
             dir,
             metrics: BufWriter::new(file),
@@ -139,6 +152,7 @@ impl RunWriter {
             server: None,
             last_checkpoint: None,
             lock: None,
+            tensorboard,
         })
     }
 
@@ -169,6 +183,7 @@ impl RunWriter {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
+        let tensorboard = tensorboard(config, Some(step))?;
         Ok(Self {
             dir,
             metrics: BufWriter::new(file),
@@ -177,6 +192,7 @@ impl RunWriter {
             server: None,
             last_checkpoint: None,
             lock: None,
+            tensorboard,
         })
     }
 
@@ -218,14 +234,17 @@ impl RunWriter {
         Ok(())
     }
 
-    fn samples(&self, samples: &SampleSet) -> Result<PathBuf> {
+    fn samples(&mut self, samples: &SampleSet) -> Result<PathBuf> {
         let path = self
             .dir
             .join("samples")
             .join(format!("step-{:07}.png", samples.step()));
-        pictures::render(samples)
-            .save(&path)
+        let grid = pictures::render(samples);
+        grid.save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(tensorboard) = &mut self.tensorboard {
+            tensorboard.samples(samples.step(), &grid, pictures::render_real(samples))?;
+        }
         // The latest set as data too, for a viewer of the finished run.
         let latest = self.dir.join("samples").join(LATEST_SAMPLES);
         write_atomically(&latest, &serde_json::to_vec(samples)?)
@@ -256,9 +275,15 @@ impl RunWriter {
             TrainEvent::Samples(s) => {
                 self.samples(s)?;
             }
-            TrainEvent::Metrics(_)
-            | TrainEvent::HyperChanged { .. }
-            | TrainEvent::CheckpointSaved { .. } => self.record(&event)?,
+            TrainEvent::Metrics(m) => {
+                self.record(&event)?;
+                if let Some(tensorboard) = &mut self.tensorboard {
+                    tensorboard.metrics(m)?;
+                }
+            }
+            TrainEvent::HyperChanged { .. } | TrainEvent::CheckpointSaved { .. } => {
+                self.record(&event)?
+            }
             TrainEvent::State { state, reason, .. } => {
                 self.record(&event)?;
                 outcome = match state {

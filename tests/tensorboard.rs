@@ -1,0 +1,222 @@
+//! The run folder's TensorBoard event file, read back with the project's reader: every record's
+//! CRCs, the scalars of every step, the sample grids as PNGs, the weight histograms, and a
+//! resumed run's second file.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{records, wgangp};
+use wgangp_tui::run::tensorboard::{Event, Kind, SESSION_START, What, event_files, read_events};
+
+fn train(args: &[&str]) {
+    let o = wgangp(args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// (step, tag) -> what was written.
+fn values(events: &[Event]) -> BTreeMap<(i64, String), Kind> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        if let Some(What::Summary(s)) = &e.what {
+            for v in &s.value {
+                out.insert((e.step, v.tag.clone()), v.kind.clone().unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn scalar(kind: &Kind) -> f32 {
+    match kind {
+        Kind::SimpleValue(v) => *v,
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+#[test]
+fn a_run_writes_what_tensorboard_shows_and_a_resumed_run_a_second_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let common = [
+        "--no-ui",
+        "--data",
+        "mnist",
+        "--batch",
+        "8",
+        "--n-critic",
+        "1",
+    ];
+    train(
+        &[
+            &common[..],
+            &[
+                "--seed",
+                "4",
+                "--steps",
+                "6",
+                "--sample-every",
+                "3",
+                "--out",
+                run_s,
+            ],
+        ]
+        .concat(),
+    );
+    let files = event_files(&run);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let events = read_events(&files[0]).unwrap();
+    assert_eq!(
+        events[0].what,
+        Some(What::FileVersion("brain.Event:2".into()))
+    );
+    let written = values(&events);
+
+    // Every step's figures, as metrics.jsonl has them.
+    let metrics: Vec<_> = records(&run)
+        .into_iter()
+        .filter(|r| r["kind"] == "metrics")
+        .collect();
+    assert_eq!(metrics.len(), 6);
+    for m in &metrics {
+        let step = m["step"].as_i64().unwrap();
+        for (tag, key) in [
+            ("loss/critic", "critic_loss"),
+            ("loss/generator", "generator_loss"),
+            ("loss/wasserstein", "wasserstein"),
+            ("penalty/weighted", "weighted_penalty"),
+            ("critic_input_grad_norm/mean", "grad_norm_mean"),
+            ("hyper/lambda", "lambda"),
+        ] {
+            // f32 in the event file, a shortest f64 in metrics.jsonl.
+            let (got, want) = (
+                scalar(&written[&(step, tag.to_string())]),
+                m[key].as_f64().unwrap(),
+            );
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{tag} at {step}: {got} vs {want}"
+            );
+        }
+        let layer = m["layers"][0]["name"].as_str().unwrap();
+        assert!(written.contains_key(&(step, format!("layer_grad_norm/{layer}"))));
+    }
+
+    // The weight histograms: at step 1 and at the samples' cadence, all the critic's weights.
+    for step in [1, 3, 6] {
+        let Kind::Histo(h) = &written[&(step, "critic/weights".to_string())] else {
+            panic!("no histogram at {step}");
+        };
+        let m = &metrics[step as usize - 1];
+        let counts: Vec<f64> = m["weight_histogram"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_f64().unwrap())
+            .collect();
+        assert_eq!(h.bucket, counts);
+        assert_eq!(h.num, counts.iter().sum::<f64>());
+        assert!(h.num > 1000.0);
+        assert_eq!(h.bucket_limit.len(), counts.len());
+    }
+    assert!(!written.contains_key(&(2, "critic/weights".to_string())));
+
+    // The sample grids, as PNGs like the run folder's.
+    for step in [0, 3, 6] {
+        let Kind::Image(image) = &written[&(step, "samples/generated".to_string())] else {
+            panic!("no image at {step}");
+        };
+        let png = image::load_from_memory(&image.encoded_image_string).unwrap();
+        let saved = image::open(run.join(format!("samples/step-{step:07}.png"))).unwrap();
+        assert_eq!((png.width(), png.height()), (saved.width(), saved.height()));
+        assert_eq!(png.to_rgb8(), saved.to_rgb8(), "step {step}");
+        assert_eq!(
+            (image.width as u32, image.height as u32),
+            (png.width(), png.height())
+        );
+    }
+
+    // The real digits, once: a grid of the same size in other pixels.
+    let Kind::Image(real) = &written[&(0, "samples/real".to_string())] else {
+        panic!("no real pictures");
+    };
+    let real = image::load_from_memory(&real.encoded_image_string).unwrap();
+    let generated = image::open(run.join("samples/step-0000000.png")).unwrap();
+    assert_eq!(real.width(), generated.width());
+    assert_ne!(real.to_rgb8(), generated.to_rgb8());
+    assert!(!written.contains_key(&(3, "samples/real".to_string())));
+
+    // Resumed: a second file that starts a session after the checkpoint, and goes on.
+    train(&["--no-ui", "--resume", run_s, "--steps", "8"]);
+    let files = event_files(&run);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let events = read_events(&files[1]).unwrap();
+    assert!(
+        events.iter().any(|e| e.step == 7
+            && matches!(&e.what, Some(What::SessionLog(s)) if s.status == SESSION_START)),
+        "{events:?}"
+    );
+    let written = values(&events);
+    for step in [7, 8] {
+        assert!(written.contains_key(&(step, "loss/critic".to_string())));
+    }
+    assert!(!written.contains_key(&(6, "loss/critic".to_string())));
+
+    // --no-tensorboard writes none.
+    let quiet = dir.path().join("quiet");
+    train(
+        &[
+            &common[..],
+            &[
+                "--steps",
+                "1",
+                "--no-tensorboard",
+                "--out",
+                quiet.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(event_files(&quiet).is_empty());
+    assert!(Path::new(&quiet.join("metrics.jsonl")).is_file());
+}
+
+/// A run killed with SIGKILL leaves an event file that reads up to its last whole record:
+/// every step metrics.jsonl has, TensorBoard has too (each record is flushed as written).
+#[test]
+fn a_killed_run_leaves_a_readable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["--no-ui", "--data", "toy:8gaussians", "--n-critic", "1"])
+        .args(["--steps", "1000000", "--out", run.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for("ten steps", || {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .is_ok_and(|m| m.matches("\"kind\":\"metrics\"").count() >= 10)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Whole lines only: the kill may have cut the last.
+    let steps: Vec<i64> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["kind"] == "metrics")
+        .map(|r| r["step"].as_i64().unwrap())
+        .collect();
+    assert!(steps.len() >= 10);
+    let events = read_events(&event_files(&run)[0]).unwrap();
+    let written = values(&events);
+    // The event file is written after metrics.jsonl, so it may lack the very last step.
+    for step in &steps[..steps.len() - 1] {
+        assert!(
+            written.contains_key(&(*step, "loss/critic".to_string())),
+            "step {step} missing"
+        );
+    }
+}
