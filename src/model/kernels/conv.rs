@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::Float;
-use super::gemm::gemm_add;
+use super::gemm::{gemm_add, gemm_set};
 
 /// Side of every kernel in the MNIST nets (k5 s2 p2, as in the paper's code).
 pub const KERNEL: usize = 5;
@@ -218,24 +218,32 @@ impl FusedConv {
         }
     }
 
-    /// For each block of images (`images` of them from `first`), with a zeroed scratch buffer
-    /// for their patch matrix: `f(first, images, cols)`.
-    fn for_blocks<E: Float>(&self, batch: usize, mut f: impl FnMut(usize, usize, &mut [E])) {
+    /// For each block of images (`images` of them from `first`), with a scratch buffer for
+    /// their patch matrix, zeroed when `zeroed` (else holding anything): `f(first, images,
+    /// cols)`.
+    fn for_blocks<E: Float>(
+        &self,
+        batch: usize,
+        zeroed: bool,
+        mut f: impl FnMut(usize, usize, &mut [E]),
+    ) {
         let per_image = self.g.out_pixels() * self.kkc();
         let step = (self.block / per_image).max(1);
         let mut cols = Vec::new();
         for first in (0..batch).step_by(step) {
             let images = step.min(batch - first);
-            cols.clear();
+            if zeroed {
+                cols.clear();
+            }
             cols.resize(images * per_image, E::zero());
-            f(first, images, &mut cols);
+            f(first, images, &mut cols[..images * per_image]);
         }
     }
 
     /// `y += im2col(x) W`.
     pub fn conv<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
         let (xl, yl, kkc) = (self.image_len(), self.patch_side_len(), self.kkc());
-        self.for_blocks(x.len() / xl, |b, images, cols| {
+        self.for_blocks(x.len() / xl, true, |b, images, cols| {
             im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
             let y = &mut y[b * yl..][..images * yl];
             let rows = images * self.g.out_pixels();
@@ -255,10 +263,11 @@ impl FusedConv {
         let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
         // W^T as an n x kkc matrix: W's strides swapped.
         let (rs, cs) = self.w_strides();
-        self.for_blocks(y.len() / yl, |b, images, cols| {
+        // The product overwrites the whole patch matrix: no zeroing needed.
+        self.for_blocks(y.len() / yl, false, |b, images, cols| {
             let y = &y[b * yl..][..images * yl];
             let rows = images * self.g.out_pixels();
-            gemm_add((rows, kkc, n), cols, y, (n as isize, 1), w, (cs, rs));
+            gemm_set((rows, kkc, n), cols, y, (n as isize, 1), w, (cs, rs));
             col2im_add(&self.g, self.c, cols, &mut x[b * xl..][..images * xl]);
         });
     }
@@ -266,7 +275,7 @@ impl FusedConv {
     /// `W += im2col(x)^T y`, into W's own layout.
     pub fn wgrad<E: Float>(&self, x: &[E], y: &[E], dw: &mut [E]) {
         let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
-        self.for_blocks(x.len() / xl, |b, images, cols| {
+        self.for_blocks(x.len() / xl, true, |b, images, cols| {
             im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
             let y = &y[b * yl..][..images * yl];
             let rows = images * self.g.out_pixels();

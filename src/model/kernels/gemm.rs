@@ -50,10 +50,35 @@ pub fn count_flops(m: usize, n: usize, k: usize) {
 }
 
 /// `dst (m x n) += lhs (m x k) * rhs (k x n)`, each matrix given by its row and column strides.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_add<E: Float>(
+    shape: (usize, usize, usize),
+    dst: &mut [E],
+    lhs: &[E],
+    lhs_strides: (isize, isize),
+    rhs: &[E],
+    rhs_strides: (isize, isize),
+) {
+    gemm_into(shape, dst, true, lhs, lhs_strides, rhs, rhs_strides);
+}
+
+/// `dst (m x n) = lhs (m x k) * rhs (k x n)`: what `dst` held is neither read nor kept (so it
+/// need not be zeroed first).
+pub fn gemm_set<E: Float>(
+    shape: (usize, usize, usize),
+    dst: &mut [E],
+    lhs: &[E],
+    lhs_strides: (isize, isize),
+    rhs: &[E],
+    rhs_strides: (isize, isize),
+) {
+    gemm_into(shape, dst, false, lhs, lhs_strides, rhs, rhs_strides);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<E: Float>(
     (m, n, k): (usize, usize, usize),
     dst: &mut [E],
+    accumulate: bool,
     lhs: &[E],
     (lhs_rs, lhs_cs): (isize, isize),
     rhs: &[E],
@@ -62,6 +87,9 @@ pub fn gemm_add<E: Float>(
     assert!(dst.len() >= m * n);
     count_flops(m, n, k);
     if m.min(n).min(k) <= SMALL_DIM {
+        if !accumulate {
+            dst[..m * n].fill(E::zero());
+        }
         small_gemm_add((m, n, k), dst, lhs, (lhs_rs, lhs_cs), rhs, (rhs_rs, rhs_cs));
         return;
     }
@@ -81,7 +109,7 @@ pub fn gemm_add<E: Float>(
             dst.as_mut_ptr(),
             1,
             n as isize,
-            true,
+            accumulate,
             lhs.as_ptr(),
             lhs_cs,
             lhs_rs,
