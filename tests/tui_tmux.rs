@@ -215,8 +215,10 @@ fn resumed_monitor_shows_the_whole_history() {
         .unwrap();
     assert!(first.status.success());
     let script = format!(
-        "{} --resume {out_s} --steps 100000; sleep 60",
-        env!("CARGO_BIN_EXE_wgangp-tui")
+        "{} --resume {out_s} --steps 100000; echo $? > {dir}/exit.part; mv {dir}/exit.part {dir}/exit; \
+         sleep 60",
+        env!("CARGO_BIN_EXE_wgangp-tui"),
+        dir = dir.path().display()
     );
     let tmux = Tmux::start("resumed", &script);
     // The x-axis labels of a chart: the first step shown, then the last.
@@ -231,6 +233,10 @@ fn resumed_monitor_shows_the_whole_history() {
     };
     tmux.wait("curves from step 1 past the resume step", axis);
     tmux.keys("q");
+    // Quitting ends the process before its terminal and folder go away with the test.
+    wait_for("the monitor to exit", || dir.path().join("exit").exists());
+    let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    assert_eq!(code.trim(), "0");
 }
 
 /// A stopped run whose `samples/latest.json` is damaged: `attach` shows the run read-only with a
