@@ -282,10 +282,6 @@ impl RunEvents {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        self.writer.path()
-    }
-
     /// A step's figures as scalars, grouped by the part before the slash; the critic's weight
     /// histogram at the samples' cadence.
     pub fn metrics(&mut self, m: &StepMetrics) -> Result<()> {
