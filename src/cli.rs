@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    BenchConfig, CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper,
-    MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip, check_lambda,
-    check_lr, check_n_critic,
+    BenchConfig, CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Family,
+    FixedGenerator, Hyper, MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas,
+    check_clip, check_lambda, check_lr, check_n_critic,
 };
 use crate::model::device::DeviceChoice;
 
@@ -39,6 +39,17 @@ pub struct Cli {
     /// article's gan-zoo nets) or 32 (the paper's CIFAR-10 nets)
     #[arg(long, default_value_t = 64, value_parser = picture_side)]
     pub size: usize,
+
+    /// Toy data only: train 12-layer ReLU MLPs (11 hidden layers of 512, He init) instead of
+    /// the paper's 4-layer ones, and record the critic loss's gradient norm at each layer's
+    /// input (the paper's Figure 1b)
+    #[arg(long)]
+    pub deep: bool,
+
+    /// Toy data only: train the critic alone against `noise`, the real batch plus N(0, I)
+    /// (the generator is never trained): the critic's value surface of the paper's Figure 1a
+    #[arg(long, value_enum, value_name = "noise")]
+    pub fixed_generator: Option<FixedGenerator>,
 
     /// Run folder for config.json, metrics.jsonl and samples/ [default: runs/<UTC date-time>]
     #[arg(long, value_name = "DIR")]
@@ -135,7 +146,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "DIR",
-        conflicts_with_all = ["data", "size", "betas", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "sample_every", "log_every"]
+        conflicts_with_all = ["data", "size", "deep", "fixed_generator", "betas", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "sample_every", "log_every"]
     )]
     pub resume: Option<PathBuf>,
 }
@@ -318,7 +329,21 @@ impl Cli {
     /// The run's configuration, with the family's defaults filled in.
     pub fn to_config(&self) -> Result<TrainConfig, String> {
         let data = parse_data(&self.data, self.size)?;
-        let family = data.family();
+        let toy = matches!(data, DataSpec::Toy(_));
+        if self.deep && !toy {
+            return Err("--deep: the deep nets train on toy data only (--data toy:NAME)".into());
+        }
+        if self.fixed_generator.is_some() && !toy {
+            return Err(
+                "--fixed-generator: a fixed generator exists for toy data only (--data toy:NAME)"
+                    .into(),
+            );
+        }
+        let family = if self.deep {
+            Family::DeepToy
+        } else {
+            data.family()
+        };
         let (batch, lambda) = family.defaults();
         let lr = self.lr.unwrap_or(self.penalty.default_lr());
         let hyper = Hyper {
@@ -350,6 +375,7 @@ impl Cli {
             betas: self.betas.unwrap_or(family.default_betas()),
             device: CPU_DEVICE.into(),
             tensorboard: !self.no_tensorboard,
+            fixed_generator: self.fixed_generator,
         })
     }
 

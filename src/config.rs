@@ -139,6 +139,10 @@ impl fmt::Display for DataSpec {
 pub enum Family {
     /// 2-d data, MLPs with 3 hidden layers of 512 ReLU units.
     Toy,
+    /// 2-d data, MLPs of 12 linear layers (11 hidden layers of 512 ReLU units, He init): the
+    /// deep nets of the paper's Figure 1b (`--deep`).
+    #[serde(rename = "deeptoy")]
+    DeepToy,
     /// 28x28 grayscale images, the paper's DCGAN-like conv nets.
     Mnist,
     /// 32x32 colour images, the paper's CIFAR-10 nets (DIM 128).
@@ -151,7 +155,7 @@ impl Family {
     /// The paper's defaults for this family: (batch, lambda).
     pub fn defaults(self) -> (usize, f64) {
         match self {
-            Family::Toy => (256, 0.1),
+            Family::Toy | Family::DeepToy => (256, 0.1),
             Family::Mnist => (50, 10.0),
             Family::Cifar32 | Family::Face64 => (64, 10.0),
         }
@@ -164,6 +168,15 @@ impl Family {
             _ => DEFAULT_BETAS,
         }
     }
+}
+
+/// What the critic is trained against instead of a generator (`--fixed-generator`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FixedGenerator {
+    /// Fakes are the real batch plus N(0, I) noise, and the generator is never trained: the
+    /// critic's value surface of the paper's Figure 1a forms (toy data only).
+    Noise,
 }
 
 /// Everything that defines a training run. Written to `config.json`.
@@ -195,6 +208,9 @@ pub struct TrainConfig {
     /// Whether the run folder gets a TensorBoard event file (`--no-tensorboard`: no).
     #[serde(default = "default_tensorboard")]
     pub tensorboard: bool,
+    /// Train the critic alone against a fixed distribution (`--fixed-generator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_generator: Option<FixedGenerator>,
 }
 
 fn default_tensorboard() -> bool {
@@ -366,6 +382,7 @@ impl TrainConfig {
             betas: family.default_betas(),
             device: CPU_DEVICE.into(),
             tensorboard: false,
+            fixed_generator: None,
         }
     }
 }

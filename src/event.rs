@@ -111,6 +111,10 @@ pub struct LayerStats {
     /// L2 norm of the loss gradient w.r.t. the layer's weight (last critic step).
     pub grad_norm: f64,
     pub max_abs_weight: f64,
+    /// L2 norm of the gradient of mean D(fake) - mean D(real) w.r.t. the layer's input, on
+    /// fixed points (the deep toy nets only: the paper's Figure 1b).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_grad_norm: Option<f64>,
 }
 
 /// A histogram of all critic weights over `[lo, hi]`, equal-width bins.

@@ -5,6 +5,7 @@ use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgangp_tui::config::PenaltyMode;
+use wgangp_tui::model::deep::DeepCritic;
 use wgangp_tui::model::face::{FACE_VALUES, FaceCritic};
 use wgangp_tui::model::mnist::ConvCritic;
 use wgangp_tui::model::params::{read_grads, read_params, write_params};
@@ -146,6 +147,17 @@ fn mlp_critic_penalty_gradients_match_finite_differences() {
     println!("MLP critic: max relative error gp {gp:e}, lp {lp:e}");
 }
 
+#[test]
+fn deep_mlp_critic_penalty_gradients_match_finite_differences() {
+    let dev = Cpu::seed_from_u64(5);
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let mut critic = DeepCritic::<8, f64>::build(&dev);
+    let i = inputs::<2>(&mut rng, 1.5);
+    let (gp, _) = check(&dev, &mut critic, &i, PenaltyMode::Gp);
+    assert!(gp <= 1e-4, "gp: max relative error {gp:e}");
+    println!("deep MLP critic: max relative error gp {gp:e}");
+}
+
 /// The MNIST critic's architecture at a small size: 8x8 images, 2/3/4 channels (8 -> 4 -> 2 -> 1).
 type SmallConvCritic = ConvCritic<64, 1, 2, 3, 4, 4, f64, Cpu>;
 
@@ -237,6 +249,14 @@ fn input_gradient_matches_finite_differences_of_the_critic() {
     run::<_, 2>(
         &dev,
         &toy,
+        (0..BATCH * 2).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+        1,
+    );
+
+    let deep = DeepCritic::<8, f64>::build(&dev);
+    run::<_, 2>(
+        &dev,
+        &deep,
         (0..BATCH * 2).map(|_| rng.gen_range(-1.0..1.0)).collect(),
         1,
     );

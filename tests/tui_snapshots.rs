@@ -61,6 +61,7 @@ fn metrics(h: &Hyper, step: u64) -> StepMetrics {
                 name: n.to_string(),
                 grad_norm: 0.5 / (i + 1) as f64,
                 max_abs_weight: 0.1,
+                input_grad_norm: None,
             })
             .collect(),
         weight_histogram: Histogram {

@@ -9,6 +9,7 @@
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
 pub mod cifar;
+pub mod deep;
 pub mod device;
 pub mod face;
 pub mod kernels;
@@ -42,6 +43,16 @@ where
 
     /// The weight tensors (biases left out), by layer name, for per-layer figures.
     fn layer_weights(&self) -> Vec<(&'static str, Tensor<(usize,), E, Cpu>)>;
+
+    /// Whether [`Self::activation_gradient_norms`] records anything.
+    const ACTIVATION_NORMS: bool = false;
+
+    /// For a loss whose gradient w.r.t. the scores of the rows of `x` is `d_score`: the L2 norm
+    /// of its gradient w.r.t. each layer's input (the input first, the last layer's input
+    /// last), over the whole batch. Empty for a family that does not record it.
+    fn activation_gradient_norms(&self, _x: &Batch<X, E>, _d_score: &[E]) -> Vec<f64> {
+        Vec::new()
+    }
 }
 
 /// A generator G: R^Z -> R^X.

@@ -9,6 +9,7 @@ use crate::config::Family;
 use crate::model::cifar::{
     CIFAR_CHANNELS, CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES, CifarCritic, CifarGenerator,
 };
+use crate::model::deep::{DEEP_HIDDEN, DeepCritic, DeepGenerator};
 use crate::model::face::{
     FACE_CHANNELS, FACE_NOISE, FACE_SIDE, FACE_VALUES, Face64Critic, FaceGenerator,
 };
@@ -19,6 +20,8 @@ use crate::model::{Critic, Generator};
 
 pub type ToyG = ToyGenerator<TOY_HIDDEN, f32>;
 pub type ToyD = ToyCritic<TOY_HIDDEN, f32>;
+pub type DeepG = DeepGenerator<DEEP_HIDDEN, f32>;
+pub type DeepD = DeepCritic<DEEP_HIDDEN, f32>;
 pub type MnistG = MnistGenerator<f32, Cpu>;
 pub type MnistD = MnistCritic<f32>;
 pub type CifarG = CifarGenerator<f32, Cpu>;
@@ -41,6 +44,7 @@ pub trait FamilyJob {
 pub fn dispatch<J: FamilyJob>(family: Family, job: J) -> J::Output {
     match family {
         Family::Toy => job.run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(),
+        Family::DeepToy => job.run::<DeepG, DeepD, TOY_DIM, TOY_DIM>(),
         Family::Mnist => job.run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(),
         Family::Cifar32 => job.run::<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>(),
         Family::Face64 => job.run::<FaceG, FaceD, FACE_NOISE, FACE_VALUES>(),
@@ -51,7 +55,7 @@ pub fn dispatch<J: FamilyJob>(family: Family, job: J) -> J::Output {
 /// [-1, 1] (else sigmoid's [0, 1]). `None` for the 2-d toys.
 pub fn picture_shape(family: Family) -> Option<(usize, usize, bool)> {
     match family {
-        Family::Toy => None,
+        Family::Toy | Family::DeepToy => None,
         Family::Mnist => Some((MNIST_SIDE, 1, false)),
         Family::Cifar32 => Some((CIFAR_SIDE, CIFAR_CHANNELS, true)),
         Family::Face64 => Some((FACE_SIDE, FACE_CHANNELS, true)),

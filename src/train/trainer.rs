@@ -26,6 +26,8 @@ pub const HISTOGRAM_BINS: usize = 41;
 pub const SAMPLE_IMAGES: usize = 64;
 /// Points in the fixed-noise toy scatter.
 pub const SAMPLE_POINTS: usize = 512;
+/// Real points, and as many fakes, on which the per-layer input-gradient norms are measured.
+pub const ACTIVATION_NORM_POINTS: usize = 128;
 /// Lattice of the toy critic surface, and its half-width in data space.
 pub const SURFACE_GRID: usize = 64;
 pub const SURFACE_EXTENT: f32 = 2.5;
@@ -81,6 +83,9 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     data_fingerprint: Option<String>,
     /// Shards a batch is split into, when a test sets it (see [`Self::shard_ranges`]).
     shards: Option<usize>,
+    /// Whether the fakes are the real batch plus N(0, I) noise (`--fixed-generator noise`):
+    /// the generator is then neither used nor trained.
+    fixed_generator: bool,
 }
 
 fn finite(x: f64) -> bool {
@@ -118,8 +123,14 @@ where
                 (layer, index.expect("each critic layer has a weight"))
             })
             .collect();
+        let fixed_generator = config.fixed_generator.is_some();
+        assert!(
+            !fixed_generator || Z == X,
+            "a fixed generator adds noise of the data's size"
+        );
         Self {
             critic_layers,
+            fixed_generator,
             shards: None,
             data_fingerprint,
             opt_generator: Optimizer::new(kind, hyper.lr_generator, config.betas),
@@ -207,12 +218,17 @@ where
         let b = eps.len();
         let (lambda, mode) = (self.hyper.lambda as f32, self.hyper.penalty);
         let (generator, critic, dev) = (&self.generator, &self.critic, &self.dev);
-        // A generator with batch statistics makes the fakes of the whole batch at once.
-        let whole_fake = G::BATCH_STATISTICS.then(|| {
-            generator
-                .generate(rows_tensor::<Z>(dev, z, &(0..b)))
-                .as_vec()
-        });
+        // A generator with batch statistics makes the fakes of the whole batch at once; a fixed
+        // one adds the noise to the real batch.
+        let whole_fake = if self.fixed_generator {
+            Some(real.iter().zip(z).map(|(r, e)| r + e).collect())
+        } else {
+            G::BATCH_STATISTICS.then(|| {
+                generator
+                    .generate(rows_tensor::<Z>(dev, z, &(0..b)))
+                    .as_vec()
+            })
+        };
         let mut parts = Vec::new();
         let mut grads = None;
         for_shards(
@@ -387,7 +403,12 @@ where
             grad_norm_std: sum.grad_norm_std / k,
             layer_grad_norms: sum.layer_grad_norms,
         };
-        let generator_loss = self.generator_step()?;
+        // A fixed generator is not trained; its loss is still -mean D(fake).
+        let generator_loss = if self.fixed_generator {
+            -critic.d_fake
+        } else {
+            self.generator_step()?
+        };
         self.step += 1;
         Ok(IterationStats {
             critic,
@@ -432,9 +453,12 @@ where
         )
     }
 
-    /// Per-layer figures for the metrics: last critic step's gradient norms with max |w|.
+    /// Per-layer figures for the metrics: last critic step's gradient norms with max |w|, and,
+    /// where the critic records them, its input-gradient norms (see
+    /// [`Self::activation_gradient_norms`]).
     pub fn layer_stats(&self, grad_norms: &[(&'static str, f64)]) -> (Vec<LayerStats>, Histogram) {
         let (max_abs, hist) = self.critic_weight_stats();
+        let mut input_norms = self.activation_gradient_norms().into_iter();
         let layers = grad_norms
             .iter()
             .zip(max_abs)
@@ -442,9 +466,46 @@ where
                 name: name.to_string(),
                 grad_norm,
                 max_abs_weight,
+                input_grad_norm: input_norms.next(),
             })
             .collect();
         (layers, hist)
+    }
+
+    /// The fakes of the fixed noise: the generator's samples, or with a fixed generator the
+    /// fixed real points plus that noise.
+    fn fixed_fakes(&self, n: usize) -> Vec<f32> {
+        let noise = self.sample_noise[..n * Z].to_vec();
+        if self.fixed_generator {
+            self.sample_real
+                .iter()
+                .zip(&noise)
+                .map(|(r, e)| r + e)
+                .collect()
+        } else {
+            self.generator
+                .generate(self.batch_tensor::<Z>(noise))
+                .as_vec()
+        }
+    }
+
+    /// The norm of the gradient of the Wasserstein part of the critic loss, mean D(fake) -
+    /// mean D(real), w.r.t. each critic layer's input (the data first), on
+    /// [`ACTIVATION_NORM_POINTS`] of the fixed real points and as many fixed fakes. Empty for a
+    /// critic that does not record it.
+    pub fn activation_gradient_norms(&self) -> Vec<f64> {
+        if !D::ACTIVATION_NORMS {
+            return Vec::new();
+        }
+        let n = ACTIVATION_NORM_POINTS.min(self.sample_noise.len() / Z);
+        let mut x = self.sample_real[..n * X].to_vec();
+        x.extend(self.fixed_fakes(n));
+        let share = 1.0 / n as f32;
+        let d_score: Vec<f32> = (0..2 * n)
+            .map(|i| if i < n { -share } else { share })
+            .collect();
+        self.critic
+            .activation_gradient_norms(&self.batch_tensor::<X>(x), &d_score)
     }
 
     /// The whole training state, for a checkpoint. `config` is the run's; the hyperparameters
@@ -499,8 +560,7 @@ where
 
     /// What the generator makes of the fixed noise (and, for 2-d data, the critic's surface).
     pub fn samples(&self) -> SampleSet {
-        let z = self.batch_tensor::<Z>(self.sample_noise.clone());
-        let generated = self.generator.generate(z).as_vec();
+        let generated = self.fixed_fakes(self.sample_noise.len() / Z);
         if X == 2 {
             let pairs = |v: &[f32]| v.chunks(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>();
             let g = SURFACE_GRID;

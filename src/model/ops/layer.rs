@@ -230,17 +230,33 @@ impl<E: Float> Saved<E> {
     }
 }
 
-/// `act(x W^T + b)` for a dfdx `Linear` layer (weight `(O, I)`, bias `(O,)`); with
+/// A fully connected layer's tensors: weight `(O, I)` and bias `(O,)`, as in dfdx's `Linear`.
+pub trait DenseWeights<const I: usize, const O: usize, E: Dtype> {
+    fn weight(&self) -> &Tensor<Rank2<O, I>, E, Cpu>;
+    fn bias(&self) -> &Tensor<Rank1<O>, E, Cpu>;
+}
+
+impl<const I: usize, const O: usize, E: Dtype> DenseWeights<I, O, E> for Linear<I, O, E, Cpu> {
+    fn weight(&self) -> &Tensor<Rank2<O, I>, E, Cpu> {
+        &self.weight
+    }
+
+    fn bias(&self) -> &Tensor<Rank1<O>, E, Cpu> {
+        &self.bias
+    }
+}
+
+/// `act(x W^T + b)` for a fully connected layer (weight `(O, I)`, bias `(O,)`); with
 /// `want_slopes`, also the activation's slope at each output.
 pub fn dense<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
-    linear: &Linear<I, O, E, Cpu>,
+    linear: &impl DenseWeights<I, O, E>,
     x: Tensor<(usize, Const<I>), E, Cpu, T>,
     act: Activation<E>,
     want_slopes: bool,
 ) -> WithSlopes<Tensor<(usize, Const<O>), E, Cpu, T>, E> {
     let n = x.shape().0;
-    let w = linear.weight.retaped::<T>().reshape_like(&(O, I));
-    let bias = linear.bias.retaped::<T>().reshape_like(&(O,));
+    let w = linear.weight().retaped::<T>().reshape_like(&(O, I));
+    let bias = linear.bias().retaped::<T>().reshape_like(&(O,));
     let map = LinearMap::Dense {
         k: I,
         n: O,
@@ -261,11 +277,11 @@ pub fn dense<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
 /// chain rule back through the layer, as a taped op on its weight.
 pub fn dense_adjoint<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
     g: Tensor<(usize, Const<O>), E, Cpu, T>,
-    linear: &Linear<I, O, E, Cpu>,
+    linear: &impl DenseWeights<I, O, E>,
     act: Activation<E>,
 ) -> Tensor<(usize, Const<I>), E, Cpu, T> {
     let n = g.shape().0;
-    let w = linear.weight.retaped::<T>().reshape_like(&(O, I));
+    let w = linear.weight().retaped::<T>().reshape_like(&(O, I));
     let map = LinearMap::Dense {
         k: O,
         n: I,
