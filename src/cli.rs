@@ -164,6 +164,10 @@ pub enum Sub {
     Attach(AttachArgs),
     /// List the runs in a folder: live or not, step, latest Wasserstein estimate, age
     Ls(LsArgs),
+    /// Run the paper's clipping-versus-penalty experiments (the article's Figures 1 and 2): critic
+    /// value surfaces on the toy sets, per-layer gradient norms and weight histograms of 12-layer
+    /// critics; writes three PNGs and figures.json
+    Figures(FiguresArgs),
     /// Check the GPU against the CPU: one critic step's and one generator step's gradients of
     /// the toy and MNIST nets, on 3 batches each; prints one JSON line and fails when the median
     /// relative error exceeds 1e-3 (needs a build with --features cuda)
@@ -214,6 +218,27 @@ pub struct BenchArgs {
     /// there, else cpu]
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct FiguresArgs {
+    /// Folder for fig-value-surfaces.png, fig-gradient-norms.png, fig-weights.png and
+    /// figures.json
+    #[arg(long, value_name = "DIR", default_value = "figures")]
+    pub out: PathBuf,
+
+    /// Generator iterations (5 critic steps each) of each of the 10 trainings
+    #[arg(long, default_value_t = crate::cmd::figures::DEFAULT_STEPS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub steps: u64,
+
+    /// Seed of every training (weights, data, noise)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Threads for the kernels [default: all cores]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
 }
 
 #[derive(clap::Args, Debug, Clone)]

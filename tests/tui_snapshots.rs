@@ -683,3 +683,71 @@ fn loading_screen_shows_the_decoding() {
         "{green} green cells of {inner}:\n{text}"
     );
 }
+
+/// The deep toy critic's metrics: per-layer input-gradient norms falling by 10x per layer from
+/// the last layer back to the first (as under weight clipping at c = 0.01).
+fn deep_app() -> App {
+    let argv = [
+        "wgangp-tui",
+        "--data",
+        "toy:swissroll",
+        "--deep",
+        "--out",
+        "runs/deep",
+        "--seed",
+        "1",
+    ];
+    let config = Cli::try_parse_from(argv).unwrap().to_config().unwrap();
+    let mut app = App::new(config, ColorMode::TrueColor, false);
+    for step in 1..=20 {
+        let mut m = metrics(&app.hyper, step);
+        m.layers = (1..=12)
+            .map(|k| LayerStats {
+                name: format!("l{k}"),
+                grad_norm: 0.01 * k as f64,
+                max_abs_weight: 0.01,
+                input_grad_norm: Some(10f64.powi(k - 12)),
+            })
+            .collect();
+        app.on_event(TrainEvent::Metrics(Box::new(m)));
+    }
+    app
+}
+
+/// Zoomed, the gradients pane shows the weight gradients (linear) beside the input gradients
+/// (log scale): every layer's input-gradient bar is one cell longer than the layer's before, where
+/// a linear scale would leave all but the last two empty.
+#[test]
+fn deep_critic_input_gradients_show_on_a_log_scale() {
+    let mut app = deep_app();
+    app.on_action(Action::Zoom(Pane::Gradients));
+    snapshot("deep_gradients_zoomed", &app);
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    terminal.draw(|f| ui::draw(f, &app)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    // The right half holds the log-scale section; its header is on the first inner row.
+    let header_row = (1..47u16)
+        .find(|&y| {
+            let line: String = (80..159u16)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            line.contains("log scale")
+        })
+        .expect("a log-scale section");
+    let bar = |y: u16| {
+        (80..159u16)
+            .filter(|&x| buf[(x, y)].symbol() == "█" && buf[(x, y)].fg == Color::Cyan)
+            .count()
+    };
+    let lengths: Vec<usize> = (1..=12u16).map(|k| bar(header_row + k)).collect();
+    assert_eq!(
+        lengths[0], 1,
+        "the smallest norm gets one cell: {lengths:?}"
+    );
+    for k in 1..12 {
+        assert!(
+            lengths[k] > lengths[k - 1],
+            "bars do not grow with log norm: {lengths:?}"
+        );
+    }
+}

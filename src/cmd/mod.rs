@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod bench;
 pub mod exit;
+pub mod figures;
 pub mod gpu_check;
 pub mod ls;
 pub mod sample;
@@ -49,6 +50,16 @@ pub fn run(cli: &Cli) -> ExitCode {
                 let _ = std::io::stdout().write_all(ls::table(&list).as_bytes());
                 ExitCode::SUCCESS
             }
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        },
+        Sub::Figures(args) => match figures::prepare(args) {
+            Ok(run) => match figures::run(&run) {
+                Ok(done) => {
+                    say(format_args!("{done}"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{e:#}"), FAILED),
+            },
             Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
         },
         Sub::GpuCheck => {

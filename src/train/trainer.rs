@@ -597,6 +597,22 @@ where
         }
     }
 
+    /// The critic's value at each of `points` (rows of `X` values, one after another).
+    pub fn critic_values(&self, points: &[f32]) -> Vec<f32> {
+        self.critic
+            .score(self.batch_tensor::<X>(points.to_vec()))
+            .as_vec()
+    }
+
+    /// Every value of the critic's weight tensors (biases left out).
+    pub fn critic_weights(&self) -> Vec<f32> {
+        self.critic
+            .layer_weights()
+            .into_iter()
+            .flat_map(|(_, w)| w.as_vec())
+            .collect()
+    }
+
     /// Draws `n` samples from the generator with fresh noise from `seed` (flattened rows).
     pub fn draw(&self, n: usize, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

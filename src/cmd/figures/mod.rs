@@ -1,0 +1,431 @@
+//! `wgangp-tui figures`: the clipping-versus-penalty experiments of the paper's section 3 (the
+//! article's Figures 1 and 2), run on the real trainer, written as `figures.json` (every number
+//! plotted) and three PNGs (see [`plot`]).
+//!
+//! - Value surfaces: a 4-layer toy critic trained alone against real + N(0, I)
+//!   (`--fixed-generator noise`) on 8 Gaussians, 25 Gaussians and Swiss Roll, with weight
+//!   clipping (c = 0.01) and with the penalty.
+//! - Gradient norms: 12-layer critics (`--deep`) trained as a GAN on Swiss Roll with clipping at
+//!   c = 0.1, 0.01, 0.001 and with the penalty; the norm of the critic loss's gradient w.r.t.
+//!   each layer's input at the end.
+//! - Weights: those deep critics' weights, and the share within 1% of +-c.
+
+pub mod plot;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::FiguresArgs;
+use crate::config::{BenchConfig, DataSpec, Family, FixedGenerator, PenaltyMode, ToySet};
+use crate::config::{TrainConfig, check_clip};
+use crate::data::Dataset;
+use crate::data::toy::centres;
+use crate::event::SampleSet;
+use crate::model::{Critic, Generator};
+use crate::train::Trainer;
+use crate::train::families::{FamilyJob, dispatch};
+use crate::util::files::write_atomically;
+use crate::util::say;
+
+/// Generator iterations (of 5 critic steps each) per experiment by default.
+pub const DEFAULT_STEPS: u64 = 200;
+/// The clipping bound of the value surfaces and of the weight histogram (the original WGAN's).
+pub const SURFACE_CLIP: f64 = 0.01;
+/// The clipping bounds of the gradient-norm experiment.
+pub const CLIPS: [f64; 3] = [0.1, 0.01, 0.001];
+/// "Near the bound": within this fraction of c of +-c.
+pub const NEAR_BOUND: f64 = 0.01;
+/// Bins of the weight histograms.
+const HISTOGRAM_BINS: usize = 80;
+
+/// Everything the figures show.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Figures {
+    /// Generator iterations per experiment (5 critic steps each).
+    pub steps: u64,
+    pub seed: u64,
+    pub value_surfaces: Vec<ValueSurface>,
+    pub gradient_norms: Vec<GradientNorms>,
+    pub weights: Vec<WeightFigures>,
+}
+
+/// One trained critic's value over the plane.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ValueSurface {
+    pub data: String,
+    /// "clip" or "gp".
+    pub penalty: String,
+    pub clip: Option<f64>,
+    pub lambda: Option<f64>,
+    /// The critic's value on a `grid` x `grid` lattice over [-extent, extent]^2, row 0 at
+    /// y = +extent.
+    pub extent: f32,
+    pub grid: usize,
+    pub values: Vec<f32>,
+    /// Real points drawn from the data set.
+    pub real: Vec<[f32; 2]>,
+    /// For the 8 Gaussians: the value at each mode's centre against the midpoints between it
+    /// and its neighbours.
+    pub modes: Option<ModeContrast>,
+}
+
+/// The critic's values at the 8 Gaussians' centres (in order around the circle) and at the
+/// midpoints between neighbouring centres (`midpoints[i]` between centre i and i + 1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModeContrast {
+    pub centres: Vec<f32>,
+    pub midpoints: Vec<f32>,
+    /// Modes whose value is above both neighbouring midpoints.
+    pub modes_above_midpoints: usize,
+    /// The mean over the modes of (value at the centre - mean of its two midpoints), divided by
+    /// the range of the critic's values over the lattice: how much of its variation the modes
+    /// make.
+    pub relative_contrast: f64,
+}
+
+/// The critic loss's gradient norm at each layer's input, layer 1 (the data) first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GradientNorms {
+    /// "clip c=0.1", ..., "gp".
+    pub setting: String,
+    pub penalty: String,
+    pub clip: Option<f64>,
+    pub norms: Vec<f64>,
+    /// norms[first] / norms[last]: above 1 the gradient grows back through the layers, below 1
+    /// it vanishes.
+    pub first_over_last: f64,
+}
+
+/// A deep critic's weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WeightFigures {
+    pub setting: String,
+    /// The bound c the share is measured against (a clipped critic's own; for the penalty,
+    /// [`SURFACE_CLIP`]).
+    pub bound: f64,
+    /// The share of weights with |w| within 1% of c of c.
+    pub share_near_bound: f64,
+    pub count: usize,
+    /// Histogram over [lo, hi] (99.5% of the weights and +-1.2 c), equal bins; weights beyond
+    /// are counted in the end bins.
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+}
+
+/// What an experiment keeps of its trained critic.
+struct Trained {
+    samples: SampleSet,
+    probe_values: Vec<f32>,
+    input_norms: Vec<f64>,
+    weights: Vec<f32>,
+}
+
+/// Trains one configuration for `steps` generator iterations, then reads its critic.
+struct Experiment<'a> {
+    config: TrainConfig,
+    steps: u64,
+    /// Points (x, y interleaved) to read the critic's value at.
+    probes: &'a [f32],
+    label: &'a str,
+}
+
+impl FamilyJob for Experiment<'_> {
+    type Output = Result<Trained>;
+
+    fn run<G, D, const Z: usize, const X: usize>(self) -> Result<Trained>
+    where
+        G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+        D: Critic<f32, X> + BuildModule<Cpu, f32>,
+    {
+        let data = Dataset::load(&self.config.data)?;
+        let mut trainer = Trainer::<G, D, Z, X>::new(&self.config, data);
+        let quarter = (self.steps / 4).max(1);
+        for step in 1..=self.steps {
+            trainer
+                .iteration()
+                .map_err(|e| anyhow!("{}: {e}", self.label))?;
+            if step % quarter == 0 || step == self.steps {
+                say(format_args!(
+                    "figures: {}: step {step}/{}",
+                    self.label, self.steps
+                ));
+            }
+        }
+        Ok(Trained {
+            samples: trainer.samples(),
+            probe_values: if self.probes.is_empty() {
+                Vec::new()
+            } else {
+                trainer.critic_values(self.probes)
+            },
+            input_norms: trainer.activation_gradient_norms(),
+            weights: trainer.critic_weights(),
+        })
+    }
+}
+
+/// A toy run's configuration: the paper's toy settings (batch 256, 5 critic steps, lambda 0.1;
+/// Adam 1e-4 with the penalty, RMSprop 5e-5 with clipping).
+fn toy_config(
+    set: ToySet,
+    family: Family,
+    penalty: PenaltyMode,
+    clip: f64,
+    fixed: bool,
+    args: &Run,
+) -> TrainConfig {
+    let mut config = TrainConfig::reference(BenchConfig::Toy, args.threads, args.seed);
+    config.data = DataSpec::Toy(set);
+    config.family = family;
+    config.steps = Some(args.steps);
+    config.hyper.penalty = penalty;
+    config.hyper.clip = clip;
+    config.hyper.lr_generator = penalty.default_lr();
+    config.hyper.lr_critic = penalty.default_lr();
+    config.fixed_generator = fixed.then_some(FixedGenerator::Noise);
+    config
+}
+
+/// The settings of a `figures` run, checked.
+pub struct Run {
+    out: PathBuf,
+    steps: u64,
+    seed: u64,
+    threads: usize,
+}
+
+/// Checks the arguments: the output folder must exist or be creatable, and writable (found out
+/// now, not after the trainings).
+pub fn prepare(args: &FiguresArgs) -> Result<Run> {
+    let out = args.out.clone();
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create the folder {}", out.display()))?;
+    tempfile::NamedTempFile::new_in(&out)
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    Ok(Run {
+        out,
+        steps: args.steps,
+        seed: args.seed,
+        threads: args
+            .threads
+            .map(|t| t as usize)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    })
+}
+
+/// Runs the experiments, writes the figures into the output folder; returns what to tell the
+/// user.
+pub fn run(run: &Run) -> Result<String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(run.threads)
+        .build()
+        .context("cannot start the kernel threads")?;
+    let figures = pool.install(|| experiments(run))?;
+    write_figures(&run.out, &figures)?;
+    Ok(format!(
+        "figures in {}: fig-value-surfaces.png, fig-gradient-norms.png, fig-weights.png, \
+         figures.json",
+        run.out.display()
+    ))
+}
+
+/// Writes `figures.json` and the three PNGs into `out`.
+pub fn write_figures(out: &Path, figures: &Figures) -> Result<()> {
+    let json = serde_json::to_vec_pretty(figures).context("cannot write the figures")?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = out.join(name);
+        write_atomically(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("figures.json", &json)?;
+    write("fig-value-surfaces.png", &plot::value_surfaces(figures)?)?;
+    write("fig-gradient-norms.png", &plot::gradient_norms(figures)?)?;
+    write("fig-weights.png", &plot::weights(figures)?)?;
+    Ok(())
+}
+
+fn experiments(run: &Run) -> Result<Figures> {
+    let sets = [
+        ToySet::EightGaussians,
+        ToySet::TwentyFiveGaussians,
+        ToySet::Swissroll,
+    ];
+    let mut value_surfaces = Vec::new();
+    for penalty in [PenaltyMode::Clip, PenaltyMode::Gp] {
+        for set in sets {
+            let config = toy_config(set, Family::Toy, penalty, SURFACE_CLIP, true, run);
+            value_surfaces.push(value_surface(config, run.steps)?);
+        }
+    }
+
+    let mut gradient_norms = Vec::new();
+    let mut weights = Vec::new();
+    let settings = CLIPS
+        .iter()
+        .map(|&c| (PenaltyMode::Clip, c))
+        .chain([(PenaltyMode::Gp, SURFACE_CLIP)]);
+    for (penalty, clip) in settings {
+        let config = toy_config(
+            ToySet::Swissroll,
+            Family::DeepToy,
+            penalty,
+            clip,
+            false,
+            run,
+        );
+        let setting = setting_name(penalty, clip);
+        let label = format!("deep critic, swissroll, {setting}");
+        let trained = train(config, run.steps, &[], &label)?;
+        let norms = trained.input_norms;
+        let first_over_last = norms[0] / norms[norms.len() - 1];
+        gradient_norms.push(GradientNorms {
+            setting: setting.clone(),
+            penalty: penalty.name().into(),
+            clip: (penalty == PenaltyMode::Clip).then_some(clip),
+            norms,
+            first_over_last,
+        });
+        weights.push(weight_figures(setting, clip, &trained.weights));
+    }
+    Ok(Figures {
+        steps: run.steps,
+        seed: run.seed,
+        value_surfaces,
+        gradient_norms,
+        weights,
+    })
+}
+
+fn setting_name(penalty: PenaltyMode, clip: f64) -> String {
+    match penalty {
+        PenaltyMode::Clip => format!("clip c={clip}"),
+        other => other.name().into(),
+    }
+}
+
+fn train(config: TrainConfig, steps: u64, probes: &[f32], label: &str) -> Result<Trained> {
+    check_clip(config.hyper.clip).map_err(|e| anyhow!("the clipping bound {e}"))?;
+    let family = config.family;
+    dispatch(
+        family,
+        Experiment {
+            config,
+            steps,
+            probes,
+            label,
+        },
+    )
+}
+
+/// Trains a fixed-generator toy critic and reads its value surface (and, on the 8 Gaussians,
+/// its values at the modes and between them).
+fn value_surface(config: TrainConfig, steps: u64) -> Result<ValueSurface> {
+    let DataSpec::Toy(set) = config.data else {
+        unreachable!("value surfaces are of toy data");
+    };
+    let penalty = config.hyper.penalty;
+    let clip = config.hyper.clip;
+    let lambda = config.hyper.lambda;
+    let ring = (set == ToySet::EightGaussians).then(|| ring_probes(&centres(set)));
+    let probes = ring.as_ref().map_or(&[][..], |r| &r[..]);
+    let label = format!(
+        "value surface, {}, {}",
+        set.name(),
+        setting_name(penalty, clip)
+    );
+    let trained = train(config, steps, probes, &label)?;
+    let SampleSet::Points {
+        real,
+        extent,
+        grid,
+        critic,
+        ..
+    } = trained.samples
+    else {
+        unreachable!("toy data gives points");
+    };
+    let modes = ring.map(|_| mode_contrast(&trained.probe_values, &critic));
+    Ok(ValueSurface {
+        data: set.name().into(),
+        penalty: penalty.name().into(),
+        clip: (penalty == PenaltyMode::Clip).then_some(clip),
+        lambda: (penalty != PenaltyMode::Clip).then_some(lambda),
+        extent,
+        grid,
+        values: critic,
+        real,
+        modes,
+    })
+}
+
+/// The centres in order around the circle, then the midpoint after each (x, y interleaved).
+fn ring_probes(centres: &[[f32; 2]]) -> Vec<f32> {
+    let mut ring = centres.to_vec();
+    ring.sort_by(|a, b| a[1].atan2(a[0]).total_cmp(&b[1].atan2(b[0])));
+    let n = ring.len();
+    let midpoints = (0..n).map(|i| {
+        let (a, b) = (ring[i], ring[(i + 1) % n]);
+        [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]
+    });
+    let all: Vec<[f32; 2]> = ring.iter().copied().chain(midpoints).collect();
+    all.into_iter().flatten().collect()
+}
+
+fn mode_contrast(values: &[f32], lattice: &[f32]) -> ModeContrast {
+    let n = values.len() / 2;
+    let (centres, midpoints) = values.split_at(n);
+    let before = |i: usize| midpoints[(i + n - 1) % n];
+    let above = (0..n)
+        .filter(|&i| centres[i] > before(i) && centres[i] > midpoints[i])
+        .count();
+    let mean_excess = (0..n)
+        .map(|i| centres[i] as f64 - (before(i) as f64 + midpoints[i] as f64) / 2.0)
+        .sum::<f64>()
+        / n as f64;
+    let (lo, hi) = lattice
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let range = (hi - lo) as f64;
+    ModeContrast {
+        centres: centres.to_vec(),
+        midpoints: midpoints.to_vec(),
+        modes_above_midpoints: above,
+        relative_contrast: if range > 0.0 {
+            mean_excess / range
+        } else {
+            0.0
+        },
+    }
+}
+
+fn weight_figures(setting: String, bound: f64, weights: &[f32]) -> WeightFigures {
+    let near = weights
+        .iter()
+        .filter(|&&w| ((w.abs() as f64) - bound).abs() <= NEAR_BOUND * bound)
+        .count();
+    // The range holds 99.5% of the weights and the bound: a few large ones (the first layer's,
+    // say) would otherwise squeeze the rest into a few bins.
+    let mut sizes: Vec<f64> = weights.iter().map(|&w| w.abs() as f64).collect();
+    sizes.sort_by(f64::total_cmp);
+    let quantile = sizes.get(sizes.len() * 995 / 1000).copied().unwrap_or(0.0);
+    let m = quantile.max(1.2 * bound);
+    let mut counts = vec![0u64; HISTOGRAM_BINS];
+    for &w in weights {
+        let bin = ((w as f64 + m) / (2.0 * m) * HISTOGRAM_BINS as f64).max(0.0) as usize;
+        counts[bin.min(HISTOGRAM_BINS - 1)] += 1;
+    }
+    WeightFigures {
+        setting,
+        bound,
+        share_near_bound: near as f64 / weights.len().max(1) as f64,
+        count: weights.len(),
+        lo: -m,
+        hi: m,
+        counts,
+    }
+}
