@@ -191,6 +191,24 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         "bad magic number",
     );
     assert_bad_input(&["--no-ui", "--device", "gpu"], "invalid value 'gpu'");
+    assert_bad_input(
+        &["--no-ui", "--deep"],
+        "--deep: the deep nets train on toy data only",
+    );
+    assert_bad_input(
+        &["--no-ui", "--fixed-generator", "noise"],
+        "--fixed-generator: a fixed generator exists for toy data only",
+    );
+    assert_bad_input(
+        &[
+            "--no-ui",
+            "--data",
+            "toy:swissroll",
+            "--fixed-generator",
+            "gan",
+        ],
+        "invalid value 'gan'",
+    );
     // These tests run a build without the `cuda` feature.
     assert_bad_input(
         &["--no-ui", "--device", "cuda", "--out", d],
@@ -489,4 +507,64 @@ fn colour_samples_render_as_a_colour_grid() {
     assert_eq!(picture.get_pixel(g + 3 + g + 2, g + 1).0, byte(1, 5));
     assert_eq!(picture.get_pixel(g + 2, g + 3 + g + 1).0, byte(2, 5));
     assert_eq!(picture.get_pixel(0, 0).0, [96, 96, 96], "the gap");
+}
+
+/// `--deep` trains the 12-layer nets and records each layer's input-gradient norm;
+/// `--fixed-generator noise` trains the critic alone, its generator loss -mean D(fake).
+#[test]
+fn deep_and_fixed_generator_runs_record_what_they_are_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deep");
+    let o = wgangp(&[
+        "--no-ui",
+        "--data",
+        "toy:swissroll",
+        "--deep",
+        "--fixed-generator",
+        "noise",
+        "--steps",
+        "3",
+        "--seed",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["family"], "deeptoy");
+    assert_eq!(config["fixed_generator"], "noise");
+    let lines = records(&out);
+    let metrics: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "metrics").collect();
+    assert_eq!(metrics.len(), 3);
+    for m in metrics {
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 12);
+        for l in layers {
+            assert!(l["input_grad_norm"].as_f64().unwrap() > 0.0, "{l}");
+        }
+        let (g, w, d) = (
+            m["generator_loss"].as_f64().unwrap(),
+            m["wasserstein"].as_f64().unwrap(),
+            m["critic_loss"].as_f64().unwrap(),
+        );
+        assert!(g.is_finite() && w.is_finite() && d.is_finite());
+    }
+    // The 4-layer toy nets record no input-gradient norms.
+    let plain = dir.path().join("plain");
+    let o = wgangp(&[
+        "--no-ui",
+        "--data",
+        "toy:swissroll",
+        "--steps",
+        "1",
+        "--out",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let m = records(&plain)
+        .into_iter()
+        .find(|l| l["kind"] == "metrics")
+        .unwrap();
+    assert!(m["layers"][0].get("input_grad_norm").is_none(), "{m}");
 }

@@ -846,4 +846,51 @@ mod tests {
         let mut trainer = Cifar::new(&config, data);
         assert_sharding_changes_nothing(&mut trainer, 6);
     }
+
+    /// With a fixed generator the critic trains against real + N(0, I): the generator's
+    /// weights never change, and the fakes a critic step sees are its real batch plus the
+    /// noise it drew.
+    #[test]
+    fn a_fixed_generator_is_the_real_batch_plus_noise_and_never_trains() {
+        type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
+        let mut config = TrainConfig::reference(BenchConfig::Toy, 1, 3);
+        config.batch = 8;
+        config.fixed_generator = Some(crate::config::FixedGenerator::Noise);
+        let data = Dataset::load(&config.data).unwrap();
+        let mut trainer = Toy::new(&config, data);
+        let generator_before = read_params(&trainer.generator);
+        let critic_before = read_params(&trainer.critic);
+        for _ in 0..3 {
+            trainer.iteration().unwrap();
+        }
+        assert_eq!(read_params(&trainer.generator), generator_before);
+        assert_ne!(read_params(&trainer.critic), critic_before);
+
+        // D(fake) of a critic step is the critic's mean on real + noise of that step's draws.
+        let mut rng = trainer.rng.clone();
+        let mut real = Vec::new();
+        trainer.data.sample(&mut rng, 8, &mut real);
+        let (real_again, z, eps) = trainer.critic_batch();
+        assert_eq!(real, real_again);
+        let (stats, _) = trainer.critic_gradients(&real, &z, &eps).unwrap();
+        let fakes: Vec<f32> = real.iter().zip(&z).map(|(r, e)| r + e).collect();
+        let expected = trainer.critic_values(&fakes).iter().sum::<f32>() as f64 / 8.0;
+        assert!(
+            (stats.d_fake - expected).abs() < 1e-5,
+            "{} vs {expected}",
+            stats.d_fake
+        );
+        // The pictures' fakes are the fixed real points plus the fixed noise.
+        let SampleSet::Points {
+            generated, real, ..
+        } = trainer.samples()
+        else {
+            panic!("toy data gives points");
+        };
+        let noise = &trainer.sample_noise;
+        for (i, (g, r)) in generated.iter().zip(&real).enumerate() {
+            assert_eq!(g[0], r[0] + noise[2 * i]);
+            assert_eq!(g[1], r[1] + noise[2 * i + 1]);
+        }
+    }
 }

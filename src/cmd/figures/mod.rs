@@ -429,3 +429,55 @@ fn weight_figures(setting: String, bound: f64, weights: &[f32]) -> WeightFigures
         counts,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_probes_go_round_the_circle_with_midpoints_between_neighbours() {
+        let ring = ring_probes(&centres(ToySet::EightGaussians));
+        let points: Vec<[f32; 2]> = ring.chunks(2).map(|p| [p[0], p[1]]).collect();
+        let (centres, midpoints) = points.split_at(8);
+        let angle = |p: &[f32; 2]| p[1].atan2(p[0]);
+        for i in 1..8 {
+            let step = angle(&centres[i]) - angle(&centres[i - 1]);
+            assert!(
+                (step - std::f32::consts::FRAC_PI_4).abs() < 1e-3,
+                "{centres:?}"
+            );
+        }
+        // Each midpoint is as far from its two centres, and nearer the origin than they are.
+        for i in 0..8 {
+            let d = |a: &[f32; 2], b: &[f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+            let (a, b, m) = (centres[i], centres[(i + 1) % 8], midpoints[i]);
+            assert!((d(&a, &m) - d(&b, &m)).abs() < 1e-5);
+            assert!(m[0].hypot(m[1]) < a[0].hypot(a[1]));
+        }
+    }
+
+    #[test]
+    fn mode_contrast_counts_modes_above_both_neighbouring_midpoints() {
+        // Centres 1.0 each; midpoints 0.5 except between centres 2 and 3 (index 2), at 1.5:
+        // modes 2 and 3 lose.
+        let centres = [1.0f32; 8];
+        let mut midpoints = [0.5f32; 8];
+        midpoints[2] = 1.5;
+        let values: Vec<f32> = centres.iter().chain(&midpoints).copied().collect();
+        let lattice = [0.0, 2.0];
+        let c = mode_contrast(&values, &lattice);
+        assert_eq!(c.modes_above_midpoints, 6);
+        // Mean excess: six modes at 0.5, two at 0.5 - (1.5 - 0.5) / 2 = 0; range 2.
+        assert!((c.relative_contrast - (6.0 * 0.5 / 8.0) / 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn weight_share_counts_within_one_percent_of_the_bound() {
+        let weights = [0.01, -0.01, 0.00995, -0.01005, 0.0098, 0.0, 0.5, -0.0102];
+        let w = weight_figures("clip c=0.01".into(), 0.01, &weights);
+        // 0.01, -0.01, 0.00995 and -0.01005 are within 1e-4 of 0.01; 0.0098 and -0.0102 not.
+        assert!((w.share_near_bound - 4.0 / 8.0).abs() < 1e-12);
+        assert_eq!(w.counts.iter().sum::<u64>(), weights.len() as u64);
+        assert!(w.hi >= 0.012 && w.lo == -w.hi);
+    }
+}
