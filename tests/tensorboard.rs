@@ -220,3 +220,42 @@ fn a_killed_run_leaves_a_readable_file() {
         );
     }
 }
+
+/// The deep toy critic's per-layer input-gradient norms go to TensorBoard too, one scalar per
+/// layer and step, as metrics.jsonl has them.
+#[test]
+fn deep_runs_write_each_layers_input_gradient_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("deep");
+    train(&[
+        "--no-ui",
+        "--data",
+        "toy:swissroll",
+        "--deep",
+        "--steps",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let files = event_files(&run);
+    let written = values(&read_events(&files[0]).unwrap());
+    let metrics: Vec<_> = records(&run)
+        .into_iter()
+        .filter(|r| r["kind"] == "metrics")
+        .collect();
+    assert_eq!(metrics.len(), 2);
+    for m in &metrics {
+        let step = m["step"].as_i64().unwrap();
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 12);
+        for layer in layers {
+            let tag = format!("layer_input_grad_norm/{}", layer["name"].as_str().unwrap());
+            let got = scalar(&written[&(step, tag.clone())]) as f64;
+            let want = layer["input_grad_norm"].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs(),
+                "{tag}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -751,3 +751,21 @@ fn deep_critic_input_gradients_show_on_a_log_scale() {
         );
     }
 }
+
+/// A critic trained alone (`--fixed-generator noise`) says so in the status line.
+#[test]
+fn a_fixed_generator_run_says_critic_only() {
+    let argv = [
+        "wgangp-tui",
+        "--data",
+        "toy:8gaussians",
+        "--fixed-generator",
+        "noise",
+        "--out",
+        "runs/fixed",
+    ];
+    let config = Cli::try_parse_from(argv).unwrap().to_config().unwrap();
+    let app = App::new(config, ColorMode::TrueColor, false);
+    assert!(render(&app, 80, 24).contains("batch 256 critic-only on cpu"));
+    assert!(!render(&deep_app(), 80, 24).contains("critic-only"));
+}

@@ -305,6 +305,9 @@ impl RunEvents {
                 format!("layer_max_abs_weight/{}", layer.name),
                 layer.max_abs_weight,
             ));
+            if let Some(norm) = layer.input_grad_norm {
+                scalars.push((format!("layer_input_grad_norm/{}", layer.name), norm));
+            }
         }
         let named: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         self.writer.scalars(m.step, &named)?;

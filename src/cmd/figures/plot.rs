@@ -95,7 +95,7 @@ fn surface_panel(area: &DrawingArea<BitMapBackend, Shift>, s: &ValueSurface) -> 
         });
     let method = match s.clip {
         Some(c) => format!("weight clipping c={c}"),
-        None => format!("gradient penalty lambda={}", s.lambda.unwrap_or(0.0)),
+        None => format!("gradient penalty λ={}", s.lambda.unwrap_or(0.0)),
     };
     let caption = format!("{}, {method}  [{lo:.3}, {hi:.3}]", s.data);
     let e = s.extent as f64;
@@ -166,6 +166,7 @@ pub fn gradient_norms(figures: &Figures) -> Result<Vec<u8>> {
             .x_desc("critic layer (1: the data's side)")
             .y_desc("gradient norm (log scale)")
             .x_labels(layers)
+            .y_labels(20)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0e}"))
             .label_style((FONT, 13))
@@ -192,7 +193,7 @@ pub fn gradient_norms(figures: &Figures) -> Result<Vec<u8>> {
         }
         chart
             .configure_series_labels()
-            .label_font((FONT, 14))
+            .label_font((FONT, 17))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .position(SeriesLabelPosition::LowerRight)

@@ -164,8 +164,14 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         app.iters_per_s,
         format_duration(app.wall_s)
     );
+    // A critic trained alone against real + noise (`--fixed-generator`).
+    let fixed = if app.config.fixed_generator.is_some() {
+        " critic-only"
+    } else {
+        ""
+    };
     let settings = format!(
-        " {} lambda {} lr {}/{} ncrit {} batch {} on {} | {} ",
+        " {} lambda {} lr {}/{} ncrit {} batch {}{fixed} on {} | {} ",
         h.penalty,
         format_value(h.lambda),
         format_value(h.lr_generator),
