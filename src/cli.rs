@@ -228,7 +228,7 @@ pub struct FiguresArgs {
     pub out: PathBuf,
 
     /// Generator iterations (5 critic steps each) of each of the 10 trainings
-    #[arg(long, default_value_t = crate::cmd::figures::DEFAULT_STEPS,
+    #[arg(long, default_value_t = DEFAULT_FIGURE_STEPS,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub steps: u64,
 
@@ -425,3 +425,6 @@ impl Cli {
 }
 
 pub const DEFAULT_STEPS: u64 = 200_000;
+
+/// Generator iterations of each of `figures`' trainings by default.
+pub const DEFAULT_FIGURE_STEPS: u64 = 200;

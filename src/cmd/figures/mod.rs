@@ -30,8 +30,6 @@ use crate::train::families::{FamilyJob, dispatch};
 use crate::util::files::write_atomically;
 use crate::util::say;
 
-/// Generator iterations (of 5 critic steps each) per experiment by default.
-pub const DEFAULT_STEPS: u64 = 200;
 /// The clipping bound of the value surfaces and of the weight histogram (the original WGAN's).
 pub const SURFACE_CLIP: f64 = 0.01;
 /// The clipping bounds of the gradient-norm experiment.
