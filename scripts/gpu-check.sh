@@ -110,10 +110,12 @@ done
 "$PYTHON" - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("\n| config | run | threads | generator it/s | critic step ms | peak RSS MB |")
-print("|---|---|---|---|---|---|")
+print("\n| config | run | threads | generator it/s | critic step ms | peak RSS MB | MB to GPU / it | MB from GPU / it | copies / it |")
+print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['config']} | {r['where']} | {r.get('threads', '')} | {r['gen_iters_per_s_median']:.3f} "
-          f"| {r['critic_step_ms_median']:.1f} | {r.get('peak_rss_mb', 0):.0f} |")
+          f"| {r['critic_step_ms_median']:.1f} | {r.get('peak_rss_mb', 0):.0f} "
+          f"| {r.get('host_to_device_mb_per_iter', '')} | {r.get('device_to_host_mb_per_iter', '')} "
+          f"| {r.get('copies_per_iter', '')} |")
 PY
 rm -f "$results"

@@ -424,6 +424,14 @@ fn bench_prints_one_json_line_of_figures() {
         let x = v[key].as_f64().unwrap_or(f64::NAN);
         assert!(x.is_finite() && x > 0.0, "{key} = {x}");
     }
+    // Nothing crosses to a device on the CPU.
+    for key in [
+        "host_to_device_mb_per_iter",
+        "device_to_host_mb_per_iter",
+        "copies_per_iter",
+    ] {
+        assert_eq!(v[key].as_f64(), Some(0.0), "{key}");
+    }
     // The toy nets' products: at least the critic's forward pass over the batch, 5 times.
     let gflop = v["gflop_per_iter"].as_f64().unwrap();
     let critic_forward = 2.0 * 256.0 * (2.0 * 512.0 + 2.0 * 512.0 * 512.0 + 512.0) / 1e9;

@@ -7,8 +7,12 @@
 use std::sync::Arc;
 
 use wgangp_tui::cmd::gpu_check::{TOLERANCE, compare};
+use wgangp_tui::model::kernels::LinearMap;
+use wgangp_tui::model::kernels::conv::{ConvGeom, FusedConv};
 use wgangp_tui::model::kernels::gemm::flops;
-use wgangp_tui::model::offload::{HostBackend, Plan, installed_name};
+use wgangp_tui::model::offload::{
+    HostBackend, Offload, Plan, Transfers, install, installed_name, transfers,
+};
 
 #[test]
 fn gradients_through_the_offload_match_the_cpu_kernels() {
@@ -48,4 +52,27 @@ fn gradients_through_the_offload_match_the_cpu_kernels() {
         assert!(c.generator_grad_rel_err < 1e-4, "{c:?}");
     }
     assert!(check.ok && check.grad_rel_err <= TOLERANCE);
+
+    // The copies are counted: a layer's product sends its three operands (the output too, as it
+    // is added to) to the device and brings the output back, whatever the map.
+    let plan = Arc::new(Plan::new(HostBackend, "host twin"));
+    install(Some(plan.clone()));
+    let kn = FusedConv::new(ConvGeom::conv(8, 8, 4, 2, 1), 3, 5, false);
+    let (x, w) = (vec![0.5f32; 2 * 64 * 3], vec![0.25f32; 48 * 5]);
+    let mut y = vec![0f32; 2 * 16 * 5];
+    let before = transfers();
+    wgangp_tui::model::offload::apply(&LinearMap::Conv(kn), &x, &w, &mut y);
+    let moved = transfers().since(before);
+    install(None);
+    assert!(y.iter().all(|&v| v != 0.0), "the product did not run");
+    assert_eq!(
+        moved,
+        Transfers {
+            to_device_bytes: 4 * (x.len() + w.len() + y.len()) as u64,
+            from_device_bytes: 4 * y.len() as u64,
+            copies: 4,
+        }
+    );
+    assert_eq!(plan.transfers(), moved);
+    assert_eq!(transfers(), Transfers::default(), "no offload, no copies");
 }

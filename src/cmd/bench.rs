@@ -14,6 +14,7 @@ use crate::config::{BenchConfig, DataSpec, TrainConfig};
 use crate::data::Dataset;
 use crate::data::folder::ImageFolder;
 use crate::model::kernels::gemm::{flops, peak_gflops};
+use crate::model::offload::{Transfers, transfers};
 use crate::model::{Critic, Generator, device};
 use crate::train::Trainer;
 use crate::train::families::{FamilyJob, dispatch};
@@ -57,6 +58,11 @@ pub struct BenchResult {
     /// the GPU, so `fraction_of_peak` is then a fraction of the CPU's peak, not the GPU's.
     pub peak_gflops: f64,
     pub fraction_of_peak: f64,
+    /// Megabytes (10^6 bytes) copied from host to device and back per generator iteration, and
+    /// the number of copies (each a blocking transfer): 0 on the CPU.
+    pub host_to_device_mb_per_iter: f64,
+    pub device_to_host_mb_per_iter: f64,
+    pub copies_per_iter: f64,
 }
 
 /// Peak resident memory of this process in MB, from /proc (Linux); 0 where unavailable.
@@ -73,6 +79,8 @@ pub fn peak_rss_mb() -> f64 {
 struct Times {
     /// Matrix-product FLOPs of the timed iterations.
     flops: u64,
+    /// Host-device copies of the timed iterations.
+    transfers: Transfers,
     iterations: Vec<f64>,
     generator: Vec<f64>,
     critic: Vec<f64>,
@@ -104,15 +112,16 @@ impl FamilyJob for Measure<'_> {
         let mut trainer = Trainer::<G, D, Z, X>::new(config, data);
         let mut times = Times {
             flops: 0,
+            transfers: Transfers::default(),
             iterations: Vec::new(),
             generator: Vec::new(),
             critic: Vec::new(),
         };
-        let mut flops_before = flops();
+        let (mut flops_before, mut transfers_before) = (flops(), transfers());
         for i in 0..warmup + iters {
             let timed = i >= warmup;
             if i == warmup {
-                flops_before = flops();
+                (flops_before, transfers_before) = (flops(), transfers());
             }
             let start = Instant::now();
             trainer.generator_step()?;
@@ -131,6 +140,7 @@ impl FamilyJob for Measure<'_> {
             }
         }
         times.flops = flops() - flops_before;
+        times.transfers = transfers().since(transfers_before);
         Ok(times)
     }
 }
@@ -181,6 +191,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         .fold(f64::INFINITY, f64::min);
     let max = times.iterations.iter().copied().fold(0.0, f64::max);
     let gflop = times.flops as f64 / iters as f64 / 1e9;
+    let per_iter = |total: u64| total as f64 / iters as f64;
     Ok(BenchResult {
         implementation: "wgangp-tui",
         config: args.config.name(),
@@ -204,5 +215,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         achieved_gflops: gflop / it,
         peak_gflops,
         fraction_of_peak: gflop / it / peak_gflops,
+        host_to_device_mb_per_iter: per_iter(times.transfers.to_device_bytes) / 1e6,
+        device_to_host_mb_per_iter: per_iter(times.transfers.from_device_bytes) / 1e6,
+        copies_per_iter: per_iter(times.transfers.copies),
     })
 }

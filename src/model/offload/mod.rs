@@ -28,7 +28,7 @@ use std::sync::{Arc, RwLock};
 use crate::model::Float;
 use crate::model::kernels::LinearMap;
 pub use host::HostBackend;
-pub use plan::{Backend, Offload, Plan};
+pub use plan::{Backend, Offload, Plan, Transfers};
 
 /// The installed offload, if any: one per process, like the device it stands for.
 static INSTALLED: RwLock<Option<Arc<dyn Offload>>> = RwLock::new(None);
@@ -41,6 +41,11 @@ pub fn install(offload: Option<Arc<dyn Offload>>) {
 /// The installed offload's name, if one is installed.
 pub fn installed_name() -> Option<String> {
     installed().map(|o| o.name().to_string())
+}
+
+/// Everything the installed offload has copied between host and device (nothing without one).
+pub fn transfers() -> Transfers {
+    installed().map(|o| o.transfers()).unwrap_or_default()
 }
 
 fn installed() -> Option<Arc<dyn Offload>> {

@@ -135,6 +135,30 @@ pub struct Plan<B> {
     busy: Mutex<()>,
     /// Floating-point operations of the products run on this plan's device.
     flops: AtomicU64,
+    /// Bytes copied to and from the device, and the number of copies.
+    to_device: AtomicU64,
+    from_device: AtomicU64,
+    copies: AtomicU64,
+}
+
+/// What crossed between host and device memory: bytes each way and the number of copies (each
+/// a blocking transfer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transfers {
+    pub to_device_bytes: u64,
+    pub from_device_bytes: u64,
+    pub copies: u64,
+}
+
+impl Transfers {
+    /// What moved between `before` and `self`.
+    pub fn since(self, before: Transfers) -> Transfers {
+        Transfers {
+            to_device_bytes: self.to_device_bytes - before.to_device_bytes,
+            from_device_bytes: self.from_device_bytes - before.from_device_bytes,
+            copies: self.copies - before.copies,
+        }
+    }
 }
 
 impl<B: Backend> Plan<B> {
@@ -144,7 +168,26 @@ impl<B: Backend> Plan<B> {
             name: name.into(),
             busy: Mutex::new(()),
             flops: AtomicU64::new(0),
+            to_device: AtomicU64::new(0),
+            from_device: AtomicU64::new(0),
+            copies: AtomicU64::new(0),
         }
+    }
+
+    /// `data` copied to the device, counted.
+    fn up(&self, data: &[f32]) -> B::Buf {
+        self.to_device
+            .fetch_add(std::mem::size_of_val(data) as u64, Ordering::Relaxed);
+        self.copies.fetch_add(1, Ordering::Relaxed);
+        self.backend.upload(data)
+    }
+
+    /// `buf` copied back into `out`, counted.
+    fn down(&self, buf: &B::Buf, out: &mut [f32]) {
+        self.from_device
+            .fetch_add(std::mem::size_of_val(out) as u64, Ordering::Relaxed);
+        self.copies.fetch_add(1, Ordering::Relaxed);
+        self.backend.download(buf, out);
     }
 
     /// Floating-point operations of the products this plan ran on its device (2 per
@@ -194,7 +237,7 @@ impl<B: Backend> Plan<B> {
         let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
         let rows = s.images * kn.g.out_pixels();
         sizes(kn, &s, x, w, y);
-        let (xb, wb, mut yb) = (be.upload(x), be.upload(w), be.upload(y));
+        let (xb, wb, mut yb) = (self.up(x), self.up(w), self.up(y));
         let mut cols = be.scratch(s.cols_len());
         be.im2col(s, &xb, &mut cols);
         self.gemm(
@@ -206,7 +249,7 @@ impl<B: Backend> Plan<B> {
             &mut yb,
             1.0,
         );
-        be.download(&yb, y);
+        self.down(&yb, y);
     }
 
     /// `x += col2im(y W^T)`.
@@ -215,7 +258,7 @@ impl<B: Backend> Plan<B> {
         let s = ConvShape::of(kn, y.len() / (kn.g.out_pixels() * kn.n));
         let rows = s.images * kn.g.out_pixels();
         sizes(kn, &s, x, w, y);
-        let (yb, wb, mut xb) = (be.upload(y), be.upload(w), be.upload(x));
+        let (yb, wb, mut xb) = (self.up(y), self.up(w), self.up(x));
         let mut cols = be.scratch(s.cols_len());
         // W^T (n x k*k*c) is W's storage read transposed, or as stored when that is W^T.
         self.gemm(
@@ -228,7 +271,7 @@ impl<B: Backend> Plan<B> {
             0.0,
         );
         be.col2im_add(s, &cols, &mut xb);
-        be.download(&xb, x);
+        self.down(&xb, x);
     }
 
     /// `W += im2col(x)^T y`, in W's own layout.
@@ -237,7 +280,7 @@ impl<B: Backend> Plan<B> {
         let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
         let (rows, kkc, n) = (s.images * kn.g.out_pixels(), s.patch_len(), kn.n);
         sizes(kn, &s, x, dw, y);
-        let (xb, yb, mut dwb) = (be.upload(x), be.upload(y), be.upload(dw));
+        let (xb, yb, mut dwb) = (self.up(x), self.up(y), self.up(dw));
         let mut cols = be.scratch(s.cols_len());
         be.im2col(s, &xb, &mut cols);
         if kn.w_t {
@@ -245,7 +288,7 @@ impl<B: Backend> Plan<B> {
         } else {
             self.gemm((kkc, n, rows), &cols, true, &yb, false, &mut dwb, 1.0);
         }
-        be.download(&dwb, dw);
+        self.down(&dwb, dw);
     }
 
     /// `dst (m x n) += op(a) op(b)` for host operands.
@@ -268,10 +311,9 @@ impl<B: Backend> Plan<B> {
             b.len(),
             dst.len()
         );
-        let be = &self.backend;
-        let (ab, bb, mut db) = (be.upload(a), be.upload(b), be.upload(dst));
+        let (ab, bb, mut db) = (self.up(a), self.up(b), self.up(dst));
         self.gemm(mnk, &ab, a_t, &bb, b_t, &mut db, 1.0);
-        be.download(&db, dst);
+        self.down(&db, dst);
     }
 }
 
@@ -283,6 +325,8 @@ pub trait Offload: Send + Sync {
     fn apply(&self, map: &LinearMap, x: &[f32], w: &[f32], y: &mut [f32]);
     fn adjoint(&self, map: &LinearMap, dy: &[f32], w: &[f32], dx: &mut [f32]);
     fn wgrad(&self, map: &LinearMap, x: &[f32], dy: &[f32], dw: &mut [f32]);
+    /// Everything copied between host and device so far.
+    fn transfers(&self) -> Transfers;
 }
 
 /// Checks a conv's operands against its shape (the device trusts the sizes it is given): the
@@ -303,6 +347,14 @@ fn sizes(kn: &FusedConv, s: &ConvShape, x: &[f32], w: &[f32], y: &[f32]) {
 impl<B: Backend> Offload for Plan<B> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn transfers(&self) -> Transfers {
+        Transfers {
+            to_device_bytes: self.to_device.load(Ordering::Relaxed),
+            from_device_bytes: self.from_device.load(Ordering::Relaxed),
+            copies: self.copies.load(Ordering::Relaxed),
+        }
     }
 
     fn apply(&self, map: &LinearMap, x: &[f32], w: &[f32], y: &mut [f32]) {
