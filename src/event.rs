@@ -36,6 +36,22 @@ pub enum Command {
 }
 
 impl Command {
+    /// The hyperparameters after this command, for a command that changes them.
+    pub fn applied_to(&self, hyper: &Hyper) -> Option<Hyper> {
+        let mut h = hyper.clone();
+        match *self {
+            Command::SetLambda { lambda } => h.lambda = lambda,
+            Command::SetLearningRates { generator, critic } => {
+                h.lr_generator = generator;
+                h.lr_critic = critic;
+            }
+            Command::SetCriticSteps { n_critic } => h.n_critic = n_critic,
+            Command::SetPenalty { penalty } => h.penalty = penalty,
+            _ => return None,
+        }
+        Some(h)
+    }
+
     /// Checks a command's values against the hyperparameters' limits (`config`), the same ones
     /// the command line applies. The monitor's keys and the run's socket both call this.
     pub fn validate(&self) -> Result<(), String> {

@@ -427,12 +427,22 @@ fn keys_send_commands_and_the_new_values_show() {
     });
     assert!(!render(&app, 80, 24).contains("NaN"));
     // lambda steps down to exactly 0 and back up from it.
-    app.hyper.lambda = 0.0011;
+    let set_lambda = |app: &mut App, lambda: f64| {
+        app.on_event(TrainEvent::HyperChanged {
+            step: 11,
+            hyper: Hyper {
+                lambda,
+                ..app.hyper.clone()
+            },
+            change: String::new(),
+        })
+    };
+    set_lambda(&mut app, 0.0011);
     assert_eq!(
         app.on_action(Action::LambdaDown),
         Some(Command::SetLambda { lambda: 0.0 })
     );
-    app.hyper.lambda = 0.0;
+    set_lambda(&mut app, 0.0);
     assert_eq!(
         app.on_action(Action::LambdaUp),
         Some(Command::SetLambda { lambda: 0.01 })
@@ -768,4 +778,47 @@ fn a_fixed_generator_run_says_critic_only() {
     let app = App::new(config, ColorMode::TrueColor, false);
     assert!(render(&app, 80, 24).contains("batch 256 critic-only on cpu"));
     assert!(!render(&deep_app(), 80, 24).contains("critic-only"));
+}
+
+/// Keys pressed faster than the run answers add up: each starts from what the keys before it
+/// asked for. A change from elsewhere (another viewer) becomes the base again.
+#[test]
+fn quick_key_presses_add_up_before_the_run_answers() {
+    let mut app = app("mnist", 10);
+    let lambda = |c: Option<Command>| match c {
+        Some(Command::SetLambda { lambda }) => lambda,
+        other => panic!("{other:?}"),
+    };
+    let plus = |app: &mut App| lambda(app.on_action(action(key('+')).unwrap()));
+    assert_eq!(plus(&mut app), 12.5);
+    assert_eq!(plus(&mut app), 15.625);
+    let changed = |app: &mut App, lambda: f64| {
+        app.on_event(TrainEvent::HyperChanged {
+            step: 10,
+            hyper: Hyper {
+                lambda,
+                ..app.hyper.clone()
+            },
+            change: String::new(),
+        })
+    };
+    // The first is confirmed: the second is still the base.
+    changed(&mut app, 12.5);
+    assert_eq!(plus(&mut app), 19.53125);
+    // Someone else sets lambda: that is the base now.
+    changed(&mut app, 3.0);
+    assert_eq!(plus(&mut app), 3.75);
+    // m twice: gp -> lp -> clip, not lp twice.
+    let penalty = |c: Option<Command>| match c {
+        Some(Command::SetPenalty { penalty }) => penalty,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        penalty(app.on_action(Action::CyclePenalty)),
+        PenaltyMode::Lp
+    );
+    assert_eq!(
+        penalty(app.on_action(Action::CyclePenalty)),
+        PenaltyMode::Clip
+    );
 }

@@ -349,3 +349,40 @@ fn folder_run_shows_loading_then_colour_pictures() {
     let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
     assert!(stderr.contains("24 pictures at 32x32"), "{stderr}");
 }
+
+/// The paper's Figure 1 experiments, live: a deep critic trained alone against real + noise.
+/// The status line says so, `4` zooms the gradients pane to the per-layer input-gradient norms
+/// on a log scale, and `m` switches the penalty to clipping while it trains.
+#[test]
+fn fixed_generator_deep_critic_shows_its_layers_and_switches_to_clipping() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    let script = format!(
+        "env TERM=xterm-256color {bin} --data toy:8gaussians --deep --fixed-generator noise \
+         --seed 3 --n-critic 1 --sample-every 5 --out {out}; echo $? > {dir}/exit; sleep 60",
+        out = out.display(),
+        dir = dir.path().display()
+    );
+    let tmux = Tmux::start("fixed", &script);
+    tmux.wait("a critic-only run", |s| {
+        s.contains("RUNNING") && s.contains("critic-only")
+    });
+    tmux.keys("4");
+    tmux.wait("the layers' input gradients", |s| {
+        s.contains("|dL/d input| per layer, log scale") && s.contains("l12")
+    });
+    // gp -> lp -> clip.
+    tmux.keys("m");
+    tmux.keys("m");
+    tmux.wait("clipping on screen", |s| s.contains(" clip lambda"));
+    wait_for("metrics trained with clipping", || {
+        metric_lines(&out)
+            .iter()
+            .any(|l| l["kind"] == "metrics" && l["penalty_mode"] == "clip")
+    });
+    tmux.keys("q");
+    wait_for("the monitor to exit", || dir.path().join("exit").exists());
+    let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
+    assert_eq!(code.trim(), "0");
+}

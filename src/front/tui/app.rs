@@ -1,6 +1,8 @@
 //! The monitor's state, updated from training events and keys (a reducer). Rendering reads it;
 //! nothing here touches the terminal or dfdx.
 
+use std::collections::VecDeque;
+
 use super::history::Series;
 use super::keys::Action;
 use super::view::{ColorMode, Pane, View};
@@ -62,7 +64,12 @@ pub enum Feed {
 pub struct App {
     pub config: TrainConfig,
     pub link: Link,
+    /// The hyperparameters the run trains with (as its events last said).
     pub hyper: Hyper,
+    /// The hyperparameters this monitor's keys asked for that the run has not confirmed yet,
+    /// oldest first. A key computes its change from the newest of them, so that keys pressed
+    /// faster than the run answers add up (+ + is two steps, not one twice).
+    requested: VecDeque<Hyper>,
     pub state: RunState,
     pub reason: Option<String>,
     pub step: u64,
@@ -93,6 +100,7 @@ impl App {
     pub fn new(config: TrainConfig, colors: ColorMode, ascii: bool) -> Self {
         Self {
             hyper: config.hyper.clone(),
+            requested: VecDeque::new(),
             config,
             link: Link::InProcess,
             state: RunState::Running,
@@ -147,6 +155,13 @@ impl App {
             TrainEvent::Checkpoint(ck) => self.last_checkpoint = Some(ck.step),
             TrainEvent::CheckpointSaved { step, .. } => self.last_checkpoint = Some(step),
             TrainEvent::HyperChanged { step, hyper, .. } => {
+                // Our oldest request, confirmed; anything else (another viewer's change, or one
+                // of ours the run did not apply) makes the run's values the base again.
+                if self.requested.front() == Some(&hyper) {
+                    self.requested.pop_front();
+                } else {
+                    self.requested.clear();
+                }
                 self.hyper = hyper;
                 self.marks.push(step);
             }
@@ -211,7 +226,16 @@ impl App {
             Action::Checkpoint if running => Some(Command::Checkpoint),
             // A change the limits refuse (config) is not sent: the keys, the command line and
             // the socket accept the same values.
-            _ if running => self.hyper_command(action).filter(|c| c.validate().is_ok()),
+            _ if running => {
+                let command = self
+                    .hyper_command(action)
+                    .filter(|c| c.validate().is_ok())?;
+                let target = self.target();
+                if let Some(next) = command.applied_to(target).filter(|h| h != target) {
+                    self.requested.push_back(next);
+                }
+                Some(command)
+            }
             _ => {
                 self.on_view_action(action);
                 None
@@ -219,9 +243,14 @@ impl App {
         }
     }
 
+    /// The hyperparameters once the run has applied every change asked for here.
+    fn target(&self) -> &Hyper {
+        self.requested.back().unwrap_or(&self.hyper)
+    }
+
     /// The change of hyperparameters a key asks for, if it asks for one.
     fn hyper_command(&mut self, action: Action) -> Option<Command> {
-        let h = &self.hyper;
+        let h = self.target();
         Some(match action {
             Action::LambdaUp => {
                 let lambda = if h.lambda == 0.0 {
