@@ -172,3 +172,39 @@ fn figures_refuses_bad_input() {
     assert_bad_input(&["figures", "--steps", "0"], "--steps");
     assert_bad_input(&["figures", "--threads", "0"], "--threads");
 }
+
+/// A signal stops the experiments at once with a line saying so and the shell's status for
+/// it; no figure file is left behind.
+#[test]
+fn figures_stop_on_a_signal_and_say_so() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
+        .args(["figures", "--steps", "40", "--threads", "1", "--out"])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // The first progress line: training is under way.
+    while !line.contains("figures: value surface") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no progress line");
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{rest}");
+    assert!(
+        rest.contains("figures: stopped by SIGTERM; no figures written"),
+        "{rest}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -29,6 +29,7 @@ use crate::train::Trainer;
 use crate::train::families::{FamilyJob, dispatch};
 use crate::util::files::write_atomically;
 use crate::util::say;
+use crate::util::signals::{self, SignalWatch};
 
 /// The clipping bound of the value surfaces and of the weight histogram (the original WGAN's).
 pub const SURFACE_CLIP: f64 = 0.01;
@@ -218,6 +219,16 @@ pub fn prepare(args: &FiguresArgs) -> Result<Run> {
 /// Runs the experiments, writes the figures into the output folder; returns what to tell the
 /// user.
 pub fn run(run: &Run) -> Result<String> {
+    // A signal ends the experiments at once, saying so: their results are only in memory until
+    // the end, and each file is written whole (atomically) or not at all.
+    let _watch = SignalWatch::start(|signal| {
+        say(format_args!(
+            "figures: stopped by {}; no figures written",
+            signals::name(signal)
+        ));
+        std::process::exit(128 + signal);
+    })
+    .context("cannot watch for signals")?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run.threads)
         .build()
