@@ -558,6 +558,23 @@ fn deep_and_fixed_generator_runs_record_what_they_are_for() {
         );
         assert!(g.is_finite() && w.is_finite() && d.is_finite());
     }
+    // Sampling such a run says its generator never trained.
+    let csv = dir.path().join("s.csv");
+    let o = wgangp(&[
+        "sample",
+        "--from",
+        out.to_str().unwrap(),
+        "--count",
+        "3",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("its generator is the untrained one"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The 4-layer toy nets record no input-gradient norms.
     let plain = dir.path().join("plain");
     let o = wgangp(&[

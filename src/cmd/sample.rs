@@ -18,6 +18,7 @@ use crate::model::{Critic, Generator};
 use crate::run::pictures::{MAX_PICTURE_SIDE, grid_columns, grid_size, image_grid, single_picture};
 use crate::train::families::{FamilyJob, check_checkpoint, dispatch, picture_shape};
 use crate::util::files::write_atomically;
+use crate::util::say;
 
 /// Noise vectors per forward pass (bounds the memory whatever `--count`).
 const CHUNK: usize = 500;
@@ -98,6 +99,12 @@ pub fn run(args: &SampleArgs) -> Result<String> {
     let format = format_of(&args.out)?;
     let (ck, folder) = Checkpoint::load(&args.from)?;
     check_checkpoint(&ck).map_err(anyhow::Error::msg)?;
+    if ck.config.fixed_generator.is_some() {
+        say(format_args!(
+            "note: this run trained its critic alone (--fixed-generator): its generator is the \
+             untrained one it started with"
+        ));
+    }
     let count = args.count as usize;
     let family = ck.config.family;
     let picture = picture_shape(family);

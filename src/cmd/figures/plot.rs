@@ -166,7 +166,8 @@ pub fn gradient_norms(figures: &Figures) -> Result<Vec<u8>> {
             .x_desc("critic layer (1: the data's side)")
             .y_desc("gradient norm (log scale)")
             .x_labels(layers)
-            .y_labels(20)
+            // One label per decade or so, however many decades the lines span.
+            .y_labels(((hi / lo).log10().ceil() as usize + 1).max(2))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0e}"))
             .label_style((FONT, 13))
