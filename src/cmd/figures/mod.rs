@@ -19,8 +19,9 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::FiguresArgs;
-use crate::config::{BenchConfig, DataSpec, Family, FixedGenerator, PenaltyMode, ToySet};
-use crate::config::{TrainConfig, check_clip};
+use crate::config::{
+    BenchConfig, DataSpec, Family, FixedGenerator, PenaltyMode, ToySet, TrainConfig,
+};
 use crate::data::Dataset;
 use crate::data::toy::centres;
 use crate::event::SampleSet;
@@ -316,7 +317,6 @@ fn setting_name(penalty: PenaltyMode, clip: f64) -> String {
 }
 
 fn train(config: TrainConfig, steps: u64, probes: &[f32], label: &str) -> Result<Trained> {
-    check_clip(config.hyper.clip).map_err(|e| anyhow!("the clipping bound {e}"))?;
     let family = config.family;
     dispatch(
         family,
