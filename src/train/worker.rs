@@ -260,7 +260,6 @@ where
     }
 
     fn apply(&mut self, command: Command) -> Flow {
-        let mut hyper = self.trainer.hyper.clone();
         let change = match command {
             Command::Stop => return Flow::Stop,
             Command::Pause | Command::Resume => {
@@ -285,22 +284,20 @@ where
                 return Flow::Train;
             }
             Command::SetLambda { lambda } => {
-                hyper.lambda = lambda;
                 format!("lambda {} -> {lambda}", self.trainer.hyper.lambda)
             }
             Command::SetLearningRates { generator, critic } => {
-                hyper.lr_generator = generator;
-                hyper.lr_critic = critic;
                 format!("learning rates G {generator:e} D {critic:e}")
             }
             Command::SetCriticSteps { n_critic } => {
-                hyper.n_critic = n_critic;
                 format!("critic steps {} -> {n_critic}", self.trainer.hyper.n_critic)
             }
             Command::SetPenalty { penalty } => {
-                hyper.penalty = penalty;
                 format!("penalty {} -> {penalty}", self.trainer.hyper.penalty)
             }
+        };
+        let Some(hyper) = command.applied_to(&self.trainer.hyper) else {
+            return Flow::Train;
         };
         if hyper.validate().is_ok() && hyper != self.trainer.hyper {
             self.trainer.set_hyper(hyper.clone());
