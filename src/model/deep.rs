@@ -11,6 +11,7 @@ use dfdx::prelude::*;
 use rand_distr::Uniform;
 
 use super::ops::layer::{Activation, DenseWeights, dense, dense_adjoint};
+use super::ops::weights::LayoutCache;
 use super::toy::TOY_DIM;
 use super::{Batch, Critic, Float, Generator, flat};
 
@@ -31,6 +32,7 @@ const NAMES: [&str; DEEP_LAYERS] = [
 pub struct HeLinear<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
     pub weight: Tensor<Rank2<O, I>, E, D>,
     pub bias: Tensor<Rank1<O>, E, D>,
+    pub layouts: LayoutCache<E>,
 }
 
 impl<const I: usize, const O: usize, E: Float> TensorCollection<E, Cpu> for HeLinear<I, O, E, Cpu>
@@ -60,7 +62,11 @@ where
                     TensorOptions::reset_to_zeros(),
                 ),
             ),
-            |(weight, bias)| HeLinear { weight, bias },
+            |(weight, bias)| HeLinear {
+                weight,
+                bias,
+                layouts: LayoutCache::default(),
+            },
         )
     }
 }
@@ -72,6 +78,10 @@ impl<const I: usize, const O: usize, E: Dtype> DenseWeights<I, O, E> for HeLinea
 
     fn bias(&self) -> &Tensor<Rank1<O>, E, Cpu> {
         &self.bias
+    }
+
+    fn layouts(&self) -> Option<&LayoutCache<E>> {
+        Some(&self.layouts)
     }
 }
 

@@ -4,6 +4,7 @@
 use dfdx::prelude::*;
 
 use super::Float;
+use super::ops::weights::weights_changed;
 use crate::checkpoint::NamedTensor;
 
 /// Called for each parameter tensor in turn with its index, its values and, when gradients
@@ -78,7 +79,8 @@ where
     }
 }
 
-/// Rewrites every parameter in place (tensor ids, and so optimizer state, are kept).
+/// Rewrites every parameter in place (tensor ids, and so optimizer state, are kept). The one
+/// way weights are written: the layers' weight caches (`ops::weights`) rely on it.
 /// With `grads`, each parameter's gradient is passed too; it must be present.
 pub fn update_params<E: Float, M: TensorCollection<E, Cpu>>(
     model: &mut M,
@@ -99,6 +101,7 @@ pub fn update_params<E: Float, M: TensorCollection<E, Cpu>>(
         f: &mut visitor,
     })
     .expect("cpu visit");
+    weights_changed();
 }
 
 /// Reads every parameter (and its gradient, with `grads`).

@@ -58,6 +58,35 @@ impl LinearMap {
         }
     }
 
+    /// Whether the weight is stored transposed (see each variant).
+    pub fn w_t(&self) -> bool {
+        match *self {
+            LinearMap::Dense { w_t, .. } => w_t,
+            LinearMap::Conv(kn) | LinearMap::ConvT(kn) => kn.w_t,
+        }
+    }
+
+    /// The same map over the weight stored the other way round (the transpose of
+    /// [`Self::w_shape`]).
+    pub fn with_transposed_weight(&self) -> LinearMap {
+        match *self {
+            LinearMap::Dense { k, n, w_t } => LinearMap::Dense { k, n, w_t: !w_t },
+            LinearMap::Conv(kn) => LinearMap::Conv(FusedConv { w_t: !kn.w_t, ..kn }),
+            LinearMap::ConvT(kn) => LinearMap::ConvT(FusedConv { w_t: !kn.w_t, ..kn }),
+        }
+    }
+
+    /// The weight layout (`w_t`) in which [`Self::apply`] (`adjoint` false) or
+    /// [`Self::adjoint`] (`adjoint` true) reads the weight fastest. gemm copies each operand
+    /// into blocks along the output's contiguous dimension; the weight copies with plain vector
+    /// loads where that dimension is contiguous in it too, and one float at a time otherwise.
+    pub fn fast_w_t(&self, adjoint: bool) -> bool {
+        match self {
+            LinearMap::Dense { .. } | LinearMap::Conv(_) => adjoint,
+            LinearMap::ConvT(_) => !adjoint,
+        }
+    }
+
     /// `W`'s strides as the `(k, n)` matrix of a dense map.
     fn dense_w_strides(k: usize, n: usize, w_t: bool) -> (isize, isize) {
         if w_t {

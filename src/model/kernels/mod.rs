@@ -20,3 +20,22 @@ pub trait Float:
 }
 impl Float for f32 {}
 impl Float for f64 {}
+
+/// `dst (cols x rows) = src (rows x cols)^T`, both row-major, in square tiles so that reads and
+/// writes both stay within a few cache lines at a time.
+pub fn transpose<E: Copy>(src: &[E], rows: usize, cols: usize, dst: &mut [E]) {
+    const TILE: usize = 32;
+    assert!(
+        src.len() == rows * cols && dst.len() == rows * cols,
+        "transpose: sizes"
+    );
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}

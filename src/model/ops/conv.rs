@@ -13,6 +13,7 @@
 use dfdx::prelude::*;
 
 use super::layer::{Activation, WithSlopes, layer};
+use super::weights::{LayerWeight, LayoutCache};
 use crate::model::Float;
 use crate::model::kernels::LinearMap;
 use crate::model::kernels::conv::{ConvGeom, FusedConv, KERNEL, col2im_add, im2col_add};
@@ -107,6 +108,7 @@ pub struct Conv2d<
 > {
     pub weight: Tensor<Rank4<K, K, CIN, COUT>, E, D>,
     pub bias: Option<Tensor<Rank1<COUT>, E, D>>,
+    pub layouts: LayoutCache<E>,
 }
 
 /// A transposed convolution layer with `K x K` kernels. Weight layout
@@ -122,6 +124,7 @@ pub struct ConvTranspose2d<
 > {
     pub weight: Tensor<Rank4<CIN, K, K, COUT>, E, D>,
     pub bias: Option<Tensor<Rank1<COUT>, E, D>>,
+    pub layouts: LayoutCache<E>,
 }
 
 /// gan-zoo's `weights_init`: N(0, 0.02) for every conv weight.
@@ -160,7 +163,11 @@ macro_rules! conv_collection {
                         TensorOptions::reset_with(|t| t.try_fill_with_distr(DcganInit));
                     return visitor.visit_fields(
                         Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, dcgan_init),
-                        |weight| $layer { weight, bias: None },
+                        |weight| $layer {
+                            weight,
+                            bias: None,
+                            layouts: LayoutCache::default(),
+                        },
                     );
                 }
                 visitor.visit_fields(
@@ -176,6 +183,7 @@ macro_rules! conv_collection {
                     |(weight, bias)| $layer {
                         weight,
                         bias: Some(bias),
+                        layouts: LayoutCache::default(),
                     },
                 )
             }
@@ -202,7 +210,7 @@ pub type Act<const C: usize, E, T> = Tensor<(usize, Const<C>), E, Cpu, T>;
 /// A conv-shaped layer op on `Const`-width rows.
 fn conv_layer<const CI: usize, const CO: usize, E: Float, T: Tape<E, Cpu>>(
     x: Act<CI, E, T>,
-    w: Rows<E, T>,
+    w: LayerWeight<E, T>,
     bias: Option<Tensor<(usize,), E, Cpu, T>>,
     map: LinearMap,
     act: Activation<E>,
@@ -228,10 +236,14 @@ where
         bias_row(&self.bias)
     }
 
-    fn w<T: Tape<E, Cpu>>(&self) -> Rows<E, T> {
-        self.weight
-            .retaped::<T>()
-            .reshape_like(&(K * K * CIN, COUT))
+    fn w<T: Tape<E, Cpu>>(&self) -> LayerWeight<'_, E, T> {
+        LayerWeight {
+            tensor: self
+                .weight
+                .retaped::<T>()
+                .reshape_like(&(K * K * CIN, COUT)),
+            cache: Some(&self.layouts),
+        }
     }
 
     /// `act(conv(x) + b)`: `(B*in_h*in_w, CIN)` -> `(B*out_h*out_w, COUT)`; with `want_slopes`,
@@ -283,10 +295,13 @@ where
         g: ConvGeom,
         act: Activation<E>,
     ) -> Act<COUT, E, T> {
-        let w = self
-            .weight
-            .retaped::<T>()
-            .reshape_like(&(CIN, K * K * COUT));
+        let w = LayerWeight {
+            tensor: self
+                .weight
+                .retaped::<T>()
+                .reshape_like(&(CIN, K * K * COUT)),
+            cache: Some(&self.layouts),
+        };
         debug_assert_eq!(g.kernel, K);
         // The weight (CIN, k*k*COUT) is the transpose of the adjoint conv's (k*k*COUT, CIN).
         let map = LinearMap::ConvT(FusedConv::new(g, COUT, CIN, true));

@@ -15,6 +15,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
+use super::weights::{LayerWeight, LayoutCache, wants_transposed, weight_values};
 use crate::model::Float;
 use crate::model::kernels::LinearMap;
 use crate::model::offload;
@@ -79,9 +80,9 @@ pub type WithSlopes<Y, E> = (Y, Option<Vec<E>>);
 /// `act(map(x; w) + bias)`. The input, weight and bias may all be taped (the tape rides on
 /// `x`). With `want_slopes`, also returns the activation's slope at each output (1 or the
 /// leaky slope; for other activations, nothing).
-pub fn layer<E: Float, T, R, Rb>(
+pub fn layer<'c, E: Float, T, R, Rb>(
     x: Rows<E, T>,
-    w: Rows<E, R>,
+    w: impl Into<LayerWeight<'c, E, R>>,
     bias: Option<Tensor<(usize,), E, Cpu, Rb>>,
     map: LinearMap,
     act: Activation<E>,
@@ -92,6 +93,7 @@ where
     R: Tape<E, Cpu>,
     Rb: Tape<E, Cpu>,
 {
+    let LayerWeight { tensor: w, cache } = w.into();
     let (rows, width) = *x.shape();
     let (in_width, out_width) = map.widths();
     assert_eq!(
@@ -103,7 +105,11 @@ where
 
     let train_weights = !FROZEN.get();
     let (x, tape_x, x_data) = read(x);
-    let (w, tape_w, w_data) = read(w);
+    let (w, tape_w) = w.contiguous().split_tape();
+    let keep = T::OWNS_TAPE;
+    // The weight transposed, from the layer's cache, when a product of this op reads it so.
+    let needs_transposed = wants_transposed(&map, false) || (keep && wants_transposed(&map, true));
+    let transposed = cache.filter(|_| needs_transposed).map(|c| c.transposed(&w));
     let mut tape = tape_x.merge(tape_w);
     let mut bias_ghost = None;
     // The output starts as the bias rows (or zeros), and the map is added into it.
@@ -123,21 +129,22 @@ where
         }
         None => vec![E::zero(); out_shape.0 * out_width],
     };
-    offload::apply(&map, &x_data, &w_data, &mut out);
-    // The input is needed again only for the weight gradient. The weight's copy is not kept:
-    // the backward pass reads the weight tensor again (it does not change before then), so
-    // that the passes of a step, a shard each, do not each hold a copy of every weight.
+    {
+        let mut scratch = Vec::new();
+        let t = transposed.as_deref().map(|t| &t[..]);
+        let (map, w_values) = weight_values(&w, &map, false, t, &mut scratch);
+        offload::apply(&map, &x_data, w_values, &mut out);
+    }
+    // The input is needed again only for the weight gradient. A weight's own copy is not
+    // kept: the backward pass reads the weight tensor again (it does not change before then),
+    // so that the passes of a step, a shard each, do not each hold a copy of every weight.
     let x_data = if train_weights { x_data } else { Vec::new() };
-    drop(w_data);
 
-    let keep = T::OWNS_TAPE;
     let (saved, slopes) = activate(&mut out, act, want_slopes, keep);
     let out = x.device().tensor_from_vec(out, out_shape);
     if keep {
         let (x_ghost, w_ghost, out_ghost) = (x.ghost(), w.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            let mut w_data = vec![E::zero(); w.shape().num_elements()];
-            w.copy_into(&mut w_data);
             // One gradient buffer at a time: move the output's out and back. It is scaled to
             // the pre-activation's gradient in place; nothing reads it after this op.
             let mut dz = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
@@ -150,7 +157,13 @@ where
                     }
                 }
             }
-            offload::adjoint(&map, &dz, &w_data, grads.get_or_alloc_mut(&x_ghost)?);
+            {
+                let mut scratch = Vec::new();
+                let t = transposed.as_deref().map(|t| &t[..]);
+                let (map, w_values) = weight_values(&w, &map, true, t, &mut scratch);
+                offload::adjoint(&map, &dz, w_values, grads.get_or_alloc_mut(&x_ghost)?);
+            }
+            // Into the weight tensor's own layout.
             if train_weights {
                 offload::wgrad(&map, &x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
             }
@@ -234,6 +247,10 @@ impl<E: Float> Saved<E> {
 pub trait DenseWeights<const I: usize, const O: usize, E: Dtype> {
     fn weight(&self) -> &Tensor<Rank2<O, I>, E, Cpu>;
     fn bias(&self) -> &Tensor<Rank1<O>, E, Cpu>;
+    /// The weight's layout cache, for a layer that keeps one.
+    fn layouts(&self) -> Option<&LayoutCache<E>> {
+        None
+    }
 }
 
 impl<const I: usize, const O: usize, E: Dtype> DenseWeights<I, O, E> for Linear<I, O, E, Cpu> {
@@ -255,7 +272,10 @@ pub fn dense<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
     want_slopes: bool,
 ) -> WithSlopes<Tensor<(usize, Const<O>), E, Cpu, T>, E> {
     let n = x.shape().0;
-    let w = linear.weight().retaped::<T>().reshape_like(&(O, I));
+    let w = LayerWeight {
+        tensor: linear.weight().retaped::<T>().reshape_like(&(O, I)),
+        cache: linear.layouts(),
+    };
     let bias = linear.bias().retaped::<T>().reshape_like(&(O,));
     let map = LinearMap::Dense {
         k: I,
@@ -281,7 +301,10 @@ pub fn dense_adjoint<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
     act: Activation<E>,
 ) -> Tensor<(usize, Const<I>), E, Cpu, T> {
     let n = g.shape().0;
-    let w = linear.weight().retaped::<T>().reshape_like(&(O, I));
+    let w = LayerWeight {
+        tensor: linear.weight().retaped::<T>().reshape_like(&(O, I)),
+        cache: linear.layouts(),
+    };
     let map = LinearMap::Dense {
         k: O,
         n: I,
