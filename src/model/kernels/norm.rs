@@ -37,10 +37,17 @@ impl Groups {
         self.groups * self.c
     }
 
-    /// Per group and channel, the sum over the group's rows of `value(i, k)` (`i` the
-    /// element's flat index, `k` its statistic). Blocks are added in order, so the sums do not
-    /// depend on the threads.
-    pub fn sums<E: Float>(&self, value: impl Fn(usize, usize) -> E + Sync) -> Vec<E> {
+    /// Per group and channel, the sum over the group's rows of `value(x, s)`, where `x` holds
+    /// the element's values in each of `ins` (one value per element) and `s` its statistic's
+    /// values in each of `stats` (one per group and channel). Blocks are added in order, so
+    /// the sums do not depend on the threads.
+    pub fn sums<E: Float, const I: usize, const S: usize>(
+        &self,
+        ins: [&[E]; I],
+        stats: [&[E]; S],
+        value: impl Fn([E; I], [E; S]) -> E + Sync,
+    ) -> Vec<E> {
+        self.check(&ins, &stats);
         let c = self.c;
         let blocks = self.rows.div_ceil(BLOCK_ROWS).max(1);
         let partials: Vec<Vec<E>> = (0..self.groups * blocks)
@@ -50,9 +57,12 @@ impl Groups {
                 let first = g * self.rows + b * BLOCK_ROWS;
                 let end = (first + BLOCK_ROWS).min((g + 1) * self.rows);
                 let mut acc = vec![E::zero(); c];
+                let s = stats.map(|s| &s[g * c..][..c]);
                 for row in first..end {
+                    let x = ins.map(|x| &x[row * c..][..c]);
+                    // Slices of length c indexed below c: no bounds checks, so this vectorises.
                     for (j, a) in acc.iter_mut().enumerate() {
-                        *a = *a + value(row * c + j, g * c + j);
+                        *a = *a + value(x.map(|x| x[j]), s.map(|s| s[j]));
                     }
                 }
                 acc
@@ -69,36 +79,77 @@ impl Groups {
     }
 
     /// The means of [`Self::sums`].
-    pub fn means<E: Float>(&self, value: impl Fn(usize, usize) -> E + Sync) -> Vec<E> {
+    pub fn means<E: Float, const I: usize, const S: usize>(
+        &self,
+        ins: [&[E]; I],
+        stats: [&[E]; S],
+        value: impl Fn([E; I], [E; S]) -> E + Sync,
+    ) -> Vec<E> {
         let n = E::from_usize(self.rows).unwrap();
-        self.sums(value).into_iter().map(|s| s / n).collect()
+        self.sums(ins, stats, value)
+            .into_iter()
+            .map(|s| s / n)
+            .collect()
     }
 
-    /// `out[i] = f(i, statistic of i)` for every element.
-    pub fn fill<E: Float>(&self, out: &mut [E], f: impl Fn(usize, usize) -> E + Sync) {
-        self.each(out, |o, i, k| *o = f(i, k));
+    /// `out[i] = f(x, s)` for every element (`x` and `s` as in [`Self::sums`]).
+    pub fn fill<E: Float, const I: usize, const S: usize>(
+        &self,
+        out: &mut [E],
+        ins: [&[E]; I],
+        stats: [&[E]; S],
+        f: impl Fn([E; I], [E; S]) -> E + Sync,
+    ) {
+        self.each(out, ins, stats, |o, x, s| *o = f(x, s));
     }
 
-    /// `out[i] += f(i, statistic of i)` for every element.
-    pub fn add<E: Float>(&self, out: &mut [E], f: impl Fn(usize, usize) -> E + Sync) {
-        self.each(out, |o, i, k| *o = *o + f(i, k));
+    /// `out[i] += f(x, s)` for every element.
+    pub fn add<E: Float, const I: usize, const S: usize>(
+        &self,
+        out: &mut [E],
+        ins: [&[E]; I],
+        stats: [&[E]; S],
+        f: impl Fn([E; I], [E; S]) -> E + Sync,
+    ) {
+        self.each(out, ins, stats, |o, x, s| *o = *o + f(x, s));
     }
 
-    /// `update(&mut out[i], i, statistic of i)` for every element, a block of rows per task.
-    fn each<E: Float>(&self, out: &mut [E], update: impl Fn(&mut E, usize, usize) + Sync) {
+    /// `update(&mut out[i], x, s)` for every element, a block of rows per task.
+    fn each<E: Float, const I: usize, const S: usize>(
+        &self,
+        out: &mut [E],
+        ins: [&[E]; I],
+        stats: [&[E]; S],
+        update: impl Fn(&mut E, [E; I], [E; S]) + Sync,
+    ) {
         assert_eq!(out.len(), self.len(), "normalisation: element count");
+        self.check(&ins, &stats);
         let c = self.c;
         out.par_chunks_mut((BLOCK_ROWS * c).max(1))
             .enumerate()
             .for_each(|(b, block)| {
                 for (r, row) in block.chunks_mut(c).enumerate() {
                     let row_index = b * BLOCK_ROWS + r;
-                    let (first, stats) = (row_index * c, row_index / self.rows * c);
+                    let g = row_index / self.rows;
+                    let x = ins.map(|x| &x[row_index * c..][..c]);
+                    let s = stats.map(|s| &s[g * c..][..c]);
                     for (j, o) in row.iter_mut().enumerate() {
-                        update(o, first + j, stats + j);
+                        update(o, x.map(|x| x[j]), s.map(|s| s[j]));
                     }
                 }
             });
+    }
+
+    /// Every input has one value per element, every statistic one per group and channel.
+    fn check<E>(&self, ins: &[&[E]], stats: &[&[E]]) {
+        assert!(
+            ins.iter().all(|x| x.len() == self.len()),
+            "normalisation: an input's element count"
+        );
+        assert!(
+            stats.iter().all(|s| s.len() == self.stats()),
+            "normalisation: a statistic's count"
+        );
     }
 }
 
@@ -115,20 +166,22 @@ mod tests {
             c: 2,
         };
         let x: Vec<f64> = (0..g.len()).map(|i| i as f64).collect();
-        let sums = g.sums(|i, _| x[i]);
+        let sums = g.sums([&x], [], |[x], []| x);
         for group in 0..3 {
             for ch in 0..2 {
                 let naive: f64 = (0..70).map(|r| x[(group * 70 + r) * 2 + ch]).sum();
                 assert_eq!(sums[group * 2 + ch], naive);
             }
         }
+        // Each element's statistic index, as a statistic.
+        let index: Vec<f64> = (0..g.stats()).map(|k| k as f64).collect();
         let mut out = vec![0.0; g.len()];
-        g.fill(&mut out, |_, s| s as f64);
+        g.fill(&mut out, [], [&index], |[], [k]| k);
         assert_eq!(out[0], 0.0);
         assert_eq!(out[1], 1.0);
         assert_eq!(out[70 * 2], 2.0);
         assert_eq!(out[g.len() - 1], 5.0);
-        g.add(&mut out, |i, _| x[i]);
+        g.add(&mut out, [&x], [], |[x], []| x);
         assert_eq!(out[70 * 2 + 1], 3.0 + (70 * 2 + 1) as f64);
     }
 }

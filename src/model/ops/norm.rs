@@ -140,15 +140,12 @@ pub fn standardize<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let rows = x.shape().0;
     let g = groups_of::<C>(rows, groups);
     let (x, mut tape, xs) = split(x);
-    let mean = g.means(|i, _| xs[i]);
-    let var = g.means(|i, k| {
-        let d = xs[i] - mean[k];
-        d * d
-    });
+    let mean = g.means([&xs], [], |[x], []| x);
+    let var = g.means([&xs], [&mean], |[x], [m]| (x - m) * (x - m));
     let eps = E::from_f64(eps).unwrap();
     let std: Vec<E> = var.into_iter().map(|v| (v + eps).sqrt()).collect();
     let mut unit = vec![E::zero(); g.len()];
-    g.fill(&mut unit, |i, k| (xs[i] - mean[k]) / std[k]);
+    g.fill(&mut unit, [&xs], [&mean, &std], |[x], [m, s]| (x - m) / s);
     drop(xs);
     let dev = x.device().clone();
     let unit = dev.tensor_from_vec(unit, (rows, Const::<C>));
@@ -162,12 +159,16 @@ pub fn standardize<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
             let ds = std::mem::take(&mut **grads.get_or_alloc_mut(&std_ghost)?);
             // Through unit: (du - mean(du) - unit * mean(du * unit)) / std; through std:
             // ds * unit / n.
-            let m1 = g.means(|i, _| du[i]);
-            let m2 = g.means(|i, _| du[i] * u[i]);
+            let m1 = g.means([&du], [], |[d], []| d);
+            let m2 = g.means([&du, &u], [], |[d, u], []| d * u);
             let n = E::from_usize(g.rows).unwrap();
-            g.add(&mut **grads.get_or_alloc_mut(&x_ghost)?, |i, k| {
-                (du[i] - m1[k] - u[i] * m2[k]) / s[k] + ds[k] * u[i] / n
-            });
+            let dx = &mut **grads.get_or_alloc_mut(&x_ghost)?;
+            g.add(
+                dx,
+                [&du, &u],
+                [&m1, &m2, &s, &ds],
+                |[d, u], [m1, m2, s, ds]| (d - m1 - u * m2) / s + ds * u / n,
+            );
             **grads.get_or_alloc_mut(&unit_ghost)? = du;
             **grads.get_or_alloc_mut(&std_ghost)? = ds;
             Ok(())
@@ -190,7 +191,7 @@ pub fn affine<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (beta, tape_b, bs) = split(beta);
     let mut tape = tape_u.merge(tape_g).merge(tape_b);
     let mut y = vec![E::zero(); g.len()];
-    g.fill(&mut y, |i, k| gs[k] * u[i] + bs[k]);
+    g.fill(&mut y, [&u], [&gs, &bs], |[u], [g, b]| g * u + b);
     let y = unit.device().tensor_from_vec(y, (rows, Const::<C>));
     if T::OWNS_TAPE {
         let ghosts = (unit.ghost(), gamma.ghost(), beta.ghost(), y.ghost());
@@ -198,12 +199,11 @@ pub fn affine<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
         tape.add_backward_op(move |grads| {
             let u = data(&unit);
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-            g.add(&mut **grads.get_or_alloc_mut(&u_ghost)?, |i, k| {
-                dy[i] * gs[k]
-            });
-            let dgamma = g.sums(|i, _| dy[i] * u[i]);
+            let du = &mut **grads.get_or_alloc_mut(&u_ghost)?;
+            g.add(du, [&dy], [&gs], |[d], [g]| d * g);
+            let dgamma = g.sums([&dy, &u], [], |[d, u], []| d * u);
             add_into(&mut **grads.get_or_alloc_mut(&gamma_ghost)?, &dgamma);
-            let dbeta = g.sums(|i, _| dy[i]);
+            let dbeta = g.sums([&dy], [], |[d], []| d);
             add_into(&mut **grads.get_or_alloc_mut(&beta_ghost)?, &dbeta);
             **grads.get_or_alloc_mut(&y_ghost)? = dy;
             Ok(())
@@ -236,12 +236,17 @@ pub fn normalize_adjoint<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
     let (std, tape_s, s) = split(std);
     let (gamma, tape_g, gs) = split(gamma);
     let mut tape = tape_dy.merge(tape_u).merge(tape_s).merge(tape_g);
-    let m1 = g.means(|i, _| d[i]);
-    let m2 = g.means(|i, _| d[i] * u[i]);
+    let m1 = g.means([&d], [], |[d], []| d);
+    let m2 = g.means([&d, &u], [], |[d, u], []| d * u);
     // gamma / std per group and channel.
     let scale: Vec<E> = (0..g.stats()).map(|k| gs[k % C] / s[k]).collect();
     let mut out = vec![E::zero(); g.len()];
-    g.fill(&mut out, |i, k| scale[k] * (d[i] - m1[k] - u[i] * m2[k]));
+    g.fill(
+        &mut out,
+        [&d, &u],
+        [&scale, &m1, &m2],
+        |[d, u], [c, m1, m2]| c * (d - m1 - u * m2),
+    );
     let out = dy.device().tensor_from_vec(out, (rows, Const::<C>));
     if T::OWNS_TAPE {
         let ghosts = (
@@ -256,16 +261,26 @@ pub fn normalize_adjoint<const C: usize, E: Float, T: Tape<E, Cpu> + Merge<T>>(
             let (d, u) = (data(&dy), data(&unit));
             let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
             // out = scale * inner, inner = d - m1 - u * m2, m1 = mean(d), m2 = mean(d * u).
-            let dscale = g.sums(|i, k| dout[i] * (d[i] - m1[k] - u[i] * m2[k]));
+            let dscale = g.sums([&dout, &d, &u], [&m1, &m2], |[o, d, u], [m1, m2]| {
+                o * (d - m1 - u * m2)
+            });
             // The gradients of m1 and m2, over n: -mean(dinner) and -mean(dinner * u).
-            let dm1 = g.means(|i, k| -(scale[k] * dout[i]));
-            let dm2 = g.means(|i, k| -(scale[k] * dout[i] * u[i]));
-            g.add(&mut **grads.get_or_alloc_mut(&dy_ghost)?, |i, k| {
-                scale[k] * dout[i] + dm1[k] + dm2[k] * u[i]
-            });
-            g.add(&mut **grads.get_or_alloc_mut(&u_ghost)?, |i, k| {
-                -scale[k] * dout[i] * m2[k] + dm2[k] * d[i]
-            });
+            let dm1 = g.means([&dout], [&scale], |[o], [c]| -(c * o));
+            let dm2 = g.means([&dout, &u], [&scale], |[o, u], [c]| -(c * o * u));
+            let ddy = &mut **grads.get_or_alloc_mut(&dy_ghost)?;
+            g.add(
+                ddy,
+                [&dout, &u],
+                [&scale, &dm1, &dm2],
+                |[o, u], [c, dm1, dm2]| c * o + dm1 + dm2 * u,
+            );
+            let du = &mut **grads.get_or_alloc_mut(&u_ghost)?;
+            g.add(
+                du,
+                [&dout, &d],
+                [&scale, &m2, &dm2],
+                |[o, d], [c, m2, dm2]| -c * o * m2 + dm2 * d,
+            );
             let dstd: Vec<E> = (0..g.stats())
                 .map(|k| -dscale[k] * scale[k] / s[k])
                 .collect();
