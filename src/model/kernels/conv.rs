@@ -100,6 +100,27 @@ fn im2col_add_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
     }
 }
 
+/// `cols = im2col(x)` for one image: every entry written, zeros where the kernel hangs over
+/// the padding (so `cols` may hold anything before).
+fn im2col_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    let k = g.kernel;
+    let row_len = g.patch_len(c);
+    for oh in 0..g.out_h {
+        for ow in 0..g.out_w {
+            let row = &mut cols[(oh * g.out_w + ow) * row_len..][..row_len];
+            for kh in 0..k {
+                for kw in 0..k {
+                    let dst = &mut row[(kh * k + kw) * c..][..c];
+                    match g.source(oh, ow, kh, kw) {
+                        Some(src) => dst.copy_from_slice(&x[src * c..][..c]),
+                        None => dst.fill(E::zero()),
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `x += col2im(cols)` for one image (the adjoint of [`im2col_add_image`]).
 fn col2im_add_image<E: Float>(g: &ConvGeom, c: usize, cols: &[E], x: &mut [E]) {
     let k = g.kernel;
@@ -132,6 +153,19 @@ pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
     cols.par_chunks_mut(col_len)
         .zip(x.par_chunks(x_len))
         .for_each(|(cols, x)| im2col_add_image(g, c, x, cols));
+}
+
+/// `cols = im2col(x)` over a batch, one image per task.
+pub fn im2col<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
+    assert_eq!(
+        x.len() / x_len,
+        cols.len() / col_len,
+        "batch mismatch in im2col"
+    );
+    cols.par_chunks_mut(col_len)
+        .zip(x.par_chunks(x_len))
+        .for_each(|(cols, x)| im2col_image(g, c, x, cols));
 }
 
 /// `x += col2im(cols)` over a batch, one image per task.
@@ -219,22 +253,14 @@ impl FusedConv {
     }
 
     /// For each block of images (`images` of them from `first`), with a scratch buffer for
-    /// their patch matrix, zeroed when `zeroed` (else holding anything): `f(first, images,
-    /// cols)`.
-    fn for_blocks<E: Float>(
-        &self,
-        batch: usize,
-        zeroed: bool,
-        mut f: impl FnMut(usize, usize, &mut [E]),
-    ) {
+    /// their patch matrix that holds anything (each use overwrites it whole): `f(first,
+    /// images, cols)`.
+    fn for_blocks<E: Float>(&self, batch: usize, mut f: impl FnMut(usize, usize, &mut [E])) {
         let per_image = self.g.out_pixels() * self.kkc();
         let step = (self.block / per_image).max(1);
         let mut cols = Vec::new();
         for first in (0..batch).step_by(step) {
             let images = step.min(batch - first);
-            if zeroed {
-                cols.clear();
-            }
             cols.resize(images * per_image, E::zero());
             f(first, images, &mut cols[..images * per_image]);
         }
@@ -243,8 +269,8 @@ impl FusedConv {
     /// `y += im2col(x) W`.
     pub fn conv<E: Float>(&self, x: &[E], w: &[E], y: &mut [E]) {
         let (xl, yl, kkc) = (self.image_len(), self.patch_side_len(), self.kkc());
-        self.for_blocks(x.len() / xl, true, |b, images, cols| {
-            im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
+        self.for_blocks(x.len() / xl, |b, images, cols| {
+            im2col(&self.g, self.c, &x[b * xl..][..images * xl], cols);
             let y = &mut y[b * yl..][..images * yl];
             let rows = images * self.g.out_pixels();
             gemm_add(
@@ -263,8 +289,7 @@ impl FusedConv {
         let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
         // W^T as an n x kkc matrix: W's strides swapped.
         let (rs, cs) = self.w_strides();
-        // The product overwrites the whole patch matrix: no zeroing needed.
-        self.for_blocks(y.len() / yl, false, |b, images, cols| {
+        self.for_blocks(y.len() / yl, |b, images, cols| {
             let y = &y[b * yl..][..images * yl];
             let rows = images * self.g.out_pixels();
             gemm_set((rows, kkc, n), cols, y, (n as isize, 1), w, (cs, rs));
@@ -275,8 +300,8 @@ impl FusedConv {
     /// `W += im2col(x)^T y`, into W's own layout.
     pub fn wgrad<E: Float>(&self, x: &[E], y: &[E], dw: &mut [E]) {
         let (xl, yl, kkc, n) = (self.image_len(), self.patch_side_len(), self.kkc(), self.n);
-        self.for_blocks(x.len() / xl, true, |b, images, cols| {
-            im2col_add(&self.g, self.c, &x[b * xl..][..images * xl], cols);
+        self.for_blocks(x.len() / xl, |b, images, cols| {
+            im2col(&self.g, self.c, &x[b * xl..][..images * xl], cols);
             let y = &y[b * yl..][..images * yl];
             let rows = images * self.g.out_pixels();
             let (cols_rows, y_rows) = ((kkc as isize, 1), (n as isize, 1));
