@@ -328,6 +328,22 @@ mod tests {
             .fold(0.0, f64::max)
     }
 
+    /// `im2col` overwrites every entry, whatever the buffer held: the same as adding into
+    /// zeros.
+    #[test]
+    fn im2col_writes_every_entry() {
+        let g = ConvGeom::conv(6, 6, 4, 2, 1);
+        let (b, c) = (3, 2);
+        let x: Vec<f64> = (0..b * g.in_pixels() * c).map(|i| i as f64 + 1.0).collect();
+        let len = b * g.out_pixels() * g.patch_len(c);
+        let mut added = vec![0.0; len];
+        im2col_add(&g, c, &x, &mut added);
+        let mut written = vec![f64::NAN; len];
+        im2col(&g, c, &x, &mut written);
+        assert_eq!(written, added);
+        assert!(added.contains(&0.0), "no padding in this geometry");
+    }
+
     /// Blocks of one image give the same sums as the whole batch at once (to rounding: the
     /// products' summation order depends on their sizes).
     #[test]
