@@ -145,6 +145,10 @@ impl Backend for CudaBackend {
         )))
     }
 
+    fn zeros(&self, len: usize) -> DeviceBuf {
+        DeviceBuf(Some(ok(self.dev.alloc_zeros::<f32>(len), "allocation")))
+    }
+
     fn download(&self, buf: &DeviceBuf, out: &mut [f32]) {
         ok(
             self.dev.dtoh_sync_copy_into(buf.slice(), out),

@@ -18,6 +18,10 @@ impl Backend for HostBackend {
         vec![f32::NAN; len]
     }
 
+    fn zeros(&self, len: usize) -> Vec<f32> {
+        vec![0.0; len]
+    }
+
     fn download(&self, buf: &Vec<f32>, out: &mut [f32]) {
         out.copy_from_slice(buf);
     }

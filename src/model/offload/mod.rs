@@ -4,11 +4,13 @@
 //! Every layer op (`ops::layer`) spends its time in three products of its [`LinearMap`]: the
 //! map itself, its adjoint (the input gradient) and the weight gradient, which it asks for
 //! through [`apply`], [`adjoint`] and [`wgrad`] here. With an [`Offload`] installed, those
-//! hand the three to it: the operands are copied to the device, the work
-//! (patch matrices, products, scatters back) runs there, and the result comes back. The tape,
-//! the element-wise work and the optimizer stay on the CPU. dfdx 0.13 offers no way to reach a
-//! CUDA tensor's memory from a custom op, so this is the one place a GPU can do this project's
-//! layers; the copies are of activations and weights only, never of patch matrices.
+//! hand the three to it: the product's input is copied to the device, the work (patch
+//! matrices, products, scatters back) runs there, and the result comes back and is added on
+//! the host. A layer's weight is sent once per change of the weights and kept there (see
+//! [`WeightKey`]). The tape, the element-wise work and the optimizer stay on the CPU. dfdx 0.13
+//! offers no way to reach a CUDA tensor's memory from a custom op, so this is the one place a
+//! GPU can do this project's layers; the copies are of activations and weights only, never of
+//! patch matrices.
 //!
 //! The work is written once, in [`Plan`], over a small [`Backend`] with cuBLAS's semantics
 //! (column-major `sgemm`) and two index kernels. [`HostBackend`] runs the same semantics on
@@ -28,7 +30,7 @@ use std::sync::{Arc, RwLock};
 use crate::model::Float;
 use crate::model::kernels::LinearMap;
 pub use host::HostBackend;
-pub use plan::{Backend, Offload, Plan, Transfers};
+pub use plan::{Backend, Offload, Plan, Transfers, WeightKey};
 
 /// The installed offload, if any: one per process, like the device it stands for.
 static INSTALLED: RwLock<Option<Arc<dyn Offload>>> = RwLock::new(None);
@@ -77,16 +79,22 @@ fn with_f32<E: 'static>(
     true
 }
 
-/// `y += map(x)`: on the installed offload, or on this CPU.
-pub fn apply<E: Float>(map: &LinearMap, x: &[E], w: &[E], y: &mut [E]) {
-    if !with_f32([x, w], y, |o, [x, w], y| o.apply(map, x, w, y)) {
+/// Whether the layers' products of `E` go to an installed offload.
+pub fn offloaded<E: 'static>() -> bool {
+    TypeId::of::<E>() == TypeId::of::<f32>() && installed().is_some()
+}
+
+/// `y += map(x)`: on the installed offload, or on this CPU. `key` says which weight `w` is
+/// (see [`WeightKey`]), so that an offload can keep it.
+pub fn apply<E: Float>(map: &LinearMap, x: &[E], w: &[E], key: Option<WeightKey>, y: &mut [E]) {
+    if !with_f32([x, w], y, |o, [x, w], y| o.apply(map, x, w, key, y)) {
         map.apply(x, w, y);
     }
 }
 
 /// `dx += map^T(dy)`: on the installed offload, or on this CPU.
-pub fn adjoint<E: Float>(map: &LinearMap, dy: &[E], w: &[E], dx: &mut [E]) {
-    if !with_f32([dy, w], dx, |o, [dy, w], dx| o.adjoint(map, dy, w, dx)) {
+pub fn adjoint<E: Float>(map: &LinearMap, dy: &[E], w: &[E], key: Option<WeightKey>, dx: &mut [E]) {
+    if !with_f32([dy, w], dx, |o, [dy, w], dx| o.adjoint(map, dy, w, key, dx)) {
         map.adjoint(dy, w, dx);
     }
 }

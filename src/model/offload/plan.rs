@@ -1,6 +1,7 @@
 //! [`Plan`]: the three products of a layer's map written once over a [`Backend`] with cuBLAS's
 //! semantics (column-major `sgemm`) and the two index kernels of [`KERNELS_CU`].
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -68,10 +69,12 @@ impl ConvShape {
 /// What a device must do for [`Plan`]: buffers, cuBLAS's `sgemm`, and the two index kernels of
 /// [`KERNELS_CU`].
 pub trait Backend: Send + Sync {
-    type Buf;
+    type Buf: Send;
     fn upload(&self, data: &[f32]) -> Self::Buf;
     /// A buffer of `len` floats that is written before it is read.
     fn scratch(&self, len: usize) -> Self::Buf;
+    /// A buffer of `len` zeros, made on the device.
+    fn zeros(&self, len: usize) -> Self::Buf;
     fn download(&self, buf: &Self::Buf, out: &mut [f32]);
     fn sgemm(&self, g: Sgemm, a: &Self::Buf, b: &Self::Buf, c: &mut Self::Buf);
     /// `cols = im2col(x)`: `(images*in_h*in_w, c)` -> `(images*out_h*out_w, k*k*c)`, zero where
@@ -126,13 +129,27 @@ extern "C" __global__ void col2im_add(const float *cols, float *x, unsigned int 
 }
 "#;
 
+/// Which weight a product's weight values are, and as of when: a layer's weight cache
+/// (`ops::weights`) and the count of weight writes in the process when the values were read.
+/// The same key means the same values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightKey {
+    pub id: u64,
+    pub epoch: u64,
+}
+
 /// The three products of a layer's map on a [`Backend`].
-pub struct Plan<B> {
+///
+/// What crosses to the device per product: its input, and its weight unless the weight is
+/// already there (a keyed weight stays on the device until the weights change); the output is
+/// made on the device and comes back to be added to the host's on the host.
+pub struct Plan<B: Backend> {
     backend: B,
     name: String,
-    /// One layer's work at a time: the shards of a batch call in from two threads, and a
-    /// cuBLAS handle must not be used by two at once.
-    busy: Mutex<()>,
+    /// One layer's work at a time (the shards of a batch call in from two threads, and a
+    /// cuBLAS handle must not be used by two at once), and the weights kept on the device: by
+    /// key id, the epoch they were sent at and their buffer.
+    busy: Mutex<HashMap<u64, (u64, B::Buf)>>,
     /// Floating-point operations of the products run on this plan's device.
     flops: AtomicU64,
     /// Bytes copied to and from the device, and the number of copies.
@@ -166,7 +183,7 @@ impl<B: Backend> Plan<B> {
         Self {
             backend,
             name: name.into(),
-            busy: Mutex::new(()),
+            busy: Mutex::new(HashMap::new()),
             flops: AtomicU64::new(0),
             to_device: AtomicU64::new(0),
             from_device: AtomicU64::new(0),
@@ -182,12 +199,36 @@ impl<B: Backend> Plan<B> {
         self.backend.upload(data)
     }
 
-    /// `buf` copied back into `out`, counted.
-    fn down(&self, buf: &B::Buf, out: &mut [f32]) {
+    /// `buf` copied back and added into `out`, counted.
+    fn add_down(&self, buf: &B::Buf, out: &mut [f32]) {
         self.from_device
             .fetch_add(std::mem::size_of_val(out) as u64, Ordering::Relaxed);
         self.copies.fetch_add(1, Ordering::Relaxed);
-        self.backend.download(buf, out);
+        let mut result = vec![0f32; out.len()];
+        self.backend.download(buf, &mut result);
+        out.iter_mut().zip(&result).for_each(|(o, r)| *o += r);
+    }
+
+    /// The weight `w` on the device: the copy already there under `key`, or sent now (and
+    /// kept under `key`, when there is one, in place of copies of older weights).
+    fn weight<'a>(
+        &self,
+        resident: &'a mut HashMap<u64, (u64, B::Buf)>,
+        w: &[f32],
+        key: Option<WeightKey>,
+    ) -> Held<'a, B::Buf> {
+        let Some(key) = key else {
+            return Held::Sent(self.up(w));
+        };
+        if resident
+            .get(&key.id)
+            .is_none_or(|(epoch, _)| *epoch != key.epoch)
+        {
+            // Weights written since a copy was sent make it useless: every older one goes.
+            resident.retain(|_, (epoch, _)| *epoch >= key.epoch);
+            resident.insert(key.id, (key.epoch, self.up(w)));
+        }
+        Held::Resident(&resident[&key.id].1)
     }
 
     /// Floating-point operations of the products this plan ran on its device (2 per
@@ -232,46 +273,48 @@ impl<B: Backend> Plan<B> {
     }
 
     /// `y += im2col(x) W` (W as `(k*k*c, n)`, stored transposed when `w_t`).
-    fn conv(&self, kn: &FusedConv, x: &[f32], w: &[f32], y: &mut [f32]) {
+    fn conv(&self, kn: &FusedConv, x: &[f32], wb: &B::Buf, y: &mut [f32]) {
         let be = &self.backend;
         let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
         let rows = s.images * kn.g.out_pixels();
-        sizes(kn, &s, x, w, y);
-        let (xb, wb, mut yb) = (self.up(x), self.up(w), self.up(y));
+        sizes(kn, &s, x, y);
+        let xb = self.up(x);
         let mut cols = be.scratch(s.cols_len());
         be.im2col(s, &xb, &mut cols);
+        let mut yb = be.scratch(y.len());
         self.gemm(
             (rows, kn.n, s.patch_len()),
             &cols,
             false,
-            &wb,
+            wb,
             kn.w_t,
             &mut yb,
-            1.0,
+            0.0,
         );
-        self.down(&yb, y);
+        self.add_down(&yb, y);
     }
 
     /// `x += col2im(y W^T)`.
-    fn conv_t(&self, kn: &FusedConv, y: &[f32], w: &[f32], x: &mut [f32]) {
+    fn conv_t(&self, kn: &FusedConv, y: &[f32], wb: &B::Buf, x: &mut [f32]) {
         let be = &self.backend;
         let s = ConvShape::of(kn, y.len() / (kn.g.out_pixels() * kn.n));
         let rows = s.images * kn.g.out_pixels();
-        sizes(kn, &s, x, w, y);
-        let (yb, wb, mut xb) = (self.up(y), self.up(w), self.up(x));
+        sizes(kn, &s, x, y);
+        let yb = self.up(y);
         let mut cols = be.scratch(s.cols_len());
         // W^T (n x k*k*c) is W's storage read transposed, or as stored when that is W^T.
         self.gemm(
             (rows, s.patch_len(), kn.n),
             &yb,
             false,
-            &wb,
+            wb,
             !kn.w_t,
             &mut cols,
             0.0,
         );
+        let mut xb = be.zeros(x.len());
         be.col2im_add(s, &cols, &mut xb);
-        self.down(&xb, x);
+        self.add_down(&xb, x);
     }
 
     /// `W += im2col(x)^T y`, in W's own layout.
@@ -279,68 +322,101 @@ impl<B: Backend> Plan<B> {
         let be = &self.backend;
         let s = ConvShape::of(kn, x.len() / (kn.g.in_pixels() * kn.c));
         let (rows, kkc, n) = (s.images * kn.g.out_pixels(), s.patch_len(), kn.n);
-        sizes(kn, &s, x, dw, y);
-        let (xb, yb, mut dwb) = (self.up(x), self.up(y), self.up(dw));
+        sizes(kn, &s, x, y);
+        assert_eq!(dw.len(), kkc * n, "offload: conv weight gradient size");
+        let (xb, yb) = (self.up(x), self.up(y));
         let mut cols = be.scratch(s.cols_len());
         be.im2col(s, &xb, &mut cols);
+        let mut dwb = be.scratch(dw.len());
         if kn.w_t {
-            self.gemm((n, kkc, rows), &yb, true, &cols, false, &mut dwb, 1.0);
+            self.gemm((n, kkc, rows), &yb, true, &cols, false, &mut dwb, 0.0);
         } else {
-            self.gemm((kkc, n, rows), &cols, true, &yb, false, &mut dwb, 1.0);
+            self.gemm((kkc, n, rows), &cols, true, &yb, false, &mut dwb, 0.0);
         }
-        self.down(&dwb, dw);
+        self.add_down(&dwb, dw);
     }
 
-    /// `dst (m x n) += op(a) op(b)` for host operands.
+    /// `dst (m x n) += op(a) op(b)` for a host `a` and a device `b`.
     #[allow(clippy::too_many_arguments)]
     fn dense(
         &self,
         mnk: (usize, usize, usize),
         a: &[f32],
         a_t: bool,
-        b: &[f32],
+        bb: &B::Buf,
         b_t: bool,
         dst: &mut [f32],
     ) {
         let (m, n, k) = mnk;
         // The device trusts these sizes: a short operand would be read past its end there.
         assert!(
-            a.len() == m * k && b.len() == k * n && dst.len() == m * n,
-            "offload: operand sizes {}, {}, {} for a {m}x{k} by {k}x{n} product",
+            a.len() == m * k && dst.len() == m * n,
+            "offload: operand sizes {}, {} for a {m}x{k} by {k}x{n} product",
             a.len(),
-            b.len(),
             dst.len()
         );
-        let (ab, bb, mut db) = (self.up(a), self.up(b), self.up(dst));
-        self.gemm(mnk, &ab, a_t, &bb, b_t, &mut db, 1.0);
-        self.down(&db, dst);
+        let ab = self.up(a);
+        let mut db = self.backend.scratch(dst.len());
+        self.gemm(mnk, &ab, a_t, bb, b_t, &mut db, 0.0);
+        self.add_down(&db, dst);
+    }
+}
+
+/// A weight on the device: kept there, or sent for this product.
+enum Held<'a, Buf> {
+    Resident(&'a Buf),
+    Sent(Buf),
+}
+
+impl<Buf> Held<'_, Buf> {
+    fn buf(&self) -> &Buf {
+        match self {
+            Held::Resident(b) => b,
+            Held::Sent(b) => b,
+        }
     }
 }
 
 /// A device that does a layer's three products: `y += map(x)`, `dx += map^T(dy)` and
-/// `dW += ...`, as [`LinearMap`]'s CPU code defines them.
+/// `dW += ...`, as [`LinearMap`]'s CPU code defines them. A weight given with a key may be
+/// kept on the device and used again while the key is the same.
 pub trait Offload: Send + Sync {
     /// The device, for the status line (e.g. "cuda:0 NVIDIA H100").
     fn name(&self) -> &str;
-    fn apply(&self, map: &LinearMap, x: &[f32], w: &[f32], y: &mut [f32]);
-    fn adjoint(&self, map: &LinearMap, dy: &[f32], w: &[f32], dx: &mut [f32]);
+    fn apply(&self, map: &LinearMap, x: &[f32], w: &[f32], key: Option<WeightKey>, y: &mut [f32]);
+    fn adjoint(
+        &self,
+        map: &LinearMap,
+        dy: &[f32],
+        w: &[f32],
+        key: Option<WeightKey>,
+        dx: &mut [f32],
+    );
     fn wgrad(&self, map: &LinearMap, x: &[f32], dy: &[f32], dw: &mut [f32]);
     /// Everything copied between host and device so far.
     fn transfers(&self) -> Transfers;
 }
 
 /// Checks a conv's operands against its shape (the device trusts the sizes it is given): the
-/// image side `x`, the weight `w` and the patch side `y`, whole images only.
-fn sizes(kn: &FusedConv, s: &ConvShape, x: &[f32], w: &[f32], y: &[f32]) {
+/// image side `x` and the patch side `y`, whole images only.
+fn sizes(kn: &FusedConv, s: &ConvShape, x: &[f32], y: &[f32]) {
     let rows = s.images * kn.g.out_pixels();
     assert!(
-        x.len() == s.images * kn.g.in_pixels() * kn.c
-            && w.len() == s.patch_len() * kn.n
-            && y.len() == rows * kn.n,
-        "offload: conv operand sizes {}, {}, {} do not fit {kn:?}",
+        x.len() == s.images * kn.g.in_pixels() * kn.c && y.len() == rows * kn.n,
+        "offload: conv operand sizes {}, {} do not fit {kn:?}",
         x.len(),
-        w.len(),
         y.len()
+    );
+}
+
+/// Checks a weight's size against its map's.
+fn weight_size(map: &LinearMap, w: &[f32]) {
+    let (r, c) = map.w_shape();
+    assert_eq!(
+        w.len(),
+        r * c,
+        "offload: operand sizes: a weight of {} for {map:?}",
+        w.len()
     );
 }
 
@@ -357,29 +433,42 @@ impl<B: Backend> Offload for Plan<B> {
         }
     }
 
-    fn apply(&self, map: &LinearMap, x: &[f32], w: &[f32], y: &mut [f32]) {
+    fn apply(&self, map: &LinearMap, x: &[f32], w: &[f32], key: Option<WeightKey>, y: &mut [f32]) {
         if x.is_empty() || y.is_empty() {
             return; // nothing to add (and no zero-length device buffers)
         }
-        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        weight_size(map, w);
+        let mut resident = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let wb = self.weight(&mut resident, w, key);
         match *map {
-            LinearMap::Dense { k, n, w_t } => self.dense((x.len() / k, n, k), x, false, w, w_t, y),
-            LinearMap::Conv(kn) => self.conv(&kn, x, w, y),
-            LinearMap::ConvT(kn) => self.conv_t(&kn, x, w, y),
+            LinearMap::Dense { k, n, w_t } => {
+                self.dense((x.len() / k, n, k), x, false, wb.buf(), w_t, y)
+            }
+            LinearMap::Conv(kn) => self.conv(&kn, x, wb.buf(), y),
+            LinearMap::ConvT(kn) => self.conv_t(&kn, x, wb.buf(), y),
         }
     }
 
-    fn adjoint(&self, map: &LinearMap, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    fn adjoint(
+        &self,
+        map: &LinearMap,
+        dy: &[f32],
+        w: &[f32],
+        key: Option<WeightKey>,
+        dx: &mut [f32],
+    ) {
         if dy.is_empty() || dx.is_empty() {
             return; // nothing to add (and no zero-length device buffers)
         }
-        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        weight_size(map, w);
+        let mut resident = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let wb = self.weight(&mut resident, w, key);
         match *map {
             LinearMap::Dense { k, n, w_t } => {
-                self.dense((dy.len() / n, k, n), dy, false, w, !w_t, dx)
+                self.dense((dy.len() / n, k, n), dy, false, wb.buf(), !w_t, dx)
             }
-            LinearMap::Conv(kn) => self.conv_t(&kn, dy, w, dx),
-            LinearMap::ConvT(kn) => self.conv(&kn, dy, w, dx),
+            LinearMap::Conv(kn) => self.conv_t(&kn, dy, wb.buf(), dx),
+            LinearMap::ConvT(kn) => self.conv(&kn, dy, wb.buf(), dx),
         }
     }
 
@@ -391,11 +480,15 @@ impl<B: Backend> Offload for Plan<B> {
         match *map {
             LinearMap::Dense { k, n, w_t } => {
                 let m = x.len() / k;
-                if w_t {
-                    self.dense((n, k, m), dy, true, x, false, dw)
-                } else {
-                    self.dense((k, n, m), x, true, dy, false, dw)
-                }
+                let (a, b) = if w_t { (dy, x) } else { (x, dy) };
+                let (rows, cols) = if w_t { (n, k) } else { (k, n) };
+                assert_eq!(
+                    b.len(),
+                    m * cols,
+                    "offload: operand sizes in a weight gradient"
+                );
+                let bb = self.up(b);
+                self.dense((rows, cols, m), a, true, &bb, false, dw)
             }
             LinearMap::Conv(kn) => self.conv_wgrad(&kn, x, dy, dw),
             LinearMap::ConvT(kn) => self.conv_wgrad(&kn, dy, x, dw),
@@ -430,7 +523,7 @@ mod tests {
             n: 2,
             w_t: false,
         };
-        plan.apply(&map, &[0.0; 6], &[0.0; 5], &mut [0.0; 4]);
+        plan.apply(&map, &[0.0; 6], &[0.0; 5], None, &mut [0.0; 4]);
     }
 
     /// Each map's three products through the plan on the host twin of a GPU backend agree with
@@ -474,12 +567,12 @@ mod tests {
 
             let (mut want, mut got) = (start_y.clone(), start_y);
             map.apply(&x, &w, &mut want);
-            plan.apply(&map, &x, &w, &mut got);
+            plan.apply(&map, &x, &w, None, &mut got);
             assert!(max_rel_diff(&want, &got) < 1e-5, "{map:?} apply");
 
             let (mut want, mut got) = (start_dx.clone(), start_dx);
             map.adjoint(&dy, &w, &mut want);
-            plan.adjoint(&map, &dy, &w, &mut got);
+            plan.adjoint(&map, &dy, &w, None, &mut got);
             assert!(max_rel_diff(&want, &got) < 1e-5, "{map:?} adjoint");
 
             let (mut want, mut got) = (start_dw.clone(), start_dw);
