@@ -4,7 +4,7 @@ use clap::Parser;
 use wgangp_tui::cli::Cli;
 use wgangp_tui::config::{ToySet, TrainConfig};
 use wgangp_tui::data::{Dataset, toy};
-use wgangp_tui::model::params::read_params;
+use wgangp_tui::model::params::{read_params, write_params};
 use wgangp_tui::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
 use wgangp_tui::train::Trainer;
 
@@ -106,9 +106,10 @@ fn a_non_finite_loss_stops_the_update() {
     let mut trainer = toy_trainer(&["--data", "toy:8gaussians", "--seed", "3", "--n-critic", "1"]);
     trainer.iteration().unwrap();
     // Poison one critic weight: the loss becomes NaN and nothing may be applied.
-    let mut w = trainer.critic.l4.weight.as_vec();
-    w[0] = f32::NAN;
-    trainer.critic.l4.weight.copy_from(&w);
+    let mut params = read_params(&trainer.critic);
+    let last_weight = params.len() - 2;
+    params[last_weight][0] = f32::NAN;
+    write_params(&mut trainer.critic, &params);
     // Bit patterns: the poisoned weight is NaN, which equals nothing, itself included.
     let bits = |params: Vec<Vec<f32>>| -> Vec<Vec<u32>> {
         params

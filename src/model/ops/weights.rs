@@ -102,7 +102,10 @@ impl<E: Float> LayoutCache<E> {
                 {
                     let mut t = vec![E::zero(); rows * cols];
                     transpose(&read(), rows, cols, &mut t);
-                    **copy == t
+                    // The same values, NaN (a diverged run's) included.
+                    copy.iter()
+                        .zip(&t)
+                        .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
                 },
                 "a layer's weight changed without model::params::update_params"
             );
