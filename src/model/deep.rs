@@ -11,7 +11,6 @@ use dfdx::prelude::*;
 use rand_distr::Uniform;
 
 use super::ops::layer::{Activation, DenseWeights, dense, dense_adjoint};
-use super::ops::weights::LayoutCache;
 use super::toy::TOY_DIM;
 use super::{Batch, Critic, Float, Generator, flat};
 
@@ -32,7 +31,6 @@ const NAMES: [&str; DEEP_LAYERS] = [
 pub struct HeLinear<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
     pub weight: Tensor<Rank2<O, I>, E, D>,
     pub bias: Tensor<Rank1<O>, E, D>,
-    pub layouts: LayoutCache<E>,
 }
 
 impl<const I: usize, const O: usize, E: Float> TensorCollection<E, Cpu> for HeLinear<I, O, E, Cpu>
@@ -62,11 +60,7 @@ where
                     TensorOptions::reset_to_zeros(),
                 ),
             ),
-            |(weight, bias)| HeLinear {
-                weight,
-                bias,
-                layouts: LayoutCache::default(),
-            },
+            |(weight, bias)| HeLinear { weight, bias },
         )
     }
 }
@@ -78,10 +72,6 @@ impl<const I: usize, const O: usize, E: Dtype> DenseWeights<I, O, E> for HeLinea
 
     fn bias(&self) -> &Tensor<Rank1<O>, E, Cpu> {
         &self.bias
-    }
-
-    fn layouts(&self) -> Option<&LayoutCache<E>> {
-        Some(&self.layouts)
     }
 }
 

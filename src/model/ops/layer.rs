@@ -15,7 +15,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::weights::{LayerWeight, LayoutCache, wants_transposed, weight_values};
+use super::weights::{LayerWeight, wants_transposed, weight_values};
 use crate::model::Float;
 use crate::model::kernels::LinearMap;
 use crate::model::offload;
@@ -251,10 +251,6 @@ impl<E: Float> Saved<E> {
 pub trait DenseWeights<const I: usize, const O: usize, E: Dtype> {
     fn weight(&self) -> &Tensor<Rank2<O, I>, E, Cpu>;
     fn bias(&self) -> &Tensor<Rank1<O>, E, Cpu>;
-    /// The weight's layout cache, for a layer that keeps one.
-    fn layouts(&self) -> Option<&LayoutCache<E>> {
-        None
-    }
 }
 
 impl<const I: usize, const O: usize, E: Dtype> DenseWeights<I, O, E> for Linear<I, O, E, Cpu> {
@@ -276,10 +272,7 @@ pub fn dense<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
     want_slopes: bool,
 ) -> WithSlopes<Tensor<(usize, Const<O>), E, Cpu, T>, E> {
     let n = x.shape().0;
-    let w = LayerWeight {
-        tensor: linear.weight().retaped::<T>().reshape_like(&(O, I)),
-        cache: linear.layouts(),
-    };
+    let w = linear.weight().retaped::<T>().reshape_like(&(O, I));
     let bias = linear.bias().retaped::<T>().reshape_like(&(O,));
     let map = LinearMap::Dense {
         k: I,
@@ -305,10 +298,7 @@ pub fn dense_adjoint<const I: usize, const O: usize, E: Float, T: Tape<E, Cpu>>(
     act: Activation<E>,
 ) -> Tensor<(usize, Const<I>), E, Cpu, T> {
     let n = g.shape().0;
-    let w = LayerWeight {
-        tensor: linear.weight().retaped::<T>().reshape_like(&(O, I)),
-        cache: linear.layouts(),
-    };
+    let w = linear.weight().retaped::<T>().reshape_like(&(O, I));
     let map = LinearMap::Dense {
         k: O,
         n: I,
