@@ -142,8 +142,14 @@ fn col2im_add_image<E: Float>(g: &ConvGeom, c: usize, cols: &[E], x: &mut [E]) {
     }
 }
 
-/// `cols += im2col(x)` over a batch, one image per task.
-pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+/// `per_image(g, c, x, cols)` for each image of a batch, one image per task.
+fn im2col_batch<E: Float>(
+    g: &ConvGeom,
+    c: usize,
+    x: &[E],
+    cols: &mut [E],
+    per_image: fn(&ConvGeom, usize, &[E], &mut [E]),
+) {
     let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
     assert_eq!(
         x.len() / x_len,
@@ -152,20 +158,17 @@ pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
     );
     cols.par_chunks_mut(col_len)
         .zip(x.par_chunks(x_len))
-        .for_each(|(cols, x)| im2col_add_image(g, c, x, cols));
+        .for_each(|(cols, x)| per_image(g, c, x, cols));
 }
 
-/// `cols = im2col(x)` over a batch, one image per task.
+/// `cols += im2col(x)` over a batch.
+pub fn im2col_add<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    im2col_batch(g, c, x, cols, im2col_add_image);
+}
+
+/// `cols = im2col(x)` over a batch.
 pub fn im2col<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
-    let (x_len, col_len) = (g.in_pixels() * c, g.out_pixels() * g.patch_len(c));
-    assert_eq!(
-        x.len() / x_len,
-        cols.len() / col_len,
-        "batch mismatch in im2col"
-    );
-    cols.par_chunks_mut(col_len)
-        .zip(x.par_chunks(x_len))
-        .for_each(|(cols, x)| im2col_image(g, c, x, cols));
+    im2col_batch(g, c, x, cols, im2col_image);
 }
 
 /// `x += col2im(cols)` over a batch, one image per task.
