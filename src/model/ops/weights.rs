@@ -88,10 +88,12 @@ impl<E: Float> LayoutCache<E> {
     pub fn transposed(&self, w: &Rows<E>) -> Arc<Vec<E>> {
         let epoch = EPOCH.load(Ordering::Acquire);
         let (rows, cols) = *w.shape();
-        let read = || {
+        let transpose_now = || {
             let mut stored = vec![E::zero(); rows * cols];
             w.copy_into(&mut stored);
-            stored
+            let mut t = vec![E::zero(); rows * cols];
+            transpose(&stored, rows, cols, &mut t);
+            t
         };
         // Held while making the copy, so that shards running side by side make it once. That
         // runs on this thread alone: no rayon work (which could wait on this lock) inside.
@@ -101,21 +103,15 @@ impl<E: Float> LayoutCache<E> {
             && copy.len() == rows * cols
         {
             debug_assert!(
-                {
-                    let mut t = vec![E::zero(); rows * cols];
-                    transpose(&read(), rows, cols, &mut t);
-                    // The same values, NaN (a diverged run's) included.
-                    copy.iter()
-                        .zip(&t)
-                        .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
-                },
+                // The same values, NaN (a diverged run's) included.
+                copy.iter()
+                    .zip(&transpose_now())
+                    .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
                 "a layer's weight changed without model::params::update_params"
             );
             return copy.clone();
         }
-        let mut t = vec![E::zero(); rows * cols];
-        transpose(&read(), rows, cols, &mut t);
-        let copy = Arc::new(t);
+        let copy = Arc::new(transpose_now());
         *slot = Some((epoch, copy.clone()));
         copy
     }
