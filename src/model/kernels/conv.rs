@@ -79,30 +79,16 @@ impl ConvGeom {
     }
 }
 
-/// `cols += im2col(x)` for one image: `x` is `(in_h*in_w, c)`, `cols` `(out_h*out_w, k*k*c)`.
-fn im2col_add_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
-    let k = g.kernel;
-    let row_len = g.patch_len(c);
-    for oh in 0..g.out_h {
-        for ow in 0..g.out_w {
-            let row = &mut cols[(oh * g.out_w + ow) * row_len..][..row_len];
-            for kh in 0..k {
-                for kw in 0..k {
-                    if let Some(src) = g.source(oh, ow, kh, kw) {
-                        let dst = &mut row[(kh * k + kw) * c..][..c];
-                        for (d, s) in dst.iter_mut().zip(&x[src * c..][..c]) {
-                            *d += *s;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `cols = im2col(x)` for one image: every entry written, zeros where the kernel hangs over
-/// the padding (so `cols` may hold anything before).
-fn im2col_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+/// For one image, each entry block of its patch matrix with the input pixel under it:
+/// `tap(dst, Some(pixel))`, or `tap(dst, None)` where the kernel hangs over the padding. `x` is
+/// `(in_h*in_w, c)`, `cols` `(out_h*out_w, k*k*c)`; `dst` and `pixel` are `c` long.
+fn patches<E: Float>(
+    g: &ConvGeom,
+    c: usize,
+    x: &[E],
+    cols: &mut [E],
+    tap: impl Fn(&mut [E], Option<&[E]>),
+) {
     let k = g.kernel;
     let row_len = g.patch_len(c);
     for oh in 0..g.out_h {
@@ -111,14 +97,29 @@ fn im2col_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
             for kh in 0..k {
                 for kw in 0..k {
                     let dst = &mut row[(kh * k + kw) * c..][..c];
-                    match g.source(oh, ow, kh, kw) {
-                        Some(src) => dst.copy_from_slice(&x[src * c..][..c]),
-                        None => dst.fill(E::zero()),
-                    }
+                    tap(dst, g.source(oh, ow, kh, kw).map(|src| &x[src * c..][..c]));
                 }
             }
         }
     }
+}
+
+/// `cols += im2col(x)` for one image.
+fn im2col_add_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    patches(g, c, x, cols, |dst, pixel| {
+        if let Some(pixel) = pixel {
+            dst.iter_mut().zip(pixel).for_each(|(d, s)| *d += *s);
+        }
+    });
+}
+
+/// `cols = im2col(x)` for one image: every entry written, zeros where the kernel hangs over
+/// the padding (so `cols` may hold anything before).
+fn im2col_image<E: Float>(g: &ConvGeom, c: usize, x: &[E], cols: &mut [E]) {
+    patches(g, c, x, cols, |dst, pixel| match pixel {
+        Some(pixel) => dst.copy_from_slice(pixel),
+        None => dst.fill(E::zero()),
+    });
 }
 
 /// `x += col2im(cols)` for one image (the adjoint of [`im2col_add_image`]).
