@@ -6,7 +6,7 @@ use wgangp_tui::config::{ToySet, TrainConfig};
 use wgangp_tui::data::{Dataset, toy};
 use wgangp_tui::model::params::{read_params, write_params};
 use wgangp_tui::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
-use wgangp_tui::train::Trainer;
+use wgangp_tui::train::{StepError, Trainer};
 
 type ToyTrainer =
     Trainer<ToyGenerator<TOY_HIDDEN, f32>, ToyCritic<TOY_HIDDEN, f32>, TOY_DIM, TOY_DIM>;
@@ -125,7 +125,9 @@ fn a_non_finite_loss_stops_the_update() {
         opt_critic_before.t > 0,
         "the first iteration updated the critic"
     );
-    let err = trainer.iteration().unwrap_err();
+    let StepError::NonFinite(err) = trainer.iteration().unwrap_err() else {
+        panic!("a NaN is a non-finite step");
+    };
     assert_eq!(err.step, 2);
     assert!(err.to_string().contains("not finite"), "{err}");
     // The NaN comes in the first critic step: neither net nor optimizer moved.

@@ -14,10 +14,10 @@ use crate::config::{BenchConfig, DataSpec, TrainConfig};
 use crate::data::Dataset;
 use crate::data::folder::ImageFolder;
 use crate::model::kernels::gemm::{flops, peak_gflops};
-use crate::model::offload::{Transfers, transfers};
+use crate::model::device::{Transfers, transfers};
 use crate::model::{Critic, Generator, device};
 use crate::train::Trainer;
-use crate::train::families::{FamilyJob, dispatch};
+use crate::train::families::{FamilyJob, dispatch, runs_on_device};
 use crate::util::median;
 
 /// Random pictures the colour configurations draw their batches from.
@@ -110,6 +110,9 @@ impl FamilyJob for Measure<'_> {
             iters,
         } = self;
         let mut trainer = Trainer::<G, D, Z, X>::new(config, data);
+        if let Some(dev) = device::installed() {
+            trainer = trainer.on_device(dev)?;
+        }
         let mut times = Times {
             flops: 0,
             transfers: Transfers::default(),
@@ -157,7 +160,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         BenchConfig::Face64 => 3,
     });
     let mut config = TrainConfig::reference(args.config, threads, args.seed);
-    config.device = device::select(args.device)?;
+    let on_device = runs_on_device(config.family);
+    config.device = device::select(args.device, &format!("{:?}", config.family), on_device)?;
     let data = match config.data {
         DataSpec::Folder { side, .. } => {
             Dataset::Folder(ImageFolder::random(side, RANDOM_PICTURE_COUNT, args.seed))

@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use crate::config::{BenchConfig, TrainConfig};
 use crate::data::Dataset;
-use crate::model::offload::{self, Offload};
+use crate::model::device::Backend;
 use crate::model::{Critic, Generator};
 use crate::train::Trainer;
-use crate::train::families::{FamilyJob, dispatch};
+use crate::train::families::{FamilyJob, dispatch, runs_on_device};
 use crate::train::trainer::CriticStats;
 use crate::util::median;
 
@@ -84,8 +84,8 @@ pub fn max_rel_err(cpu: &[Vec<f32>], other: &[Vec<f32>]) -> f64 {
 /// One critic step's figures and gradient, and one generator step's loss and gradient.
 type Probe = (CriticStats, Vec<Vec<f32>>, f64, Vec<Vec<f32>>);
 
-/// The gradients of one batch of `config`.
-struct ProbeGradients<'a>(&'a TrainConfig);
+/// The gradients of one batch of `config`, on the CPU or on a device.
+struct ProbeGradients<'a>(&'a TrainConfig, Option<Arc<dyn Backend>>);
 
 impl FamilyJob for ProbeGradients<'_> {
     type Output = Result<Probe>;
@@ -97,30 +97,27 @@ impl FamilyJob for ProbeGradients<'_> {
     {
         let data = Dataset::load(&self.0.data)?;
         let mut trainer = Trainer::<G, D, Z, X>::new(self.0, data);
+        if let Some(dev) = self.1 {
+            trainer = trainer.on_device(dev)?;
+        }
         Ok(trainer.probe_gradients()?)
     }
 }
 
-fn probe_config(config: &TrainConfig) -> Result<Probe> {
-    dispatch(config.family, ProbeGradients(config))
+fn probe_config(config: &TrainConfig, dev: Option<Arc<dyn Backend>>) -> Result<Probe> {
+    dispatch(config.family, ProbeGradients(config, dev))
 }
 
 /// Compares `device` with the CPU kernels on both configs (at `batch`, or the reference's
-/// batch sizes), on one batch per seed in `seeds`, judging the median error. Installs `device`
-/// while it computes, and the CPU again after.
-pub fn compare(device: Arc<dyn Offload>, batch: Option<usize>, seeds: &[u64]) -> Result<GpuCheck> {
+/// batch sizes), on one batch per seed in `seeds`, judging the median error.
+pub fn compare(device: Arc<dyn Backend>, batch: Option<usize>, seeds: &[u64]) -> Result<GpuCheck> {
     assert!(!seeds.is_empty());
-    /// Puts the CPU kernels back however the comparison ends, a panic included.
-    struct Uninstall;
-    impl Drop for Uninstall {
-        fn drop(&mut self) {
-            offload::install(None);
-        }
-    }
-    let _uninstall = Uninstall;
     let name = device.name().to_string();
     let mut configs = Vec::new();
-    for which in [BenchConfig::Toy, BenchConfig::Mnist] {
+    let on_device = [BenchConfig::Toy, BenchConfig::Mnist]
+        .into_iter()
+        .filter(|&which| runs_on_device(TrainConfig::reference(which, 1, 0).family));
+    for which in on_device {
         let mut critic_errs = Vec::new();
         let mut generator_errs = Vec::new();
         let mut first = None;
@@ -129,11 +126,8 @@ pub fn compare(device: Arc<dyn Offload>, batch: Option<usize>, seeds: &[u64]) ->
             if let Some(b) = batch {
                 config.batch = b;
             }
-            offload::install(None);
-            let cpu = probe_config(&config);
-            offload::install(Some(device.clone()));
-            let gpu = probe_config(&config);
-            offload::install(None);
+            let cpu = probe_config(&config, None);
+            let gpu = probe_config(&config, Some(device.clone()));
             let ((c_stats, c_critic, _, c_gen), (g_stats, g_critic, _, g_gen)) = (cpu?, gpu?);
             critic_errs.push(max_rel_err(&c_critic, &g_critic));
             generator_errs.push(max_rel_err(&c_gen, &g_gen));
@@ -168,11 +162,7 @@ pub fn compare(device: Arc<dyn Offload>, batch: Option<usize>, seeds: &[u64]) ->
 #[cfg(feature = "cuda")]
 pub fn run(seed: u64) -> Result<GpuCheck> {
     let seeds = [seed, seed + 1, seed + 2];
-    compare(
-        Arc::new(crate::model::offload::cuda::offload(0)?),
-        None,
-        &seeds,
-    )
+    compare(crate::model::device::open_cuda()?, None, &seeds)
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -10,6 +10,7 @@
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
+use super::device::net::{Act, LayerSpec, NetSpec};
 use super::ops::layer::{Activation, DenseWeights, dense, dense_adjoint};
 use super::toy::TOY_DIM;
 use super::{Batch, Critic, Float, Generator, flat};
@@ -138,6 +139,16 @@ where
         dense(&self.last, h, Activation::Identity, false).0
     }
 
+    /// The same layers for a device: ReLU between them, as [`Self::forward`].
+    fn device_net(&self) -> NetSpec {
+        let mut layers = vec![LayerSpec::dense(NAMES[0], &self.first, Act::Leaky(0.0))];
+        for (i, layer) in self.middle.iter().enumerate() {
+            layers.push(LayerSpec::dense(NAMES[i + 1], layer, Act::Leaky(0.0)));
+        }
+        layers.push(LayerSpec::dense(NAMES[DEEP_LAYERS - 1], &self.last, Act::Identity));
+        NetSpec { layers }
+    }
+
     /// The ReLU slopes of the 11 hidden layers at `x` (untaped), first layer first.
     fn slopes(&self, x: &Batch<TOY_DIM, E>) -> Vec<Vec<E>> {
         let (mut h, m) = dense(&self.first, x.clone(), relu(), true);
@@ -216,6 +227,10 @@ where
         norms[0] = norm(x_grad.as_vec());
         norms
     }
+
+    fn device_net(&self) -> Option<NetSpec> {
+        Some(DeepMlp::device_net(self))
+    }
 }
 
 impl<const H: usize, E: Float> Generator<E, TOY_DIM, TOY_DIM> for DeepGenerator<H, E>
@@ -224,5 +239,9 @@ where
 {
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<TOY_DIM, E, T>) -> Batch<TOY_DIM, E, T> {
         self.forward(z)
+    }
+
+    fn device_net(&self) -> Option<NetSpec> {
+        Some(DeepMlp::device_net(self))
     }
 }

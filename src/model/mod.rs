@@ -1,7 +1,7 @@
 //! The model families and what the trainer needs of them. Lowest first: `kernels` (arithmetic
-//! on slices), `offload` (the same products on a GPU), `ops` (the taped layer ops), then the
-//! families (`toy`, `mnist`), `params` (their tensors as plain slices) and `device` (which
-//! device the products run on).
+//! on slices), `ops` (the taped layer ops on dfdx's CPU tensors), `device` (the GPU: device
+//! buffers, one kernel source and its CPU twin, the nets' passes there), then the families
+//! (`toy`, `deep`, `mnist`, `cifar`, `face`) and `params` (their tensors as plain slices).
 //!
 //! Compile-time shapes live here and nowhere else: a batch of samples is a
 //! `(usize, Const<X>)` tensor (X = 2 for the toy sets, 784 for MNIST), noise is
@@ -14,7 +14,6 @@ pub mod device;
 pub mod face;
 pub mod kernels;
 pub mod mnist;
-pub mod offload;
 pub mod ops;
 pub mod params;
 pub mod toy;
@@ -53,6 +52,12 @@ where
     fn activation_gradient_norms(&self, _x: &Batch<X, E>, _d_score: &[E]) -> Vec<f64> {
         Vec::new()
     }
+
+    /// The critic's layers for a device (`device::net`), from its own typed layers; `None`
+    /// for a family that does not run on one yet.
+    fn device_net(&self) -> Option<device::net::NetSpec> {
+        None
+    }
 }
 
 /// A generator G: R^Z -> R^X.
@@ -66,6 +71,11 @@ where
     const BATCH_STATISTICS: bool = false;
 
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<Z, E, T>) -> Batch<X, E, T>;
+
+    /// The generator's layers for a device, as [`Critic::device_net`].
+    fn device_net(&self) -> Option<device::net::NetSpec> {
+        None
+    }
 }
 
 /// A flat view of a tensor that shares its data and id (reshape of a dense tensor is free).

@@ -3,6 +3,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
+use super::device::net::{Act, LayerSpec, NetSpec};
 use super::ops::layer::{Activation, dense, dense_adjoint};
 use super::{Batch, Critic, Float, Generator};
 
@@ -56,6 +57,23 @@ where
     }
 }
 
+impl<const H: usize, const OUT: usize, E: Float> Mlp<H, OUT, E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    /// The same layers for a device: ReLU between them, as [`Self::forward`].
+    fn device_net(&self) -> NetSpec {
+        NetSpec {
+            layers: vec![
+                LayerSpec::dense("l1", &self.l1, Act::Leaky(0.0)),
+                LayerSpec::dense("l2", &self.l2, Act::Leaky(0.0)),
+                LayerSpec::dense("l3", &self.l3, Act::Leaky(0.0)),
+                LayerSpec::dense("l4", &self.l4, Act::Identity),
+            ],
+        }
+    }
+}
+
 impl<const H: usize, E: Float> Critic<E, TOY_DIM> for ToyCritic<H, E>
 where
     Cpu: Device<E>,
@@ -89,6 +107,10 @@ where
             ("l4", super::flat(&self.l4.weight)),
         ]
     }
+
+    fn device_net(&self) -> Option<NetSpec> {
+        Some(Mlp::device_net(self))
+    }
 }
 
 impl<const H: usize, E: Float> Generator<E, TOY_DIM, TOY_DIM> for ToyGenerator<H, E>
@@ -97,6 +119,10 @@ where
 {
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<TOY_DIM, E, T>) -> Batch<TOY_DIM, E, T> {
         self.forward(z)
+    }
+
+    fn device_net(&self) -> Option<NetSpec> {
+        Some(Mlp::device_net(self))
     }
 }
 

@@ -86,3 +86,20 @@ pub fn check_checkpoint(ck: &Checkpoint) -> Result<(), String> {
         )
     })
 }
+
+/// Whether `family`'s nets run on a device (both have device nets: `device_net`).
+pub fn runs_on_device(family: Family) -> bool {
+    struct OnDevice;
+    impl FamilyJob for OnDevice {
+        type Output = bool;
+        fn run<G, D, const Z: usize, const X: usize>(self) -> bool
+        where
+            G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+            D: Critic<f32, X> + BuildModule<Cpu, f32>,
+        {
+            let dev = Cpu::default();
+            G::build(&dev).device_net().is_some() && D::build(&dev).device_net().is_some()
+        }
+    }
+    dispatch(family, OnDevice)
+}

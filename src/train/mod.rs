@@ -1,11 +1,12 @@
 //! Training: the penalty, the optimizers, one training run in memory (`trainer`), the worker
 //! thread around it, and the model families it dispatches over (`families`).
 
+pub mod device;
 pub mod families;
 pub mod optim;
 pub mod penalty;
 pub mod trainer;
 pub mod worker;
 
-pub use trainer::{NonFinite, Trainer};
+pub use trainer::{NonFinite, StepError, Trainer};
 pub use worker::Worker;

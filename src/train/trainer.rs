@@ -1,6 +1,8 @@
 //! One WGAN training run in memory: the two nets, their optimizers, the data and the RNG.
 
+use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 use dfdx::prelude::*;
 use rand::SeedableRng;
@@ -8,16 +10,18 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use rayon::prelude::*;
 
+use super::device::{DeviceTraining, Draws};
 use super::optim::Optimizer;
 use super::penalty::{critic_objective, interpolate};
 use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
-use crate::config::{Hyper, PenaltyMode, TrainConfig};
+use crate::config::{Hyper, OptimizerKind, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
 use crate::model::ops::layer::with_frozen_weights;
 use crate::model::params::{
-    load_named_params, named_params, read_params, take_grads, update_params,
+    load_named_params, named_params, read_params, take_grads, update_params, write_params,
 };
+use crate::model::device::Backend;
 use crate::model::{Batch, Critic, Generator};
 
 /// Bins of the critic weight histogram.
@@ -38,6 +42,16 @@ pub const SURFACE_EXTENT: f32 = 2.5;
 pub struct NonFinite {
     pub step: u64,
     pub what: String,
+}
+
+/// Why a step did not happen: a value that was not finite (nothing of it was applied), or the
+/// device failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    NonFinite(#[from] NonFinite),
+    #[error("the device failed at step {step}: {why}")]
+    Device { step: u64, why: String },
 }
 
 /// Figures of one critic step.
@@ -86,6 +100,9 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     /// Whether the fakes are the real batch plus N(0, I) noise (`--fixed-generator noise`):
     /// the generator is then neither used nor trained.
     fixed_generator: bool,
+    /// The nets on a device, where training then happens; `generator` and `critic` above are
+    /// then what the device held when last read back (see [`Self::host_nets`]).
+    device: Option<DeviceTraining>,
 }
 
 fn finite(x: f64) -> bool {
@@ -129,6 +146,7 @@ where
             "a fixed generator adds noise of the data's size"
         );
         Self {
+            device: None,
             critic_layers,
             fixed_generator,
             shards: None,
@@ -145,6 +163,55 @@ where
             step: 0,
             sample_noise,
             sample_real,
+        }
+    }
+
+    /// This trainer with its nets, their gradients and optimizer moments on `dev`, where its
+    /// steps then run. Fails for a family that has no device nets, or when the device does.
+    pub fn on_device(mut self, dev: Arc<dyn Backend>) -> anyhow::Result<Self> {
+        let (Some(g), Some(c)) = (self.generator.device_net(), self.critic.device_net()) else {
+            anyhow::bail!("these models do not run on a device yet; use --device cpu");
+        };
+        let (gn, cn) = (named_params(&self.generator), named_params(&self.critic));
+        let device = DeviceTraining::new(dev, (&g, &gn), (&c, &cn), (Z, X), self.fixed_generator)?;
+        let params = [read_params(&self.generator), read_params(&self.critic)];
+        device.write_state(
+            [&params[0], &params[1]],
+            [&self.opt_generator, &self.opt_critic],
+        )?;
+        self.device = Some(device);
+        Ok(self)
+    }
+
+    /// The device's name, when training runs on one.
+    pub fn device_name(&self) -> Option<&str> {
+        self.device.as_ref().map(|d| d.backend().name())
+    }
+
+    /// The nets as they are now: on the CPU, the trainer's own; on a device, copies with the
+    /// device's parameters read back.
+    pub fn host_nets(&self) -> Result<(Cow<'_, G>, Cow<'_, D>), StepError> {
+        let Some(device) = &self.device else {
+            return Ok((Cow::Borrowed(&self.generator), Cow::Borrowed(&self.critic)));
+        };
+        let [g, c] = device.read_params().map_err(|e| self.device_failed(e))?;
+        let (mut generator, mut critic) = (self.generator.clone(), self.critic.clone());
+        write_params(&mut generator, &g);
+        write_params(&mut critic, &c);
+        Ok((Cow::Owned(generator), Cow::Owned(critic)))
+    }
+
+    /// The nets as they are now, for the figures: where the device cannot be read, the last
+    /// ones read back (the failure shows at the next step).
+    fn nets(&self) -> (Cow<'_, G>, Cow<'_, D>) {
+        self.host_nets()
+            .unwrap_or((Cow::Borrowed(&self.generator), Cow::Borrowed(&self.critic)))
+    }
+
+    fn device_failed(&self, e: anyhow::Error) -> StepError {
+        StepError::Device {
+            step: self.step + 1,
+            why: format!("{e:#}"),
         }
     }
 
@@ -168,6 +235,10 @@ where
             let betas = self.opt_critic.betas;
             self.opt_critic = Optimizer::new(kind, hyper.lr_critic, betas);
             self.opt_generator = Optimizer::new(kind, hyper.lr_generator, betas);
+            if let Some(device) = &self.device {
+                // A failure here shows at the next step, which reads the device back.
+                let _ = device.reset_moments();
+            }
         }
         self.opt_critic.lr = hyper.lr_critic;
         self.opt_generator.lr = hyper.lr_generator;
@@ -186,7 +257,11 @@ where
     }
 
     /// One critic update on a fresh real batch and a fresh fake batch.
-    pub fn critic_step(&mut self) -> Result<CriticStats, NonFinite> {
+    pub fn critic_step(&mut self) -> Result<CriticStats, StepError> {
+        if self.device.is_some() {
+            let (mut stats, _) = self.device_steps(1, false)?;
+            return Ok(stats.remove(0));
+        }
         let (real, z, eps) = self.critic_batch();
         let (stats, grads) = self.critic_gradients(&real, &z, &eps)?;
         self.opt_critic.step(&mut self.critic, &grads);
@@ -318,7 +393,11 @@ where
     }
 
     /// One generator update: minimise -mean D(G(z)).
-    pub fn generator_step(&mut self) -> Result<f64, NonFinite> {
+    pub fn generator_step(&mut self) -> Result<f64, StepError> {
+        if self.device.is_some() {
+            let (_, loss) = self.device_steps(0, true)?;
+            return Ok(loss.expect("a generator step"));
+        }
         let z = self.noise(self.batch);
         let (loss, grads) = self.generator_gradients(&z)?;
         self.opt_generator.step(&mut self.generator, &grads);
@@ -369,7 +448,19 @@ where
     #[allow(clippy::type_complexity)]
     pub fn probe_gradients(
         &mut self,
-    ) -> Result<(CriticStats, Vec<Vec<f32>>, f64, Vec<Vec<f32>>), NonFinite> {
+    ) -> Result<(CriticStats, Vec<Vec<f32>>, f64, Vec<Vec<f32>>), StepError> {
+        if self.device.is_some() {
+            let draws = self.draws(1, true);
+            let device = self.device.as_ref().expect("checked");
+            let optimizers = [&self.opt_critic, &self.opt_generator];
+            let (mut out, [g, c]) = device
+                .iteration(self.batch, &draws, &self.hyper, optimizers, false)
+                .and_then(|out| Ok((out, device.read_grads()?)))
+                .map_err(|e| self.device_failed(e))?;
+            let mut stats = out.critic.remove(0);
+            stats.layer_grad_norms = self.layer_grad_norms(&out.critic_sumsq);
+            return Ok((stats, c, out.generator_loss.expect("a generator step"), g));
+        }
         let (real, z, eps) = self.critic_batch();
         let (stats, critic_grads) = self.critic_gradients(&real, &z, &eps)?;
         let z = self.noise(self.batch);
@@ -378,11 +469,19 @@ where
     }
 
     /// n_critic critic steps, then one generator step.
-    pub fn iteration(&mut self) -> Result<IterationStats, NonFinite> {
+    pub fn iteration(&mut self) -> Result<IterationStats, StepError> {
         let n = self.hyper.n_critic.max(1);
+        let (steps, device_generator_loss) = if self.device.is_some() {
+            self.device_steps(n as usize, !self.fixed_generator)?
+        } else {
+            let mut steps = Vec::new();
+            for _ in 0..n {
+                steps.push(self.critic_step()?);
+            }
+            (steps, None)
+        };
         let mut sum = CriticStats::default();
-        for _ in 0..n {
-            let s = self.critic_step()?;
+        for s in steps {
             sum.loss += s.loss;
             sum.d_real += s.d_real;
             sum.d_fake += s.d_fake;
@@ -406,6 +505,8 @@ where
         // A fixed generator is not trained; its loss is still -mean D(fake).
         let generator_loss = if self.fixed_generator {
             -critic.d_fake
+        } else if let Some(loss) = device_generator_loss {
+            loss
         } else {
             self.generator_step()?
         };
@@ -416,11 +517,59 @@ where
         })
     }
 
+    /// One iteration's draws from the run's RNG, in the CPU path's order: `critic_steps`
+    /// critic batches, then (with `generator`) the generator step's noise.
+    fn draws(&mut self, critic_steps: usize, generator: bool) -> Draws {
+        let mut draws = Draws::default();
+        for _ in 0..critic_steps {
+            let (real, z, eps) = self.critic_batch();
+            draws.real.extend(real);
+            draws.noise.extend(z);
+            draws.eps.extend(eps);
+        }
+        if generator {
+            draws.generator_noise = self.noise(self.batch);
+        }
+        draws
+    }
+
+    /// `critic_steps` critic steps and (with `generator`) a generator step on the device,
+    /// with one read-back: each critic step's figures (the last with its per-layer gradient
+    /// norms) and the generator's loss.
+    fn device_steps(
+        &mut self,
+        critic_steps: usize,
+        generator: bool,
+    ) -> Result<(Vec<CriticStats>, Option<f64>), StepError> {
+        let draws = self.draws(critic_steps, generator);
+        let device = self.device.as_ref().expect("on a device");
+        let optimizers = [&self.opt_critic, &self.opt_generator];
+        let out = device
+            .iteration(self.batch, &draws, &self.hyper, optimizers, true)
+            .map_err(|e| self.device_failed(e))?;
+        self.opt_critic.t += out.applied[0];
+        self.opt_generator.t += out.applied[1];
+        if let Some((what, _)) = out.failed {
+            return Err(self.non_finite(what).into());
+        }
+        let mut critic = out.critic;
+        if let Some(last) = critic.last_mut() {
+            last.layer_grad_norms = self.layer_grad_norms(&out.critic_sumsq);
+        }
+        Ok((critic, out.generator_loss))
+    }
+
+    /// Each critic layer's weight-gradient norm, from the sums of squares of the tensors.
+    fn layer_grad_norms(&self, sumsq: &[f64]) -> Vec<(&'static str, f64)> {
+        let layers = self.critic_layers.iter();
+        layers.map(|&(name, i)| (name, sumsq[i].sqrt())).collect()
+    }
+
     /// Largest |weight| of each critic layer, and a histogram of all critic parameters over
     /// [-m, m], m the largest |parameter| (so clipping shows as mass at the edges).
     pub fn critic_weight_stats(&self) -> (Vec<(&'static str, f64)>, Histogram) {
-        let max_abs = self
-            .critic
+        let (_, critic) = self.nets();
+        let max_abs = critic
             .layer_weights()
             .into_iter()
             .map(|(name, w)| {
@@ -432,7 +581,7 @@ where
                 )
             })
             .collect();
-        let params = read_params(&self.critic);
+        let params = read_params(critic.as_ref());
         let m = params
             .iter()
             .flatten()
@@ -483,9 +632,8 @@ where
                 .map(|(r, e)| r + e)
                 .collect()
         } else {
-            self.generator
-                .generate(self.batch_tensor::<Z>(noise))
-                .as_vec()
+            let (generator, _) = self.nets();
+            generator.generate(self.batch_tensor::<Z>(noise)).as_vec()
         }
     }
 
@@ -504,34 +652,51 @@ where
         let d_score: Vec<f32> = (0..2 * n)
             .map(|i| if i < n { -share } else { share })
             .collect();
-        self.critic
-            .activation_gradient_norms(&self.batch_tensor::<X>(x), &d_score)
+        let (_, critic) = self.nets();
+        critic.activation_gradient_norms(&self.batch_tensor::<X>(x), &d_score)
     }
 
     /// The whole training state, for a checkpoint. `config` is the run's; the hyperparameters
     /// in it are replaced by the live ones.
-    pub fn checkpoint(&self, config: &TrainConfig, wall_s: f64) -> Checkpoint {
-        let opt = |o: &Optimizer<f32>| OptimizerState {
-            kind: o.kind,
-            lr: o.lr,
-            t: o.t,
-            m: o.m.clone(),
-            v: o.v.clone(),
+    pub fn checkpoint(&self, config: &TrainConfig, wall_s: f64) -> Result<Checkpoint, StepError> {
+        let (generator, critic) = self.host_nets()?;
+        let moments = |o: &Optimizer<f32>, critic: bool| -> Result<_, StepError> {
+            match &self.device {
+                // Moments exist once a net was updated (as the CPU optimizer's).
+                Some(device) if o.t > 0 => {
+                    let [m, v] = device
+                        .read_moments(critic)
+                        .map_err(|e| self.device_failed(e))?;
+                    Ok((if o.kind == OptimizerKind::Adam { m } else { Vec::new() }, v))
+                }
+                Some(_) => Ok((Vec::new(), Vec::new())),
+                None => Ok((o.m.clone(), o.v.clone())),
+            }
         };
-        Checkpoint {
+        let opt = |o: &Optimizer<f32>, critic: bool| -> Result<_, StepError> {
+            let (m, v) = moments(o, critic)?;
+            Ok(OptimizerState {
+                kind: o.kind,
+                lr: o.lr,
+                t: o.t,
+                m,
+                v,
+            })
+        };
+        Ok(Checkpoint {
             step: self.step,
             wall_s,
             config: TrainConfig {
                 hyper: self.hyper.clone(),
                 ..config.clone()
             },
-            generator: named_params(&self.generator),
-            critic: named_params(&self.critic),
-            opt_generator: opt(&self.opt_generator),
-            opt_critic: opt(&self.opt_critic),
+            generator: named_params(generator.as_ref()),
+            critic: named_params(critic.as_ref()),
+            opt_generator: opt(&self.opt_generator, false)?,
+            opt_critic: opt(&self.opt_critic, true)?,
             rng: self.rng.clone(),
             data: self.data_fingerprint.clone(),
-        }
+        })
     }
 
     /// Puts a checkpoint's state into this trainer. A checkpoint of another model (names or
@@ -555,6 +720,15 @@ where
         self.rng = ck.rng.clone();
         self.step = ck.step;
         self.hyper = ck.config.hyper.clone();
+        if let Some(device) = &self.device {
+            let params = [read_params(&self.generator), read_params(&self.critic)];
+            device
+                .write_state(
+                    [&params[0], &params[1]],
+                    [&self.opt_generator, &self.opt_critic],
+                )
+                .map_err(|e| format!("putting the checkpoint on the device: {e:#}"))?;
+        }
         Ok(())
     }
 
@@ -574,7 +748,8 @@ where
                     ]
                 })
                 .collect();
-            let critic = self.critic.score(self.batch_tensor::<X>(lattice)).as_vec();
+            let (_, critic) = self.nets();
+            let critic = critic.score(self.batch_tensor::<X>(lattice)).as_vec();
             SampleSet::Points {
                 step: self.step,
                 generated: pairs(&generated),
@@ -599,14 +774,16 @@ where
 
     /// The critic's value at each of `points` (rows of `X` values, one after another).
     pub fn critic_values(&self, points: &[f32]) -> Vec<f32> {
-        self.critic
+        self.nets()
+            .1
             .score(self.batch_tensor::<X>(points.to_vec()))
             .as_vec()
     }
 
     /// Every value of the critic's weight tensors (biases left out).
     pub fn critic_weights(&self) -> Vec<f32> {
-        self.critic
+        self.nets()
+            .1
             .layer_weights()
             .into_iter()
             .flat_map(|(_, w)| w.as_vec())
@@ -619,7 +796,8 @@ where
         let noise = (0..n * Z)
             .map(|_| StandardNormal.sample(&mut rng))
             .collect();
-        self.generator
+        self.nets()
+            .0
             .generate(self.batch_tensor::<Z>(noise))
             .as_vec()
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use dfdx::prelude::*;
 
 use super::families::{FamilyJob, dispatch};
-use super::trainer::{IterationStats, Trainer};
+use super::trainer::{IterationStats, StepError, Trainer};
+use crate::model::device;
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
@@ -151,6 +152,17 @@ fn run<G, D, const Z: usize, const X: usize>(
     D: Critic<f32, X> + BuildModule<Cpu, f32>,
 {
     let mut trainer = Trainer::<G, D, Z, X>::new(&config, data);
+    if let Some(dev) = device::installed() {
+        trainer = match trainer.on_device(dev) {
+            Ok(trainer) => trainer,
+            Err(e) => {
+                let why = format!("the device failed before the first step: {e:#}");
+                let state = RunState::Finished;
+                let _ = events.send(TrainEvent::State { step: 0, state, reason: Some(why) });
+                return;
+            }
+        };
+    }
     let mut started = Instant::now();
     if let Some(ck) = &from {
         trainer
@@ -219,7 +231,11 @@ where
                     // Nothing of the bad update was applied: pause, say why, and let the user
                     // change the hyperparameters and resume (or stop).
                     self.paused = true;
-                    if !self.state(RunState::NonFinite, Some(e.to_string())) {
+                    let state = match e {
+                        StepError::NonFinite(_) => RunState::NonFinite,
+                        StepError::Device { .. } => RunState::Paused,
+                    };
+                    if !self.state(state, Some(e.to_string())) {
                         return;
                     }
                 }
@@ -313,8 +329,15 @@ where
     fn send_checkpoint(&mut self) {
         self.last_checkpoint = Some(self.trainer.step);
         let wall_s = self.started.elapsed().as_secs_f64();
-        let ck = self.trainer.checkpoint(&self.config, wall_s);
-        self.send(TrainEvent::Checkpoint(Box::new(ck)));
+        match self.trainer.checkpoint(&self.config, wall_s) {
+            Ok(ck) => {
+                self.send(TrainEvent::Checkpoint(Box::new(ck)));
+            }
+            Err(e) => {
+                self.paused = true;
+                self.state(RunState::Paused, Some(format!("no checkpoint was written: {e}")));
+            }
+        }
     }
 
     fn send_samples(&mut self) {

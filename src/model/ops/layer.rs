@@ -18,7 +18,6 @@ use dfdx::prelude::*;
 use super::weights::{LayerWeight, wants_transposed, weight_values};
 use crate::model::Float;
 use crate::model::kernels::LinearMap;
-use crate::model::offload;
 
 /// What follows the map (and the bias).
 #[derive(Clone, Debug)]
@@ -107,12 +106,9 @@ where
     let (x, tape_x, x_data) = read(x);
     let (w, tape_w) = w.contiguous().split_tape();
     let keep = T::OWNS_TAPE;
-    // The weight transposed, from the layer's cache, when a product of this op reads it so on
-    // the CPU (a GPU reads either layout at full speed: it gets the stored one, and its key).
-    let needs_transposed = !offload::offloaded::<E>()
-        && (wants_transposed(&map, false) || (keep && wants_transposed(&map, true)));
+    // The weight transposed, from the layer's cache, when a product of this op reads it so.
+    let needs_transposed = wants_transposed(&map, false) || (keep && wants_transposed(&map, true));
     let transposed = cache.filter(|_| needs_transposed).map(|c| c.transposed(&w));
-    let key = cache.map(|c| c.key());
     let mut tape = tape_x.merge(tape_w);
     let mut bias_ghost = None;
     // The output starts as the bias rows (or zeros), and the map is added into it.
@@ -135,8 +131,8 @@ where
     {
         let mut scratch = Vec::new();
         let t = transposed.as_deref().map(|t| &t[..]);
-        let (map, w_values, key) = weight_values(&w, &map, false, (t, key), &mut scratch);
-        offload::apply(&map, &x_data, w_values, key, &mut out);
+        let (map, w_values) = weight_values(&w, &map, false, t, &mut scratch);
+        map.apply(&x_data, w_values, &mut out);
     }
     // The input is needed again only for the weight gradient. A weight's own copy is not
     // kept: the backward pass reads the weight tensor again (it does not change before then),
@@ -163,13 +159,13 @@ where
             {
                 let mut scratch = Vec::new();
                 let t = transposed.as_deref().map(|t| &t[..]);
-                let (map, w_values, key) = weight_values(&w, &map, true, (t, key), &mut scratch);
+                let (map, w_values) = weight_values(&w, &map, true, t, &mut scratch);
                 let dx = grads.get_or_alloc_mut(&x_ghost)?;
-                offload::adjoint(&map, &dz, w_values, key, dx);
+                map.adjoint(&dz, w_values, dx);
             }
             // Into the weight tensor's own layout.
             if train_weights {
-                offload::wgrad(&map, &x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
+                map.wgrad(&x_data, &dz, grads.get_or_alloc_mut(&w_ghost)?);
             }
             **grads.get_or_alloc_mut(&out_ghost)? = dz;
             Ok(())

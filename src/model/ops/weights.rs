@@ -23,7 +23,6 @@ use dfdx::prelude::*;
 
 use crate::model::Float;
 use crate::model::kernels::{LinearMap, transpose};
-use crate::model::offload::WeightKey;
 
 type Rows<E, T = NoneTape> = Tensor<(usize, usize), E, Cpu, T>;
 
@@ -35,24 +34,23 @@ pub fn weights_changed() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
 }
 
-/// The values a product reads of a layer's weight `w` (contiguous), with the map to run and,
-/// for the stored values of a cached weight, their [`WeightKey`]: the transposed copy in
-/// `transposed` over the map on the transposed weight, where that is the layout this product
-/// reads fastest (see [`LinearMap::fast_w_t`]) and the copy is at hand; else the tensor's own
-/// values, read into `scratch`.
+/// The values a product reads of a layer's weight `w` (contiguous), with the map to run: the
+/// transposed copy in `transposed` over the map on the transposed weight, where that is the
+/// layout this product reads fastest (see [`LinearMap::fast_w_t`]) and the copy is at hand;
+/// else the tensor's own values, read into `scratch`.
 pub fn weight_values<'a, E: Float>(
     w: &Rows<E>,
     map: &LinearMap,
     adjoint: bool,
-    (transposed, key): (Option<&'a [E]>, Option<WeightKey>),
+    transposed: Option<&'a [E]>,
     scratch: &'a mut Vec<E>,
-) -> (LinearMap, &'a [E], Option<WeightKey>) {
+) -> (LinearMap, &'a [E]) {
     match transposed {
-        Some(t) if wants_transposed(map, adjoint) => (map.with_transposed_weight(), t, None),
+        Some(t) if wants_transposed(map, adjoint) => (map.with_transposed_weight(), t),
         _ => {
             scratch.resize(w.shape().num_elements(), E::zero());
             w.copy_into(scratch);
-            (*map, scratch, key)
+            (*map, scratch)
         }
     }
 }
@@ -62,27 +60,13 @@ pub fn wants_transposed(map: &LinearMap, adjoint: bool) -> bool {
     map.fast_w_t(adjoint) != map.w_t()
 }
 
-/// One layer weight's values transposed, kept until weights change, and the weight's identity
-/// for an offload that keeps weights on its device ([`Self::key`]). A clone of a model starts
-/// with empty caches of its own.
+/// One layer weight's values transposed, kept until weights change. A clone of a model starts
+/// with an empty cache of its own.
 pub struct LayoutCache<E> {
-    /// This cache's own number, for [`WeightKey`].
-    id: u64,
     slot: Mutex<Option<(u64, Arc<Vec<E>>)>>,
 }
 
-/// The next [`LayoutCache`]'s id.
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
 impl<E: Float> LayoutCache<E> {
-    /// The key of this weight's values as they are now.
-    pub fn key(&self) -> WeightKey {
-        WeightKey {
-            id: self.id,
-            epoch: EPOCH.load(Ordering::Acquire),
-        }
-    }
-
     /// `w` (contiguous) transposed: the cached copy while no weight has changed since it was
     /// made, else made now. `w` must be the tensor this cache belongs to.
     pub fn transposed(&self, w: &Rows<E>) -> Arc<Vec<E>> {
@@ -120,7 +104,6 @@ impl<E: Float> LayoutCache<E> {
 impl<E> Default for LayoutCache<E> {
     fn default() -> Self {
         Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             slot: Mutex::new(None),
         }
     }

@@ -1,0 +1,331 @@
+// The device kernels, written once. NVRTC compiles this file for the GPU (after
+// `gpu_prelude.h`); g++ compiles the same text for the CPU twin (after `twin_prelude.h`), which
+// calls each kernel's body for every thread index in a shuffled order.
+//
+// Each kernel is a body `NAME_body(unsigned i, const NAME_params& p)` run for thread i in
+// [0, n), and `KERNEL(NAME)`, which the preludes turn into the launcher. Parameters travel as
+// one struct; `src/model/device/kernels.rs` declares the same structs (`#[repr(C)]`), and a
+// test compares their field offsets with these.
+//
+// No kernel uses shared memory, atomics or __syncthreads: each thread writes only its own
+// outputs and reads nothing another thread writes in the same launch. Sums are loops in one
+// thread (a column's, a row's, a chunk's), reductions two passes, so that every result is
+// the same from run to run on any device.
+
+// x[i] = value
+struct fill_params {
+    float* x;
+    float value;
+};
+__device__ void fill_body(unsigned i, const fill_params& p) { p.x[i] = p.value; }
+KERNEL(fill)
+
+// x[i] = i < first ? a : b (the score weights of a critic batch: real rows, then fake rows)
+struct fill2_params {
+    float* x;
+    unsigned first;
+    float a;
+    float b;
+};
+__device__ void fill2_body(unsigned i, const fill2_params& p) { p.x[i] = i < p.first ? p.a : p.b; }
+KERNEL(fill2)
+
+// out[i] = a[i] + b[i] (b may be null: a copy)
+struct add_params {
+    float* out;
+    const float* a;
+    const float* b;
+};
+__device__ void add_body(unsigned i, const add_params& p) {
+    p.out[i] = p.b ? p.a[i] + p.b[i] : p.a[i];
+}
+KERNEL(add)
+
+// x[i] *= s[i]
+struct mul_params {
+    float* x;
+    const float* s;
+};
+__device__ void mul_body(unsigned i, const mul_params& p) { p.x[i] *= p.s[i]; }
+KERNEL(mul)
+
+// Activations. y holds the pre-activation (without its bias) on entry and the activation on
+// exit; slope (if not null) gets the activation's derivative at each element.
+#define ACT_IDENTITY 0u
+#define ACT_LEAKY 1u
+#define ACT_SIGMOID 2u
+#define ACT_TANH 3u
+struct bias_act_params {
+    float* y;
+    const float* bias;  // one per column, or null
+    float* slope;       // or null
+    unsigned cols;      // the bias's length
+    unsigned per;       // elements that share one bias entry (1 for a dense layer's rows)
+    unsigned act;
+    float leak;
+};
+__device__ void bias_act_body(unsigned i, const bias_act_params& p) {
+    float z = p.bias ? p.y[i] + p.bias[(i / p.per) % p.cols] : p.y[i];
+    float y = z, s = 1.0f;
+    if (p.act == ACT_LEAKY) {
+        bool positive = z > 0.0f;
+        y = positive ? z : p.leak * z;
+        s = positive ? 1.0f : p.leak;
+    } else if (p.act == ACT_SIGMOID) {
+        y = 1.0f / (1.0f + expf(-z));
+        s = y * (1.0f - y);
+    } else if (p.act == ACT_TANH) {
+        y = tanhf(z);
+        s = 1.0f - y * y;
+    }
+    p.y[i] = y;
+    if (p.slope) p.slope[i] = s;
+}
+KERNEL(bias_act)
+
+// out[c] += scale * the sum over r of x[r, c], where column c of a row-major (rows, cols)
+// matrix is `per` consecutive elements (1 for a dense layer; a channel's pixels for a
+// convolution, rows then being images). One thread per c.
+struct colsum_params {
+    float* out;
+    const float* x;
+    unsigned rows;
+    unsigned cols;
+    unsigned per;
+};
+__device__ void colsum_body(unsigned c, const colsum_params& p) {
+    float sum = 0.0f;
+    for (unsigned r = 0; r < p.rows; r++) {
+        const float* at = p.x + ((unsigned long long)r * p.cols + c) * p.per;
+        for (unsigned j = 0; j < p.per; j++) sum += at[j];
+    }
+    p.out[c] += sum;
+}
+KERNEL(colsum)
+
+// y[r, c] = v[c] * s[r, c]: a row vector broadcast down the rows, times slopes.
+struct broadcast_params {
+    float* y;
+    const float* v;
+    const float* s;
+    unsigned cols;
+};
+__device__ void broadcast_body(unsigned i, const broadcast_params& p) {
+    p.y[i] = p.v[i % p.cols] * p.s[i];
+}
+KERNEL(broadcast)
+
+// out[r, c] = eps[r] real[r, c] + (1 - eps[r]) fake[r, c]: the penalty's points x_hat.
+struct interpolate_params {
+    float* out;
+    const float* real;
+    const float* fake;
+    const float* eps;
+    unsigned cols;
+};
+__device__ void interpolate_body(unsigned i, const interpolate_params& p) {
+    float e = p.eps[i / p.cols];
+    p.out[i] = e * p.real[i] + (1.0f - e) * p.fake[i];
+}
+KERNEL(interpolate)
+
+// Per row r of the input gradient g (rows, cols): its norm, the penalty term (n - 1)^2
+// (one-sided: max(0, n - 1)^2), and coef[r] = dP_weighted/dg[r, :] / g[r, :], the factor that
+// turns the row into the gradient of lambda * mean(term) w.r.t. it.
+struct penalty_rows_params {
+    const float* g;
+    float* norm;
+    float* term;
+    float* coef;
+    unsigned cols;
+    unsigned rows;
+    unsigned one_sided;
+    float lambda;
+};
+__device__ void penalty_rows_body(unsigned r, const penalty_rows_params& p) {
+    float sq = 0.0f;
+    for (unsigned c = 0; c < p.cols; c++) {
+        float v = p.g[(unsigned long long)r * p.cols + c];
+        sq += v * v;
+    }
+    float n = sqrtf(sq);
+    float d = n - 1.0f;
+    if (p.one_sided && d < 0.0f) d = 0.0f;
+    p.norm[r] = n;
+    p.term[r] = d * d;
+    p.coef[r] = n > 0.0f ? p.lambda * 2.0f * d / ((float)p.rows * n) : 0.0f;
+}
+KERNEL(penalty_rows)
+
+// out[r, c] = coef[r] g[r, c]
+struct scale_rows_params {
+    float* out;
+    const float* g;
+    const float* coef;
+    unsigned cols;
+};
+__device__ void scale_rows_body(unsigned i, const scale_rows_params& p) {
+    p.out[i] = p.coef[i / p.cols] * p.g[i];
+}
+KERNEL(scale_rows)
+
+// The first pass of the sums of squares of a net's gradient, tensor by tensor: chunk j covers
+// x[start[j] .. start[j] + len[j]] (one tensor's, never two), and partial[j] gets its sum of
+// squares. A NaN or infinity stays in the sum.
+struct sumsq_chunks_params {
+    float* partial;
+    const float* x;
+    const unsigned* start;
+    const unsigned* len;
+};
+__device__ void sumsq_chunks_body(unsigned j, const sumsq_chunks_params& p) {
+    float sum = 0.0f;
+    const float* at = p.x + p.start[j];
+    for (unsigned k = 0; k < p.len[j]; k++) sum += at[k] * at[k];
+    p.partial[j] = sum;
+}
+KERNEL(sumsq_chunks)
+
+// The second pass: out[t] = the sum of tensor t's chunks, first[t] .. first[t + 1].
+struct sum_chunks_params {
+    float* out;
+    const float* partial;
+    const unsigned* first;
+};
+__device__ void sum_chunks_body(unsigned t, const sum_chunks_params& p) {
+    float sum = 0.0f;
+    for (unsigned j = p.first[t]; j < p.first[t + 1]; j++) sum += p.partial[j];
+    p.out[t] = sum;
+}
+KERNEL(sum_chunks)
+
+// The gate and the figures of one step, in one thread. ok[0] is 1 while every step so far
+// was finite; the first step that is not sets it to 0, ok[1] to what failed (1 the loss, 2 a
+// gradient) and ok[2] to the step's number; the optimizer kernels then apply nothing.
+//
+// A critic step (rows > 0): scores holds D(real) for `rows` rows, then D(fake) for as many;
+// norms and terms the penalty's rows (or null). record gets
+//   [loss, d_real, d_fake, penalty, lambda * penalty, mean norm, std norm, applied].
+// A generator step (rows = 0, gen_rows > 0): record gets [-mean D(G(z)), applied].
+struct step_stats_params {
+    const float* scores;
+    const float* norms;
+    const float* terms;
+    const float* sumsq;  // the gradient's sum of squares, per tensor
+    float* record;
+    float* ok;
+    unsigned rows;
+    unsigned gen_rows;
+    unsigned tensors;
+    unsigned penalised;  // whether lambda * penalty is in the loss
+    unsigned step;
+    float lambda;
+};
+__device__ void step_stats_body(unsigned, const step_stats_params& p) {
+    float loss;
+    unsigned at = 0;
+    if (p.rows > 0) {
+        float real = 0.0f, fake = 0.0f, penalty = 0.0f;
+        for (unsigned r = 0; r < p.rows; r++) real += p.scores[r];
+        for (unsigned r = 0; r < p.rows; r++) fake += p.scores[p.rows + r];
+        real /= (float)p.rows;
+        fake /= (float)p.rows;
+        double mean = 0.0, var = 0.0;
+        if (p.norms) {
+            for (unsigned r = 0; r < p.rows; r++) penalty += p.terms[r];
+            penalty /= (float)p.rows;
+            for (unsigned r = 0; r < p.rows; r++) mean += (double)p.norms[r];
+            mean /= (double)p.rows;
+            for (unsigned r = 0; r < p.rows; r++) {
+                double d = (double)p.norms[r] - mean;
+                var += d * d;
+            }
+            var /= (double)p.rows;
+        }
+        float weighted = p.penalised ? p.lambda * penalty : 0.0f;
+        loss = fake - real + weighted;
+        p.record[0] = loss;
+        p.record[1] = real;
+        p.record[2] = fake;
+        p.record[3] = penalty;
+        p.record[4] = weighted;
+        p.record[5] = (float)mean;
+        p.record[6] = (float)sqrt(var);
+        at = 7;
+    } else {
+        float sum = 0.0f;
+        for (unsigned r = 0; r < p.gen_rows; r++) sum += p.scores[r];
+        loss = -(sum / (float)p.gen_rows);
+        p.record[0] = loss;
+        at = 1;
+    }
+    unsigned failed = 0;
+    if (!isfinite(loss)) failed = 1;
+    for (unsigned t = 0; t < p.tensors && !failed; t++)
+        if (!isfinite(p.sumsq[t])) failed = 2;
+    bool apply = p.ok[0] != 0.0f && !failed;
+    if (p.ok[0] != 0.0f && failed) {
+        p.ok[0] = 0.0f;
+        p.ok[1] = (float)failed;
+        p.ok[2] = (float)p.step;
+    }
+    p.record[at] = apply ? 1.0f : 0.0f;
+}
+KERNEL(step_stats)
+
+// Adam, element by element, as the CPU optimizer computes it; nothing while ok[0] is 0.
+struct adam_params {
+    float* p;
+    const float* g;
+    float* m;
+    float* v;
+    const float* ok;
+    float lr;
+    float b1;
+    float b2;
+    float bc1;  // 1 - b1^t
+    float bc2;  // 1 - b2^t
+    float eps;
+};
+__device__ void adam_body(unsigned i, const adam_params& p) {
+    if (p.ok[0] == 0.0f) return;
+    float g = p.g[i];
+    float m = p.b1 * p.m[i] + (1.0f - p.b1) * g;
+    float v = p.b2 * p.v[i] + (1.0f - p.b2) * g * g;
+    p.m[i] = m;
+    p.v[i] = v;
+    float m_hat = m / p.bc1, v_hat = v / p.bc2;
+    p.p[i] -= p.lr * m_hat / (sqrtf(v_hat) + p.eps);
+}
+KERNEL(adam)
+
+// RMSprop (PyTorch's, no momentum); nothing while ok[0] is 0.
+struct rmsprop_params {
+    float* p;
+    const float* g;
+    float* v;
+    const float* ok;
+    float lr;
+    float alpha;
+    float eps;
+};
+__device__ void rmsprop_body(unsigned i, const rmsprop_params& p) {
+    if (p.ok[0] == 0.0f) return;
+    float g = p.g[i];
+    float v = p.alpha * p.v[i] + (1.0f - p.alpha) * g * g;
+    p.v[i] = v;
+    p.p[i] -= p.lr * g / (sqrtf(v) + p.eps);
+}
+KERNEL(rmsprop)
+
+// Weight clipping: p[i] into [-c, c]; nothing while ok[0] is 0.
+struct clip_params {
+    float* p;
+    const float* ok;
+    float c;
+};
+__device__ void clip_body(unsigned i, const clip_params& p) {
+    if (p.ok[0] == 0.0f) return;
+    p.p[i] = fminf(fmaxf(p.p[i], -p.c), p.c);
+}
+KERNEL(clip)
