@@ -107,8 +107,9 @@ pub struct Cli {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 
-    /// Where the layers run: `cpu`, or `cuda` (an NVIDIA GPU; needs a build with --features
-    /// cuda) [default: cuda when built with it and a GPU is there, else cpu]
+    /// Where training runs: `cpu`, `cuda` (an NVIDIA GPU; needs a build with --features cuda),
+    /// or `twin` (the GPU's code on the CPU: slow, for checking) [default: cuda when built with
+    /// it and a GPU is there, else cpu]
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
 
@@ -168,10 +169,18 @@ pub enum Sub {
     /// value surfaces on the toy sets, per-layer gradient norms and weight histograms of 12-layer
     /// critics; writes three PNGs and figures.json
     Figures(FiguresArgs),
-    /// Check the GPU against the CPU: one critic step's and one generator step's gradients of
-    /// the toy and MNIST nets, on 3 batches each; prints one JSON line and fails when the median
-    /// relative error exceeds 1e-3 (needs a build with --features cuda)
-    GpuCheck,
+    /// Check a device against the CPU: one critic step's and one generator step's gradients of
+    /// every family that runs on a device, on 3 batches each; prints one JSON line and fails
+    /// when any batch's relative error exceeds 1e-3
+    GpuCheck(GpuCheckArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct GpuCheckArgs {
+    /// The device to check: `cuda` (needs a build with --features cuda) or `twin` (the
+    /// device code on the CPU)
+    #[arg(long, value_enum, default_value = "cuda")]
+    pub device: DeviceChoice,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -214,8 +223,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Where the layers run: `cpu` or `cuda` [default: cuda when built with it and a GPU is
-    /// there, else cpu]
+    /// Where training runs: `cpu`, `cuda` or `twin` [default: cuda when built with it and a GPU
+    /// is there, else cpu]
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
 }

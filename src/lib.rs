@@ -7,7 +7,7 @@
 //!   state as data) and `event` (the contract between training and its watchers: events out,
 //!   commands in);
 //! - `data`: MNIST, IDX files and the toy sets;
-//! - `model`: kernels, the GPU offload, the taped layer ops and the model families;
+//! - `model`: kernels, the taped layer ops, the device (GPU and CPU twin) and the model families;
 //! - `train`: the penalty, the optimizers, the trainer, the worker thread and the one dispatch
 //!   over the families;
 //! - `run`: the run folder (writer, lock, checkpoints, socket protocol, server, client, detach);

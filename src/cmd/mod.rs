@@ -62,8 +62,8 @@ pub fn run(cli: &Cli) -> ExitCode {
             },
             Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
         },
-        Sub::GpuCheck => {
-            let checked = gpu_check::run(0).and_then(|check| {
+        Sub::GpuCheck(args) => {
+            let checked = gpu_check::run(args.device, 0).and_then(|check| {
                 print_json(&check);
                 gpu_check::verdict(&check)
             });

@@ -145,7 +145,11 @@ where
         for (i, layer) in self.middle.iter().enumerate() {
             layers.push(LayerSpec::dense(NAMES[i + 1], layer, Act::Leaky(0.0)));
         }
-        layers.push(LayerSpec::dense(NAMES[DEEP_LAYERS - 1], &self.last, Act::Identity));
+        layers.push(LayerSpec::dense(
+            NAMES[DEEP_LAYERS - 1],
+            &self.last,
+            Act::Identity,
+        ));
         NetSpec { layers }
     }
 

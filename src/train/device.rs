@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::optim::{EPS, Optimizer, RMSPROP_ALPHA};
-use super::trainer::CriticStats;
+use super::stats::CriticStats;
 use crate::checkpoint::NamedTensor;
 use crate::config::{Hyper, OptimizerKind, PenaltyMode};
 use crate::model::device::kernels::{NULL, params as k};
@@ -102,7 +102,11 @@ impl DeviceTraining {
 
     /// A net's optimizer moments, read back (m, v).
     pub fn read_moments(&self, critic: bool) -> Result<[Vec<Vec<f32>>; 2]> {
-        let net = if critic { &self.critic } else { &self.generator };
+        let net = if critic {
+            &self.critic
+        } else {
+            &self.generator
+        };
         let dev = &*self.dev;
         Ok([net.read(dev, &net.m)?, net.read(dev, &net.v)?])
     }
@@ -123,7 +127,11 @@ impl DeviceTraining {
         optimizers: [&Optimizer<f32>; 2],
     ) -> Result<()> {
         let dev = &*self.dev;
-        for ((net, params), opt) in [&self.generator, &self.critic].into_iter().zip(params).zip(optimizers) {
+        for ((net, params), opt) in [&self.generator, &self.critic]
+            .into_iter()
+            .zip(params)
+            .zip(optimizers)
+        {
             net.write(dev, &net.params, params)?;
             net.write(dev, &net.m, &opt.m)?;
             net.write(dev, &net.v, &opt.v)?;
@@ -164,7 +172,12 @@ impl DeviceTraining {
         let mut staged = Vec::with_capacity(
             draws.real.len() + draws.noise.len() + draws.eps.len() + draws.generator_noise.len(),
         );
-        for part in [&draws.real, &draws.noise, &draws.eps, &draws.generator_noise] {
+        for part in [
+            &draws.real,
+            &draws.noise,
+            &draws.eps,
+            &draws.generator_noise,
+        ] {
             staged.extend_from_slice(part);
         }
         let input = dev.buffer_from(&staged)?;
@@ -179,7 +192,15 @@ impl DeviceTraining {
         let readback = dev.alloc(gate_at + GATE)?;
         let gate = readback.at(gate_at);
         let open = if apply { 1.0 } else { 0.0 };
-        dev.launch(k::fill2 { x: gate, first: 1, a: open, b: 0.0 }, GATE)?;
+        dev.launch(
+            k::fill2 {
+                x: gate,
+                first: 1,
+                a: open,
+                b: 0.0,
+            },
+            GATE,
+        )?;
 
         for s in 0..steps {
             let inputs = [
@@ -191,7 +212,11 @@ impl DeviceTraining {
             let t = optimizers[0].t + s as u64 + 1;
             self.critic_step(b, inputs, hyper, (optimizers[0], t), (record, gate, s))?;
         }
-        let sums = k::add { out: readback.at(sumsq_at), a: self.critic.sumsq.ptr(), b: NULL };
+        let sums = k::add {
+            out: readback.at(sumsq_at),
+            a: self.critic.sumsq.ptr(),
+            b: NULL,
+        };
         dev.launch(sums, tensors)?;
         let generator = !draws.generator_noise.is_empty();
         if generator {
@@ -219,7 +244,9 @@ impl DeviceTraining {
                 }
             })
             .collect();
-        let critic_applied = (0..steps).filter(|s| back[s * CRITIC_RECORD + 7] != 0.0).count();
+        let critic_applied = (0..steps)
+            .filter(|s| back[s * CRITIC_RECORD + 7] != 0.0)
+            .count();
         let generator_applied = generator && back[generator_at + 1] != 0.0;
         let failed = (apply && back[gate_at] == 0.0).then(|| {
             let step = back[gate_at + 2] as usize;
@@ -254,13 +281,34 @@ impl DeviceTraining {
         let (dev, critic, x) = (&*self.dev, &self.critic, self.x);
         // Real rows, then fake rows, in one pass of the critic.
         let both = dev.alloc(2 * b * x)?;
-        dev.launch(k::add { out: both.ptr(), a: real, b: NULL }, b * x)?;
+        dev.launch(
+            k::add {
+                out: both.ptr(),
+                a: real,
+                b: NULL,
+            },
+            b * x,
+        )?;
         let fake = both.at(b * x);
         if self.fixed_generator {
-            dev.launch(k::add { out: fake, a: real, b: noise }, b * x)?;
+            dev.launch(
+                k::add {
+                    out: fake,
+                    a: real,
+                    b: noise,
+                },
+                b * x,
+            )?;
         } else {
             let pass = self.generator.forward(dev, noise, b, false)?;
-            dev.launch(k::add { out: fake, a: pass.out().ptr(), b: NULL }, b * x)?;
+            dev.launch(
+                k::add {
+                    out: fake,
+                    a: pass.out().ptr(),
+                    b: NULL,
+                },
+                b * x,
+            )?;
         }
         fill(dev, critic.grads.ptr(), critic.grads.len(), 0.0)?;
 
@@ -268,12 +316,26 @@ impl DeviceTraining {
         let pass = critic.forward(dev, both.ptr(), 2 * b, true)?;
         let weights = dev.alloc(2 * b)?;
         let share = 1.0 / b as f32;
-        dev.launch(k::fill2 { x: weights.ptr(), first: b as u32, a: -share, b: share }, 2 * b)?;
+        dev.launch(
+            k::fill2 {
+                x: weights.ptr(),
+                first: b as u32,
+                a: -share,
+                b: share,
+            },
+            2 * b,
+        )?;
         critic.backward(dev, &pass, both.ptr(), weights, true, false)?;
 
         // lambda * P at x_hat = eps real + (1 - eps) fake
         let x_hat = dev.alloc(b * x)?;
-        let points = k::interpolate { out: x_hat.ptr(), real, fake, eps, cols: x as u32 };
+        let points = k::interpolate {
+            out: x_hat.ptr(),
+            real,
+            fake,
+            eps,
+            cols: x as u32,
+        };
         dev.launch(points, b * x)?;
         let at_hat = critic.forward(dev, x_hat.ptr(), b, true)?;
         let ig = critic.input_gradient(dev, &at_hat)?;
@@ -293,7 +355,12 @@ impl DeviceTraining {
         let penalised = hyper.penalty != PenaltyMode::Clip;
         if penalised {
             let dg = dev.alloc(b * x)?;
-            let scale = k::scale_rows { out: dg.ptr(), g: ig.g.ptr(), coef: coef.ptr(), cols: x as u32 };
+            let scale = k::scale_rows {
+                out: dg.ptr(),
+                g: ig.g.ptr(),
+                coef: coef.ptr(),
+                cols: x as u32,
+            };
             dev.launch(scale, b * x)?;
             critic.input_gradient_backward(dev, &at_hat, &ig, dg)?;
         }
@@ -317,7 +384,14 @@ impl DeviceTraining {
         self.update(critic, optimizer, gate)?;
         if hyper.penalty == PenaltyMode::Clip {
             let c = hyper.clip as f32;
-            dev.launch(k::clip { p: critic.params.ptr(), ok: gate, c }, critic.len())?;
+            dev.launch(
+                k::clip {
+                    p: critic.params.ptr(),
+                    ok: gate,
+                    c,
+                },
+                critic.len(),
+            )?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod device;
 pub mod families;
 pub mod optim;
 pub mod penalty;
+pub mod stats;
 pub mod trainer;
 pub mod worker;
 

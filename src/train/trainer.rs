@@ -13,15 +13,16 @@ use rayon::prelude::*;
 use super::device::{DeviceTraining, Draws};
 use super::optim::Optimizer;
 use super::penalty::{critic_objective, interpolate};
+pub use super::stats::{CriticStats, IterationStats, NonFinite, StepError};
 use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{Hyper, OptimizerKind, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
+use crate::model::device::Backend;
 use crate::model::ops::layer::with_frozen_weights;
 use crate::model::params::{
     load_named_params, named_params, read_params, take_grads, update_params, write_params,
 };
-use crate::model::device::Backend;
 use crate::model::{Batch, Critic, Generator};
 
 /// Bins of the critic weight histogram.
@@ -35,46 +36,6 @@ pub const ACTIVATION_NORM_POINTS: usize = 128;
 /// Lattice of the toy critic surface, and its half-width in data space.
 pub const SURFACE_GRID: usize = 64;
 pub const SURFACE_EXTENT: f32 = 2.5;
-
-/// A loss or gradient that is NaN or infinite; the update it came from was not applied.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{what} is not finite at step {step}; the update was not applied")]
-pub struct NonFinite {
-    pub step: u64,
-    pub what: String,
-}
-
-/// Why a step did not happen: a value that was not finite (nothing of it was applied), or the
-/// device failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StepError {
-    #[error(transparent)]
-    NonFinite(#[from] NonFinite),
-    #[error("the device failed at step {step}: {why}")]
-    Device { step: u64, why: String },
-}
-
-/// Figures of one critic step.
-#[derive(Clone, Debug, Default)]
-pub struct CriticStats {
-    pub loss: f64,
-    pub d_real: f64,
-    pub d_fake: f64,
-    pub penalty: f64,
-    pub weighted_penalty: f64,
-    pub grad_norm_mean: f64,
-    pub grad_norm_std: f64,
-    /// (layer, L2 norm of the loss gradient w.r.t. its weight)
-    pub layer_grad_norms: Vec<(&'static str, f64)>,
-}
-
-/// Figures of one generator iteration (n_critic critic steps and one generator step).
-#[derive(Clone, Debug)]
-pub struct IterationStats {
-    /// Means over the critic steps, except `layer_grad_norms`: those of the last one.
-    pub critic: CriticStats,
-    pub generator_loss: f64,
-}
 
 pub struct Trainer<G, D, const Z: usize, const X: usize> {
     dev: Cpu,
@@ -667,7 +628,14 @@ where
                     let [m, v] = device
                         .read_moments(critic)
                         .map_err(|e| self.device_failed(e))?;
-                    Ok((if o.kind == OptimizerKind::Adam { m } else { Vec::new() }, v))
+                    Ok((
+                        if o.kind == OptimizerKind::Adam {
+                            m
+                        } else {
+                            Vec::new()
+                        },
+                        v,
+                    ))
                 }
                 Some(_) => Ok((Vec::new(), Vec::new())),
                 None => Ok((o.m.clone(), o.v.clone())),

@@ -9,11 +9,11 @@ use dfdx::prelude::*;
 
 use super::families::{FamilyJob, dispatch};
 use super::trainer::{IterationStats, StepError, Trainer};
-use crate::model::device;
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::event::{Command, RunState, StepMetrics, TrainEvent};
+use crate::model::device;
 use crate::model::{Critic, Generator};
 
 /// A running worker thread and its two channels.
@@ -158,7 +158,11 @@ fn run<G, D, const Z: usize, const X: usize>(
             Err(e) => {
                 let why = format!("the device failed before the first step: {e:#}");
                 let state = RunState::Finished;
-                let _ = events.send(TrainEvent::State { step: 0, state, reason: Some(why) });
+                let _ = events.send(TrainEvent::State {
+                    step: 0,
+                    state,
+                    reason: Some(why),
+                });
                 return;
             }
         };
@@ -335,7 +339,10 @@ where
             }
             Err(e) => {
                 self.paused = true;
-                self.state(RunState::Paused, Some(format!("no checkpoint was written: {e}")));
+                self.state(
+                    RunState::Paused,
+                    Some(format!("no checkpoint was written: {e}")),
+                );
             }
         }
     }

@@ -134,9 +134,16 @@ mod tests {
         assert!(all.len() >= 16);
         for (name, size, fields, c_size, c_offsets, c_names) in all {
             let names: Vec<&str> = fields.iter().map(|f| f.0).collect();
-            assert_eq!(names.join(","), c_names, "{name}: the fields differ from kernels.cu's");
+            assert_eq!(
+                names.join(","),
+                c_names,
+                "{name}: the fields differ from kernels.cu's"
+            );
             let offsets: Vec<usize> = fields.iter().map(|f| f.1).collect();
-            assert_eq!(offsets, c_offsets, "{name}: field offsets differ from the C compiler's");
+            assert_eq!(
+                offsets, c_offsets,
+                "{name}: field offsets differ from the C compiler's"
+            );
             assert_eq!(size, c_size, "{name}: size differs from the C compiler's");
         }
     }

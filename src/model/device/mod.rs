@@ -9,11 +9,11 @@
 //! `--device` chooses: the CPU (dfdx, the tensors in host memory), `cuda`, or `twin` (the
 //! device code on the CPU: slow, for checking by hand what CI checks).
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod kernels;
 pub mod net;
 pub mod twin;
-#[cfg(feature = "cuda")]
-pub mod cuda;
 
 use std::any::Any;
 use std::ffi::c_void;
@@ -114,7 +114,11 @@ impl Buffer {
 
     /// The address of word `offset`.
     pub fn at(&self, offset: usize) -> Ptr {
-        assert!(offset <= self.len, "offset {offset} past a buffer of {}", self.len);
+        assert!(
+            offset <= self.len,
+            "offset {offset} past a buffer of {}",
+            self.len
+        );
         self.ptr + 4 * offset as u64
     }
 
@@ -196,7 +200,7 @@ pub enum DeviceChoice {
 pub fn select(choice: Option<DeviceChoice>, family: &str, runs_on_device: bool) -> Result<String> {
     let not_here = || {
         anyhow::anyhow!(
-            "the {family} models do not run on a device yet (the toy, deep toy and MNIST \
+            "the {family} models do not run on a device yet (the toy and deep toy \
              models do); use --device cpu"
         )
     };
@@ -223,7 +227,9 @@ pub fn select(choice: Option<DeviceChoice>, family: &str, runs_on_device: bool) 
     };
     let name = backend
         .as_ref()
-        .map_or(crate::config::CPU_DEVICE.to_string(), |b| b.name().to_string());
+        .map_or(crate::config::CPU_DEVICE.to_string(), |b| {
+            b.name().to_string()
+        });
     install(backend);
     Ok(name)
 }
@@ -267,7 +273,11 @@ mod tests {
 
     #[test]
     fn names_map_back_to_their_choice() {
-        for (name, flag) in [("cpu", "cpu"), ("twin", "twin"), ("cuda:0 NVIDIA H100", "cuda")] {
+        for (name, flag) in [
+            ("cpu", "cpu"),
+            ("twin", "twin"),
+            ("cuda:0 NVIDIA H100", "cuda"),
+        ] {
             let value = flag_value(name);
             assert_eq!(value, flag);
             assert!(

@@ -151,7 +151,10 @@ impl DeviceNet {
         if named.len() != 2 * layers.len() {
             bail!("the model has tensors that no layer of the device net uses");
         }
-        let values: Vec<f32> = named.iter().flat_map(|t| t.values.iter().copied()).collect();
+        let values: Vec<f32> = named
+            .iter()
+            .flat_map(|t| t.values.iter().copied())
+            .collect();
         // Chunks of at most CHUNK values, never across a tensor's end.
         let (mut start, mut len, mut first) = (Vec::new(), Vec::new(), vec![0u32]);
         for &(offset, n) in &tensors {
@@ -203,7 +206,10 @@ impl DeviceNet {
             return fill(dev, buf.ptr(), buf.len(), 0.0);
         }
         if values.len() != self.tensors.len()
-            || values.iter().zip(&self.tensors).any(|(v, t)| v.len() != t.1)
+            || values
+                .iter()
+                .zip(&self.tensors)
+                .any(|(v, t)| v.len() != t.1)
         {
             bail!("the values do not fit the net's tensors");
         }
@@ -225,7 +231,17 @@ impl DeviceNet {
             let input = outputs.last().map_or(x, Buffer::ptr);
             let y = dev.alloc(rows * o)?;
             // y = x W^T
-            rm_gemm(dev, false, true, (rows, o, i), 1.0, input, self.params.at(l.weight), 0.0, y.ptr())?;
+            rm_gemm(
+                dev,
+                false,
+                true,
+                (rows, o, i),
+                1.0,
+                input,
+                self.params.at(l.weight),
+                0.0,
+                y.ptr(),
+            )?;
             let slope = if keep && l.spec.act != Act::Identity {
                 Some(dev.alloc(rows * o)?)
             } else {
@@ -269,12 +285,28 @@ impl DeviceNet {
         for (n, l) in self.layers.iter().enumerate().rev() {
             let (i, o) = (l.spec.inputs, l.spec.outputs);
             if let Some(s) = &pass.slopes[n] {
-                dev.launch(k::mul { x: delta.ptr(), s: s.ptr() }, rows * o)?;
+                dev.launch(
+                    k::mul {
+                        x: delta.ptr(),
+                        s: s.ptr(),
+                    },
+                    rows * o,
+                )?;
             }
             let layer_input = if n == 0 { x } else { pass.outputs[n - 1].ptr() };
             if weights {
                 // dW += delta^T x; db += the column sums of delta.
-                rm_gemm(dev, true, false, (o, i, rows), 1.0, delta.ptr(), layer_input, 1.0, self.grads.at(l.weight))?;
+                rm_gemm(
+                    dev,
+                    true,
+                    false,
+                    (o, i, rows),
+                    1.0,
+                    delta.ptr(),
+                    layer_input,
+                    1.0,
+                    self.grads.at(l.weight),
+                )?;
                 let sums = k::colsum {
                     out: self.grads.at(l.bias),
                     x: delta.ptr(),
@@ -287,7 +319,17 @@ impl DeviceNet {
             if n > 0 || input {
                 // dx = delta W
                 let next = dev.alloc(rows * i)?;
-                rm_gemm(dev, false, false, (rows, i, o), 1.0, delta.ptr(), self.params.at(l.weight), 0.0, next.ptr())?;
+                rm_gemm(
+                    dev,
+                    false,
+                    false,
+                    (rows, i, o),
+                    1.0,
+                    delta.ptr(),
+                    self.params.at(l.weight),
+                    0.0,
+                    next.ptr(),
+                )?;
                 delta = next;
             }
         }
@@ -302,18 +344,41 @@ impl DeviceNet {
         let last = self.layers.len() - 1;
         let mut u = dev.alloc(rows * self.output_width())?;
         match &pass.slopes[last] {
-            Some(s) => dev.launch(k::add { out: u.ptr(), a: s.ptr(), b: NULL }, u.len())?,
+            Some(s) => dev.launch(
+                k::add {
+                    out: u.ptr(),
+                    a: s.ptr(),
+                    b: NULL,
+                },
+                u.len(),
+            )?,
             None => fill(dev, u.ptr(), u.len(), 1.0)?,
         }
         let mut us = Vec::new();
         for (n, l) in self.layers.iter().enumerate().rev() {
             let (i, o) = (l.spec.inputs, l.spec.outputs);
             let v = dev.alloc(rows * i)?;
-            rm_gemm(dev, false, false, (rows, i, o), 1.0, u.ptr(), self.params.at(l.weight), 0.0, v.ptr())?;
+            rm_gemm(
+                dev,
+                false,
+                false,
+                (rows, i, o),
+                1.0,
+                u.ptr(),
+                self.params.at(l.weight),
+                0.0,
+                v.ptr(),
+            )?;
             us.push(std::mem::replace(&mut u, v));
             if n > 0 {
                 if let Some(s) = &pass.slopes[n - 1] {
-                    dev.launch(k::mul { x: u.ptr(), s: s.ptr() }, rows * i)?;
+                    dev.launch(
+                        k::mul {
+                            x: u.ptr(),
+                            s: s.ptr(),
+                        },
+                        rows * i,
+                    )?;
                 }
             }
         }
@@ -338,13 +403,39 @@ impl DeviceNet {
         for (n, l) in self.layers.iter().enumerate() {
             let (i, o) = (l.spec.inputs, l.spec.outputs);
             // dW_n += u_n^T dv
-            rm_gemm(dev, true, false, (o, i, rows), 1.0, ig.u[n].ptr(), dv.ptr(), 1.0, self.grads.at(l.weight))?;
+            rm_gemm(
+                dev,
+                true,
+                false,
+                (o, i, rows),
+                1.0,
+                ig.u[n].ptr(),
+                dv.ptr(),
+                1.0,
+                self.grads.at(l.weight),
+            )?;
             if n < last {
                 // du_n = dv W_n^T, then through u_n = v_{n+1} * slopes_n.
                 let du = dev.alloc(rows * o)?;
-                rm_gemm(dev, false, true, (rows, o, i), 1.0, dv.ptr(), self.params.at(l.weight), 0.0, du.ptr())?;
+                rm_gemm(
+                    dev,
+                    false,
+                    true,
+                    (rows, o, i),
+                    1.0,
+                    dv.ptr(),
+                    self.params.at(l.weight),
+                    0.0,
+                    du.ptr(),
+                )?;
                 if let Some(s) = &pass.slopes[n] {
-                    dev.launch(k::mul { x: du.ptr(), s: s.ptr() }, rows * o)?;
+                    dev.launch(
+                        k::mul {
+                            x: du.ptr(),
+                            s: s.ptr(),
+                        },
+                        rows * o,
+                    )?;
                 }
                 dv = du;
             }

@@ -5,8 +5,8 @@
 //! the device backend of the tests and of `--device twin`.
 
 use std::ffi::c_void;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use rand::SeedableRng;

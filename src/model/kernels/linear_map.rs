@@ -1,6 +1,6 @@
 //! [`LinearMap`]: the linear part of a layer (a matrix product, a convolution or a transposed
 //! convolution) and its three products on the CPU: the map, its adjoint (the input gradient)
-//! and the weight gradient. `model::offload` sends the same three to a GPU when one is installed.
+//! and the weight gradient.
 
 use super::Float;
 use super::conv::FusedConv;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The proof run on a GPU machine, at most 6 minutes, with a binary built here by
+#   cargo build --release --features cuda
+# (cudarc loads CUDA's libraries at run time: the build needs nothing of CUDA) and carried to
+# the GPU machine with the repository (target/release/wgangp-tui).
+#
+#   scripts/gpu-proof.sh [BINARY]
+#
+# Everything it prints is also written to $OUT/gpu-proof.txt (OUT defaults to ./gpu-proof),
+# the bench lines to $OUT/bench.jsonl. In order, each step under a time limit:
+#   1. the machine (nvidia-smi) and the CUDA libraries the binary will load;
+#   2. `gpu-check --device cuda`: one whole critic step's gradients (the penalty's included)
+#      and one generator step's, for every family that runs on a device, GPU against CPU, on
+#      3 batches each (fails above 1e-3 in any batch);
+#   3. `gpu-check --device twin`, the same comparison with the CPU twin of the kernels;
+#   4. a headless 100-step toy run on the GPU;
+#   5. the bench on the GPU against shared/bench/wgangp_ref.py --device cuda (PYTHON, default
+#      python3, with CUDA torch): toy, 3 alternating rounds, as a table.
+# The GPU needs a driver for CUDA 13 and libnvrtc.so.13, libcublas.so.13, libcublasLt.so.13 on
+# LD_LIBRARY_PATH or beside PyTorch (nvidia/cu13/lib, found and added here).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(realpath -m "${1:-target/release/wgangp-tui}")
+OUT=${OUT:-gpu-proof}
+PYTHON=${PYTHON:-python3}
+REF=${REF:-../shared/bench/wgangp_ref.py}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu-proof.txt") 2>&1
+say() { printf '\n== %s\n' "$*"; }
+step() { local limit=$1; shift; timeout "$limit" "$@"; local rc=$?; [ $rc -eq 0 ] || echo "(exit $rc)"; return $rc; }
+
+[ -x "$BIN" ] || { echo "no binary at $BIN"; exit 2; }
+say "machine"
+step 20 nvidia-smi
+lib=$("$PYTHON" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))' 2>/dev/null)
+[ -n "$lib" ] && [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+
+say "gpu-check --device cuda (GPU against CPU)"
+step 120 "$BIN" gpu-check --device cuda
+say "gpu-check --device twin (the CPU twin against CPU)"
+step 60 "$BIN" gpu-check --device twin
+
+say "100 toy steps on the GPU, headless"
+rm -rf "$OUT/run"
+step 90 "$BIN" --no-ui --data toy:8gaussians --steps 100 --device cuda --out "$OUT/run" --no-tensorboard
+
+say "bench on the GPU: ours against PyTorch's reference, toy, 3 rounds"
+: >"$OUT/bench.jsonl"
+for round in 1 2 3; do
+    step 60 "$BIN" bench --config toy --device cuda --iters 200 | tee -a "$OUT/bench.jsonl"
+    echo
+    step 60 "$PYTHON" "$REF" --config toy --device cuda --iters 200 | sed 's/^{/{"impl": "pytorch", /' | tee -a "$OUT/bench.jsonl"
+done
+"$PYTHON" - "$OUT/bench.jsonl" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+ours = [r["gen_iters_per_s_median"] for r in runs if r.get("impl") == "wgangp-tui"]
+theirs = [r["gen_iters_per_s_median"] for r in runs if r.get("impl") == "pytorch"]
+if ours and theirs:
+    o, t = statistics.median(ours), statistics.median(theirs)
+    print(f"| toy | ours {o:.1f} it/s | PyTorch {t:.1f} it/s | ratio {o / t:.2f} | per round "
+          + ", ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs)) + " |")
+PY
