@@ -208,8 +208,14 @@ pub fn select(choice: Option<DeviceChoice>, family: &str, runs_on_device: bool) 
         Some(DeviceChoice::Cpu) => None,
         Some(DeviceChoice::Twin) if !runs_on_device => return Err(not_here()),
         Some(DeviceChoice::Twin) => Some(Arc::new(twin::Twin::new())),
-        Some(DeviceChoice::Cuda) if !runs_on_device => return Err(not_here()),
-        Some(DeviceChoice::Cuda) => Some(open_cuda()?),
+        Some(DeviceChoice::Cuda) => {
+            // A build without CUDA says so first: that is what there is to change.
+            let gpu = open_cuda()?;
+            if !runs_on_device {
+                return Err(not_here());
+            }
+            Some(gpu)
+        }
         None => match open_cuda() {
             Ok(_) if !runs_on_device => {
                 crate::util::say(format_args!("{}; training on the CPU", not_here()));
