@@ -529,7 +529,11 @@ where
     /// Largest |weight| of each critic layer, and a histogram of all critic parameters over
     /// [-m, m], m the largest |parameter| (so clipping shows as mass at the edges).
     pub fn critic_weight_stats(&self) -> (Vec<(&'static str, f64)>, Histogram) {
-        let (_, critic) = self.nets();
+        Self::weight_stats(self.nets().1.as_ref())
+    }
+
+    /// [`Self::critic_weight_stats`] of `critic`.
+    fn weight_stats(critic: &D) -> (Vec<(&'static str, f64)>, Histogram) {
         let max_abs = critic
             .layer_weights()
             .into_iter()
@@ -542,7 +546,7 @@ where
                 )
             })
             .collect();
-        let params = read_params(critic.as_ref());
+        let params = read_params(critic);
         let m = params
             .iter()
             .flatten()
@@ -567,8 +571,10 @@ where
     /// where the critic records them, its input-gradient norms (see
     /// [`Self::activation_gradient_norms`]).
     pub fn layer_stats(&self, grad_norms: &[(&'static str, f64)]) -> (Vec<LayerStats>, Histogram) {
-        let (max_abs, hist) = self.critic_weight_stats();
-        let mut input_norms = self.activation_gradient_norms().into_iter();
+        // The nets read once (from the device, where training runs there) for both figures.
+        let (generator, critic) = self.nets();
+        let (max_abs, hist) = Self::weight_stats(&critic);
+        let mut input_norms = self.activation_norms(&generator, &critic).into_iter();
         let layers = grad_norms
             .iter()
             .zip(max_abs)
@@ -584,7 +590,7 @@ where
 
     /// The fakes of the fixed noise: the generator's samples, or with a fixed generator the
     /// fixed real points plus that noise.
-    fn fixed_fakes(&self, n: usize) -> Vec<f32> {
+    fn fixed_fakes(&self, generator: &G, n: usize) -> Vec<f32> {
         let noise = self.sample_noise[..n * Z].to_vec();
         if self.fixed_generator {
             self.sample_real
@@ -593,7 +599,6 @@ where
                 .map(|(r, e)| r + e)
                 .collect()
         } else {
-            let (generator, _) = self.nets();
             generator.generate(self.batch_tensor::<Z>(noise)).as_vec()
         }
     }
@@ -603,17 +608,22 @@ where
     /// [`ACTIVATION_NORM_POINTS`] of the fixed real points and as many fixed fakes. Empty for a
     /// critic that does not record it.
     pub fn activation_gradient_norms(&self) -> Vec<f64> {
+        let (generator, critic) = self.nets();
+        self.activation_norms(&generator, &critic)
+    }
+
+    /// [`Self::activation_gradient_norms`] of these nets.
+    fn activation_norms(&self, generator: &G, critic: &D) -> Vec<f64> {
         if !D::ACTIVATION_NORMS {
             return Vec::new();
         }
         let n = ACTIVATION_NORM_POINTS.min(self.sample_noise.len() / Z);
         let mut x = self.sample_real[..n * X].to_vec();
-        x.extend(self.fixed_fakes(n));
+        x.extend(self.fixed_fakes(generator, n));
         let share = 1.0 / n as f32;
         let d_score: Vec<f32> = (0..2 * n)
             .map(|i| if i < n { -share } else { share })
             .collect();
-        let (_, critic) = self.nets();
         critic.activation_gradient_norms(&self.batch_tensor::<X>(x), &d_score)
     }
 
@@ -702,7 +712,8 @@ where
 
     /// What the generator makes of the fixed noise (and, for 2-d data, the critic's surface).
     pub fn samples(&self) -> SampleSet {
-        let generated = self.fixed_fakes(self.sample_noise.len() / Z);
+        let (generator, critic) = self.nets();
+        let generated = self.fixed_fakes(&generator, self.sample_noise.len() / Z);
         if X == 2 {
             let pairs = |v: &[f32]| v.chunks(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>();
             let g = SURFACE_GRID;
@@ -716,7 +727,6 @@ where
                     ]
                 })
                 .collect();
-            let (_, critic) = self.nets();
             let critic = critic.score(self.batch_tensor::<X>(lattice)).as_vec();
             SampleSet::Points {
                 step: self.step,

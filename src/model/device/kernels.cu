@@ -57,15 +57,14 @@ KERNEL(mul)
 #define ACT_TANH 3u
 struct bias_act_params {
     float* y;
-    const float* bias;  // one per column, or null
+    const float* bias;  // one per channel (the last dimension of a row), or null
     float* slope;       // or null
     unsigned cols;      // the bias's length
-    unsigned per;       // elements that share one bias entry (1 for a dense layer's rows)
     unsigned act;
     float leak;
 };
 __device__ void bias_act_body(unsigned i, const bias_act_params& p) {
-    float z = p.bias ? p.y[i] + p.bias[(i / p.per) % p.cols] : p.y[i];
+    float z = p.bias ? p.y[i] + p.bias[i % p.cols] : p.y[i];
     float y = z, s = 1.0f;
     if (p.act == ACT_LEAKY) {
         bool positive = z > 0.0f;
@@ -83,37 +82,88 @@ __device__ void bias_act_body(unsigned i, const bias_act_params& p) {
 }
 KERNEL(bias_act)
 
-// out[c] += scale * the sum over r of x[r, c], where column c of a row-major (rows, cols)
-// matrix is `per` consecutive elements (1 for a dense layer; a channel's pixels for a
-// convolution, rows then being images). One thread per c.
+// out[c] += the sum over r of x[r, c], x row-major (rows, cols). One thread per c.
 struct colsum_params {
     float* out;
     const float* x;
     unsigned rows;
     unsigned cols;
-    unsigned per;
 };
 __device__ void colsum_body(unsigned c, const colsum_params& p) {
     float sum = 0.0f;
-    for (unsigned r = 0; r < p.rows; r++) {
-        const float* at = p.x + ((unsigned long long)r * p.cols + c) * p.per;
-        for (unsigned j = 0; j < p.per; j++) sum += at[j];
-    }
+    for (unsigned r = 0; r < p.rows; r++) sum += p.x[(unsigned long long)r * p.cols + c];
     p.out[c] += sum;
 }
 KERNEL(colsum)
 
-// y[r, c] = v[c] * s[r, c]: a row vector broadcast down the rows, times slopes.
-struct broadcast_params {
-    float* y;
-    const float* v;
-    const float* s;
-    unsigned cols;
+// A convolution's patch matrix and its adjoint, over channels-last images: an image is
+// (in_h * in_w, c) values, its patch matrix (out_h * out_w, k * k * c), entry
+// (output pixel, (kh * k + kw) * c + channel) the input under kernel offset (kh, kw), or 0
+// where the kernel hangs over the padding. Images follow one another (a batch).
+struct im2col_params {
+    float* out;
+    const float* input;
+    unsigned in_h;
+    unsigned in_w;
+    unsigned out_h;
+    unsigned out_w;
+    unsigned kernel;
+    unsigned stride;
+    unsigned pad;
+    unsigned c;
 };
-__device__ void broadcast_body(unsigned i, const broadcast_params& p) {
-    p.y[i] = p.v[i % p.cols] * p.s[i];
+// One thread per patch matrix entry: out = im2col(input).
+__device__ void im2col_body(unsigned i, const im2col_params& p) {
+    unsigned kkc = p.kernel * p.kernel * p.c;
+    unsigned row = i / kkc, col = i % kkc;
+    unsigned out_pixels = p.out_h * p.out_w;
+    unsigned image = row / out_pixels, pixel = row % out_pixels;
+    unsigned oh = pixel / p.out_w, ow = pixel % p.out_w;
+    unsigned tap = col / p.c, ch = col % p.c;
+    int ih = (int)(oh * p.stride + tap / p.kernel) - (int)p.pad;
+    int iw = (int)(ow * p.stride + tap % p.kernel) - (int)p.pad;
+    bool inside = ih >= 0 && iw >= 0 && ih < (int)p.in_h && iw < (int)p.in_w;
+    unsigned long long at =
+        ((unsigned long long)image * p.in_h * p.in_w + (unsigned)ih * p.in_w + (unsigned)iw) * p.c + ch;
+    p.out[i] = inside ? p.input[at] : 0.0f;
 }
-KERNEL(broadcast)
+KERNEL(im2col)
+
+// One thread per image entry: out = col2im(input), the adjoint of im2col, gathered: the sum
+// of the patch entries that read this entry.
+struct col2im_params {
+    float* out;
+    const float* input;
+    unsigned in_h;
+    unsigned in_w;
+    unsigned out_h;
+    unsigned out_w;
+    unsigned kernel;
+    unsigned stride;
+    unsigned pad;
+    unsigned c;
+};
+__device__ void col2im_body(unsigned i, const col2im_params& p) {
+    unsigned in_pixels = p.in_h * p.in_w;
+    unsigned ch = i % p.c, pixel = (i / p.c) % in_pixels, image = i / p.c / in_pixels;
+    int ih = (int)(pixel / p.in_w), iw = (int)(pixel % p.in_w);
+    unsigned kkc = p.kernel * p.kernel * p.c;
+    float sum = 0.0f;
+    for (unsigned kh = 0; kh < p.kernel; kh++) {
+        int h = ih + (int)p.pad - (int)kh;
+        if (h < 0 || h % (int)p.stride != 0 || h / (int)p.stride >= (int)p.out_h) continue;
+        for (unsigned kw = 0; kw < p.kernel; kw++) {
+            int w = iw + (int)p.pad - (int)kw;
+            if (w < 0 || w % (int)p.stride != 0 || w / (int)p.stride >= (int)p.out_w) continue;
+            unsigned long long row =
+                (unsigned long long)image * p.out_h * p.out_w + (unsigned)(h / (int)p.stride) * p.out_w +
+                (unsigned)(w / (int)p.stride);
+            sum += p.input[row * kkc + (kh * p.kernel + kw) * p.c + ch];
+        }
+    }
+    p.out[i] = sum;
+}
+KERNEL(col2im)
 
 // out[r, c] = eps[r] real[r, c] + (1 - eps[r]) fake[r, c]: the penalty's points x_hat.
 struct interpolate_params {

@@ -103,9 +103,16 @@ kernels! {
     fill2 { x: Ptr, first: u32, a: f32, b: f32 }
     add { out: Ptr, a: Ptr, b: Ptr }
     mul { x: Ptr, s: Ptr }
-    bias_act { y: Ptr, bias: Ptr, slope: Ptr, cols: u32, per: u32, act: u32, leak: f32 }
-    colsum { out: Ptr, x: Ptr, rows: u32, cols: u32, per: u32 }
-    broadcast { y: Ptr, v: Ptr, s: Ptr, cols: u32 }
+    bias_act { y: Ptr, bias: Ptr, slope: Ptr, cols: u32, act: u32, leak: f32 }
+    colsum { out: Ptr, x: Ptr, rows: u32, cols: u32 }
+    im2col {
+        out: Ptr, input: Ptr, in_h: u32, in_w: u32, out_h: u32, out_w: u32,
+        kernel: u32, stride: u32, pad: u32, c: u32,
+    }
+    col2im {
+        out: Ptr, input: Ptr, in_h: u32, in_w: u32, out_h: u32, out_w: u32,
+        kernel: u32, stride: u32, pad: u32, c: u32,
+    }
     interpolate { out: Ptr, real: Ptr, fake: Ptr, eps: Ptr, cols: u32 }
     penalty_rows { g: Ptr, norm: Ptr, term: Ptr, coef: Ptr, cols: u32, rows: u32, one_sided: u32, lambda: f32 }
     scale_rows { out: Ptr, g: Ptr, coef: Ptr, cols: u32 }

@@ -14,6 +14,8 @@ use anyhow::{Result, bail};
 use super::kernels::{self, NULL, params as k};
 use super::{Backend, Buffer, Gemm, Ptr};
 use crate::checkpoint::NamedTensor;
+use crate::model::kernels::conv::ConvGeom;
+use crate::model::ops::conv::{Conv2d, ConvTranspose2d};
 use crate::model::ops::layer::DenseWeights;
 
 /// What follows a layer's product and bias.
@@ -37,13 +39,251 @@ impl Act {
     }
 }
 
-/// One layer: a fully connected map `inputs -> outputs` with a bias, then an activation.
+/// A layer's linear map, per sample: a fully connected layer, or a convolution (or the
+/// transposed convolution, its adjoint) over channels-last rows, as `kernels::conv` computes
+/// them. For the convolutions `c` is the image side's channels, `n` the patch side's, and the
+/// weight is `(k*k*c, n)`, or `(n, k*k*c)` with `w_t`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Map {
+    Dense {
+        inputs: usize,
+        outputs: usize,
+    },
+    /// `y = im2col(x) W`: the image side in, the patch side out.
+    Conv {
+        g: ConvGeom,
+        c: usize,
+        n: usize,
+        w_t: bool,
+    },
+    /// `y = col2im(x W^T)`: the patch side in, the image side out.
+    ConvT {
+        g: ConvGeom,
+        c: usize,
+        n: usize,
+        w_t: bool,
+    },
+}
+
+impl Map {
+    /// Values per sample in and out.
+    pub fn widths(&self) -> (usize, usize) {
+        match *self {
+            Map::Dense { inputs, outputs } => (inputs, outputs),
+            Map::Conv { g, c, n, .. } => (g.in_pixels() * c, g.out_pixels() * n),
+            Map::ConvT { g, c, n, .. } => (g.out_pixels() * n, g.in_pixels() * c),
+        }
+    }
+
+    fn weight_len(&self) -> usize {
+        match *self {
+            Map::Dense { inputs, outputs } => inputs * outputs,
+            Map::Conv { g, c, n, .. } | Map::ConvT { g, c, n, .. } => g.patch_len(c) * n,
+        }
+    }
+
+    /// Channels of an output pixel: what a bias has one entry for.
+    fn out_channels(&self) -> usize {
+        match *self {
+            Map::Dense { outputs, .. } => outputs,
+            Map::Conv { n, .. } => n,
+            Map::ConvT { c, .. } => c,
+        }
+    }
+
+    /// `y = map(x)` for `rows` samples.
+    fn apply(&self, dev: &dyn Backend, w: Ptr, rows: usize, x: Ptr, y: Ptr) -> Result<()> {
+        match *self {
+            // y = x W^T, W (outputs, inputs)
+            Map::Dense { inputs, outputs } => {
+                rm_gemm(dev, false, true, (rows, outputs, inputs), 1.0, x, w, 0.0, y)
+            }
+            Map::Conv { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_patches(dev, w, x, y),
+            Map::ConvT { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_image(dev, w, x, y),
+        }
+    }
+
+    /// `dx = map^T(dy)`: the gradient w.r.t. the input of a loss whose gradient w.r.t. the
+    /// output is `dy`.
+    fn adjoint(&self, dev: &dyn Backend, w: Ptr, rows: usize, dy: Ptr, dx: Ptr) -> Result<()> {
+        match *self {
+            // dx = dy W
+            Map::Dense { inputs, outputs } => rm_gemm(
+                dev,
+                false,
+                false,
+                (rows, inputs, outputs),
+                1.0,
+                dy,
+                w,
+                0.0,
+                dx,
+            ),
+            Map::Conv { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_image(dev, w, dy, dx),
+            Map::ConvT { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_patches(dev, w, dy, dx),
+        }
+    }
+
+    /// `dw += d<dy, map(x; W)>/dW`.
+    fn wgrad(&self, dev: &dyn Backend, dw: Ptr, rows: usize, x: Ptr, dy: Ptr) -> Result<()> {
+        match *self {
+            // dW += dy^T x
+            Map::Dense { inputs, outputs } => rm_gemm(
+                dev,
+                true,
+                false,
+                (outputs, inputs, rows),
+                1.0,
+                dy,
+                x,
+                1.0,
+                dw,
+            ),
+            Map::Conv { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.wgrad(dev, dw, x, dy),
+            Map::ConvT { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.wgrad(dev, dw, dy, x),
+        }
+    }
+}
+
+/// A convolution's three products on a batch of `rows` images, through a patch matrix of
+/// the whole batch (`im2col`, `col2im` in kernels.cu) and cuBLAS's products.
+struct Conv {
+    g: ConvGeom,
+    c: usize,
+    n: usize,
+    w_t: bool,
+    rows: usize,
+}
+
+impl Conv {
+    /// Rows of the patch matrix (output pixels of the batch), and its width.
+    fn patch_shape(&self) -> (usize, usize) {
+        (self.rows * self.g.out_pixels(), self.g.patch_len(self.c))
+    }
+
+    fn geometry(&self, out: Ptr, input: Ptr) -> k::im2col {
+        let g = self.g;
+        let u = |v: usize| v as u32;
+        k::im2col {
+            out,
+            input,
+            in_h: u(g.in_h),
+            in_w: u(g.in_w),
+            out_h: u(g.out_h),
+            out_w: u(g.out_w),
+            kernel: u(g.kernel),
+            stride: u(g.stride),
+            pad: u(g.pad),
+            c: u(self.c),
+        }
+    }
+
+    /// The batch's patch matrix of the image side `img`.
+    fn patches(&self, dev: &dyn Backend, img: Ptr) -> Result<Buffer> {
+        let (prows, kkc) = self.patch_shape();
+        let cols = dev.alloc(prows * kkc)?;
+        dev.launch(self.geometry(cols.ptr(), img), cols.len())?;
+        Ok(cols)
+    }
+
+    /// `patch = im2col(img) W`
+    fn to_patches(&self, dev: &dyn Backend, w: Ptr, img: Ptr, patch: Ptr) -> Result<()> {
+        let (prows, kkc) = self.patch_shape();
+        let cols = self.patches(dev, img)?;
+        rm_gemm(
+            dev,
+            false,
+            self.w_t,
+            (prows, self.n, kkc),
+            1.0,
+            cols.ptr(),
+            w,
+            0.0,
+            patch,
+        )
+    }
+
+    /// `img = col2im(patch W^T)`
+    fn to_image(&self, dev: &dyn Backend, w: Ptr, patch: Ptr, img: Ptr) -> Result<()> {
+        let (prows, kkc) = self.patch_shape();
+        let cols = dev.alloc(prows * kkc)?;
+        rm_gemm(
+            dev,
+            false,
+            !self.w_t,
+            (prows, kkc, self.n),
+            1.0,
+            patch,
+            w,
+            0.0,
+            cols.ptr(),
+        )?;
+        let k::im2col {
+            out,
+            input,
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            kernel,
+            stride,
+            pad,
+            c,
+        } = self.geometry(img, cols.ptr());
+        let params = k::col2im {
+            out,
+            input,
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            kernel,
+            stride,
+            pad,
+            c,
+        };
+        dev.launch(params, self.rows * self.g.in_pixels() * self.c)
+    }
+
+    /// `dW += im2col(img)^T patch` (transposed with `w_t`).
+    fn wgrad(&self, dev: &dyn Backend, dw: Ptr, img: Ptr, patch: Ptr) -> Result<()> {
+        let (prows, kkc) = self.patch_shape();
+        let cols = self.patches(dev, img)?;
+        if self.w_t {
+            rm_gemm(
+                dev,
+                true,
+                false,
+                (self.n, kkc, prows),
+                1.0,
+                patch,
+                cols.ptr(),
+                1.0,
+                dw,
+            )
+        } else {
+            rm_gemm(
+                dev,
+                true,
+                false,
+                (kkc, self.n, prows),
+                1.0,
+                cols.ptr(),
+                patch,
+                1.0,
+                dw,
+            )
+        }
+    }
+}
+
+/// One layer: a linear map, a bias (per output channel) if it has one, then an activation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSpec {
     /// The layer's name among the model's tensors (`NAME.weight`, `NAME.bias`).
     pub name: &'static str,
-    pub inputs: usize,
-    pub outputs: usize,
+    pub map: Map,
+    pub bias: bool,
     pub act: Act,
 }
 
@@ -54,10 +294,66 @@ impl LayerSpec {
         _layer: &impl DenseWeights<I, O, E>,
         act: Act,
     ) -> Self {
-        Self {
-            name,
+        let map = Map::Dense {
             inputs: I,
             outputs: O,
+        };
+        Self {
+            name,
+            map,
+            bias: true,
+            act,
+        }
+    }
+
+    /// The layer of a model's convolution of geometry `g`; channels and kernel are the layer
+    /// type's.
+    pub fn conv<const CIN: usize, const COUT: usize, const K: usize, const BIAS: bool>(
+        name: &'static str,
+        _layer: &Conv2d<CIN, COUT, f32, dfdx::prelude::Cpu, K, BIAS>,
+        g: ConvGeom,
+        act: Act,
+    ) -> Self {
+        assert_eq!(
+            g.kernel, K,
+            "{name}: the geometry's kernel is not the layer's"
+        );
+        let map = Map::Conv {
+            g,
+            c: CIN,
+            n: COUT,
+            w_t: false,
+        };
+        Self {
+            name,
+            map,
+            bias: BIAS,
+            act,
+        }
+    }
+
+    /// The layer of a model's transposed convolution, the adjoint of the conv of geometry `g`
+    /// (its output is `g`'s input); channels and kernel are the layer type's.
+    pub fn conv_t<const CIN: usize, const COUT: usize, const K: usize, const BIAS: bool>(
+        name: &'static str,
+        _layer: &ConvTranspose2d<CIN, COUT, f32, dfdx::prelude::Cpu, K, BIAS>,
+        g: ConvGeom,
+        act: Act,
+    ) -> Self {
+        assert_eq!(
+            g.kernel, K,
+            "{name}: the geometry's kernel is not the layer's"
+        );
+        let map = Map::ConvT {
+            g,
+            c: COUT,
+            n: CIN,
+            w_t: true,
+        };
+        Self {
+            name,
+            map,
+            bias: BIAS,
             act,
         }
     }
@@ -76,7 +372,7 @@ const CHUNK: usize = 4096;
 struct Layer {
     spec: LayerSpec,
     weight: usize,
-    bias: usize,
+    bias: Option<usize>,
 }
 
 /// A net's state on a device: parameters, gradients and optimizer moments, each one flat
@@ -139,16 +435,22 @@ impl DeviceNet {
             }
         };
         let mut layers = Vec::new();
+        let mut used = 0;
         for l in &spec.layers {
-            let weight = find(format!("{}.weight", l.name), l.inputs * l.outputs)?;
-            let bias = find(format!("{}.bias", l.name), l.outputs)?;
+            let weight = find(format!("{}.weight", l.name), l.map.weight_len())?;
+            let out_channels = l.map.out_channels();
+            let bias = l
+                .bias
+                .then(|| find(format!("{}.bias", l.name), out_channels))
+                .transpose()?;
+            used += 1 + l.bias as usize;
             layers.push(Layer {
                 spec: l.clone(),
                 weight,
                 bias,
             });
         }
-        if named.len() != 2 * layers.len() {
+        if named.len() != used {
             bail!("the model has tensors that no layer of the device net uses");
         }
         let values: Vec<f32> = named
@@ -219,7 +521,13 @@ impl DeviceNet {
 
     /// The output width.
     pub fn output_width(&self) -> usize {
-        self.layers.last().expect("a net has a layer").spec.outputs
+        self.layers
+            .last()
+            .expect("a net has a layer")
+            .spec
+            .map
+            .widths()
+            .1
     }
 
     /// The net on `rows` rows at `x`; with `keep`, the slopes its other passes need.
@@ -227,21 +535,12 @@ impl DeviceNet {
         let mut outputs: Vec<Buffer> = Vec::new();
         let mut slopes = Vec::new();
         for l in &self.layers {
-            let (i, o) = (l.spec.inputs, l.spec.outputs);
+            let o = l.spec.map.widths().1;
             let input = outputs.last().map_or(x, Buffer::ptr);
             let y = dev.alloc(rows * o)?;
-            // y = x W^T
-            rm_gemm(
-                dev,
-                false,
-                true,
-                (rows, o, i),
-                1.0,
-                input,
-                self.params.at(l.weight),
-                0.0,
-                y.ptr(),
-            )?;
+            l.spec
+                .map
+                .apply(dev, self.params.at(l.weight), rows, input, y.ptr())?;
             let slope = if keep && l.spec.act != Act::Identity {
                 Some(dev.alloc(rows * o)?)
             } else {
@@ -250,10 +549,9 @@ impl DeviceNet {
             let (act, leak) = l.spec.act.code();
             let params = k::bias_act {
                 y: y.ptr(),
-                bias: self.params.at(l.bias),
+                bias: l.bias.map_or(NULL, |b| self.params.at(b)),
                 slope: slope.as_ref().map_or(NULL, Buffer::ptr),
-                cols: o as u32,
-                per: 1,
+                cols: l.spec.map.out_channels() as u32,
                 act,
                 leak,
             };
@@ -283,53 +581,26 @@ impl DeviceNet {
         let rows = pass.rows;
         let mut delta = d_out;
         for (n, l) in self.layers.iter().enumerate().rev() {
-            let (i, o) = (l.spec.inputs, l.spec.outputs);
-            if let Some(s) = &pass.slopes[n] {
-                dev.launch(
-                    k::mul {
-                        x: delta.ptr(),
-                        s: s.ptr(),
-                    },
-                    rows * o,
-                )?;
-            }
+            let map = &l.spec.map;
+            times_slopes(dev, &delta, &pass.slopes[n])?;
             let layer_input = if n == 0 { x } else { pass.outputs[n - 1].ptr() };
             if weights {
-                // dW += delta^T x; db += the column sums of delta.
-                rm_gemm(
-                    dev,
-                    true,
-                    false,
-                    (o, i, rows),
-                    1.0,
-                    delta.ptr(),
-                    layer_input,
-                    1.0,
-                    self.grads.at(l.weight),
-                )?;
-                let sums = k::colsum {
-                    out: self.grads.at(l.bias),
-                    x: delta.ptr(),
-                    rows: rows as u32,
-                    cols: o as u32,
-                    per: 1,
-                };
-                dev.launch(sums, o)?;
+                map.wgrad(dev, self.grads.at(l.weight), rows, layer_input, delta.ptr())?;
+                if let Some(b) = l.bias {
+                    // db += the sums of delta over the batch's output pixels, per channel.
+                    let cols = map.out_channels();
+                    let sums = k::colsum {
+                        out: self.grads.at(b),
+                        x: delta.ptr(),
+                        rows: (delta.len() / cols) as u32,
+                        cols: cols as u32,
+                    };
+                    dev.launch(sums, cols)?;
+                }
             }
             if n > 0 || input {
-                // dx = delta W
-                let next = dev.alloc(rows * i)?;
-                rm_gemm(
-                    dev,
-                    false,
-                    false,
-                    (rows, i, o),
-                    1.0,
-                    delta.ptr(),
-                    self.params.at(l.weight),
-                    0.0,
-                    next.ptr(),
-                )?;
+                let next = dev.alloc(rows * map.widths().0)?;
+                map.adjoint(dev, self.params.at(l.weight), rows, delta.ptr(), next.ptr())?;
                 delta = next;
             }
         }
@@ -338,7 +609,7 @@ impl DeviceNet {
 
     /// The gradient of the (single) output w.r.t. the input of `pass`, row by row, with the
     /// activation slopes held constant: u = slope of the last layer, then, layer by layer
-    /// back, v = u W and u = v * slopes, until v is the input gradient.
+    /// back, v = map^T(u) and u = v * slopes, until v is the input gradient.
     pub fn input_gradient(&self, dev: &dyn Backend, pass: &Pass) -> Result<InputGradient> {
         let rows = pass.rows;
         let last = self.layers.len() - 1;
@@ -356,30 +627,12 @@ impl DeviceNet {
         }
         let mut us = Vec::new();
         for (n, l) in self.layers.iter().enumerate().rev() {
-            let (i, o) = (l.spec.inputs, l.spec.outputs);
-            let v = dev.alloc(rows * i)?;
-            rm_gemm(
-                dev,
-                false,
-                false,
-                (rows, i, o),
-                1.0,
-                u.ptr(),
-                self.params.at(l.weight),
-                0.0,
-                v.ptr(),
-            )?;
+            let map = &l.spec.map;
+            let v = dev.alloc(rows * map.widths().0)?;
+            map.adjoint(dev, self.params.at(l.weight), rows, u.ptr(), v.ptr())?;
             us.push(std::mem::replace(&mut u, v));
             if n > 0 {
-                if let Some(s) = &pass.slopes[n - 1] {
-                    dev.launch(
-                        k::mul {
-                            x: u.ptr(),
-                            s: s.ptr(),
-                        },
-                        rows * i,
-                    )?;
-                }
+                times_slopes(dev, &u, &pass.slopes[n - 1])?;
             }
         }
         us.reverse();
@@ -388,7 +641,9 @@ impl DeviceNet {
 
     /// Adds into [`Self::grads`] the weight gradient of a loss whose gradient w.r.t. the input
     /// gradient `ig` (of `pass`) is `dg`: the backward pass of the input-gradient graph. (The
-    /// biases do not enter the input gradient.)
+    /// biases do not enter the input gradient.) Layer n's part of that graph is
+    /// v = map_n^T(u_n; W_n), linear in W_n: d<dv, map^T(u; W)>/dW = d<map(dv; W), u>/dW, the
+    /// map's own weight gradient at input dv and output gradient u.
     pub fn input_gradient_backward(
         &self,
         dev: &dyn Backend,
@@ -398,45 +653,16 @@ impl DeviceNet {
     ) -> Result<()> {
         let rows = pass.rows;
         let last = self.layers.len() - 1;
-        // dv: the loss's gradient w.r.t. v = u_n W_n, layer n's input-side product.
+        // dv: the loss's gradient w.r.t. layer n's v.
         let mut dv = dg;
         for (n, l) in self.layers.iter().enumerate() {
-            let (i, o) = (l.spec.inputs, l.spec.outputs);
-            // dW_n += u_n^T dv
-            rm_gemm(
-                dev,
-                true,
-                false,
-                (o, i, rows),
-                1.0,
-                ig.u[n].ptr(),
-                dv.ptr(),
-                1.0,
-                self.grads.at(l.weight),
-            )?;
+            let (map, w) = (&l.spec.map, self.params.at(l.weight));
+            map.wgrad(dev, self.grads.at(l.weight), rows, dv.ptr(), ig.u[n].ptr())?;
             if n < last {
-                // du_n = dv W_n^T, then through u_n = v_{n+1} * slopes_n.
-                let du = dev.alloc(rows * o)?;
-                rm_gemm(
-                    dev,
-                    false,
-                    true,
-                    (rows, o, i),
-                    1.0,
-                    dv.ptr(),
-                    self.params.at(l.weight),
-                    0.0,
-                    du.ptr(),
-                )?;
-                if let Some(s) = &pass.slopes[n] {
-                    dev.launch(
-                        k::mul {
-                            x: du.ptr(),
-                            s: s.ptr(),
-                        },
-                        rows * o,
-                    )?;
-                }
+                // du_n = map_n(dv), then through u_n = v_{n+1} * slopes_n.
+                let du = dev.alloc(rows * map.widths().1)?;
+                map.apply(dev, w, rows, dv.ptr(), du.ptr())?;
+                times_slopes(dev, &du, &pass.slopes[n])?;
                 dv = du;
             }
         }
@@ -458,6 +684,20 @@ impl DeviceNet {
             first: self.chunk_first.ptr(),
         };
         dev.launch(sums, self.tensors.len())
+    }
+}
+
+/// `x *= slopes`, where the activation has slopes (not the identity).
+fn times_slopes(dev: &dyn Backend, x: &Buffer, slopes: &Option<Buffer>) -> Result<()> {
+    match slopes {
+        Some(s) => dev.launch(
+            k::mul {
+                x: x.ptr(),
+                s: s.ptr(),
+            },
+            x.len(),
+        ),
+        None => Ok(()),
     }
 }
 
