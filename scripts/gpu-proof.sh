@@ -13,9 +13,9 @@
 #      and one generator step's, for every family that runs on a device, GPU against CPU, on
 #      3 batches each (fails above 1e-3 in any batch);
 #   3. `gpu-check --device twin`, the same comparison with the CPU twin of the kernels;
-#   4. a headless 100-step toy run on the GPU;
+#   4. a headless 100-step MNIST run on the GPU;
 #   5. the bench on the GPU against shared/bench/wgangp_ref.py --device cuda (PYTHON, default
-#      python3, with CUDA torch): toy, 3 alternating rounds, as a table.
+#      python3, with CUDA torch): toy and MNIST, 3 alternating rounds each, as a table.
 # The GPU needs a driver for CUDA 13 and libnvrtc.so.13, libcublas.so.13, libcublasLt.so.13 on
 # LD_LIBRARY_PATH or beside PyTorch (nvidia/cu13/lib, found and added here).
 set -uo pipefail
@@ -41,24 +41,33 @@ step 120 "$BIN" gpu-check --device cuda
 say "gpu-check --device twin (the CPU twin against CPU)"
 step 60 "$BIN" gpu-check --device twin
 
-say "100 toy steps on the GPU, headless"
+say "100 MNIST steps on the GPU, headless"
 rm -rf "$OUT/run"
-step 90 "$BIN" --no-ui --data toy:8gaussians --steps 100 --device cuda --out "$OUT/run" --no-tensorboard
+step 90 "$BIN" --no-ui --steps 100 --device cuda --out "$OUT/run" --no-tensorboard
 
-say "bench on the GPU: ours against PyTorch's reference, toy, 3 rounds"
+say "bench on the GPU: ours against PyTorch's reference, 3 alternating rounds"
 : >"$OUT/bench.jsonl"
-for round in 1 2 3; do
-    step 60 "$BIN" bench --config toy --device cuda --iters 200 | tee -a "$OUT/bench.jsonl"
-    echo
-    step 60 "$PYTHON" "$REF" --config toy --device cuda --iters 200 | sed 's/^{/{"impl": "pytorch", /' | tee -a "$OUT/bench.jsonl"
+for config in toy mnist; do
+    for round in 1 2 3; do
+        step 60 "$BIN" bench --config "$config" --device cuda --iters 200 | tee -a "$OUT/bench.jsonl"
+        echo
+        step 60 "$PYTHON" "$REF" --config "$config" --device cuda --iters 200 |
+            sed 's/^{/{"impl": "pytorch", /' | tee -a "$OUT/bench.jsonl"
+    done
 done
 "$PYTHON" - "$OUT/bench.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
-ours = [r["gen_iters_per_s_median"] for r in runs if r.get("impl") == "wgangp-tui"]
-theirs = [r["gen_iters_per_s_median"] for r in runs if r.get("impl") == "pytorch"]
-if ours and theirs:
-    o, t = statistics.median(ours), statistics.median(theirs)
-    print(f"| toy | ours {o:.1f} it/s | PyTorch {t:.1f} it/s | ratio {o / t:.2f} | per round "
-          + ", ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs)) + " |")
+print("| config | ours it/s | PyTorch it/s | ratio | per round | MB up / iter | GPU peak MB |")
+print("|---|---|---|---|---|---|---|")
+for config in ("toy", "mnist"):
+    ours = [r for r in runs if r.get("impl") == "wgangp-tui" and r["config"] == config]
+    theirs = [r for r in runs if r.get("impl") == "pytorch" and r["config"] == config]
+    if not ours or not theirs:
+        continue
+    o = statistics.median(r["gen_iters_per_s_median"] for r in ours)
+    t = statistics.median(r["gen_iters_per_s_median"] for r in theirs)
+    per = ", ".join(f"{a['gen_iters_per_s_median'] / b['gen_iters_per_s_median']:.2f}" for a, b in zip(ours, theirs))
+    print(f"| {config} | {o:.1f} | {t:.1f} | {o / t:.2f} | {per} | "
+          f"{ours[0]['host_to_device_mb_per_iter']:.2f} | {max(r['device_peak_mb'] for r in ours):.0f} |")
 PY

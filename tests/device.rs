@@ -14,7 +14,7 @@ use wgangp_tui::data::Dataset;
 use wgangp_tui::model::device::twin::Twin;
 use wgangp_tui::model::params::{read_params, write_params};
 use wgangp_tui::model::{Critic, Generator};
-use wgangp_tui::train::families::{DeepD, DeepG, ToyD, ToyG};
+use wgangp_tui::train::families::{DeepD, DeepG, MnistD, MnistG, ToyD, ToyG};
 use wgangp_tui::train::{StepError, Trainer};
 
 /// Largest relative error of a gradient tensor allowed between the twin and the CPU path
@@ -149,6 +149,12 @@ fn deep_toy_gradients_match_the_cpu() {
     ]);
 }
 
+#[test]
+fn mnist_gradients_match_the_cpu() {
+    gradients_agree::<MnistG, MnistD, 128, 784>(&["--batch", "8"]);
+    gradients_agree::<MnistG, MnistD, 128, 784>(&["--batch", "4", "--penalty", "clip"]);
+}
+
 /// Trains both for `steps` iterations; the largest difference between their figures (critic
 /// loss, penalty, D(real), generator loss), each relative to the largest size that figure
 /// reached in the CPU run.
@@ -231,6 +237,14 @@ fn twenty_steps_on_the_twin_follow_the_cpu() {
             "{mode}: the weights drift apart by {err:.2e}"
         );
     }
+    let args = ["--batch", "8", "--seed", "4"];
+    let (mut cpu, mut twin) = trainers::<MnistG, MnistD, 128, 784>(&args);
+    let worst = train_both(&mut cpu, &mut twin, 20);
+    println!("mnist: the losses differ by at most {worst:.2e}");
+    assert!(
+        worst <= TRAINING_TOLERANCE,
+        "mnist: the losses drift apart by {worst:.2e}"
+    );
 }
 
 /// The 12-layer nets' training is chaotic at the start (penalties of 3 to 20 from one

@@ -39,6 +39,7 @@ pub struct BenchResult {
     pub seed: u64,
     pub gen_iters_per_s_median: f64,
     pub gen_iters_per_s_mean: f64,
+    /// The steps timed apart: null on a device, where whole iterations are timed.
     pub critic_steps_per_s_median: f64,
     pub gen_step_ms_median: f64,
     pub critic_step_ms_median: f64,
@@ -47,6 +48,8 @@ pub struct BenchResult {
     pub gen_iter_ms_max: f64,
     /// Peak resident set size of the whole process (VmHWM).
     pub peak_rss_mb: f64,
+    /// The most device memory the run held at once (0 on the CPU).
+    pub device_peak_mb: f64,
     /// Floating-point operations of one generator iteration, counted in the matrix products
     /// (every linear and convolution layer, forward and backward, and the penalty's graph;
     /// element-wise work is not counted).
@@ -127,15 +130,21 @@ impl FamilyJob for Measure<'_> {
                 (flops_before, transfers_before) = (flops(), transfers());
             }
             let start = Instant::now();
-            trainer.generator_step()?;
-            if timed {
-                times.generator.push(start.elapsed().as_secs_f64());
-            }
-            for _ in 0..config.hyper.n_critic {
-                let c = Instant::now();
-                trainer.critic_step()?;
+            if trainer.device_name().is_some() {
+                // On a device an iteration is one queue of work and one read-back: timing its
+                // steps apart would add a wait for the device after each.
+                trainer.iteration()?;
+            } else {
+                trainer.generator_step()?;
                 if timed {
-                    times.critic.push(c.elapsed().as_secs_f64());
+                    times.generator.push(start.elapsed().as_secs_f64());
+                }
+                for _ in 0..config.hyper.n_critic {
+                    let c = Instant::now();
+                    trainer.critic_step()?;
+                    if timed {
+                        times.critic.push(c.elapsed().as_secs_f64());
+                    }
                 }
             }
             if timed {
@@ -185,8 +194,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
     let total: f64 = times.iterations.iter().sum();
     let (it, c, g) = (
         median(times.iterations.clone()),
-        median(times.critic),
-        median(times.generator),
+        median_or_nan(times.critic),
+        median_or_nan(times.generator),
     );
     let min = times
         .iterations
@@ -215,6 +224,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         gen_iter_ms_min: min * 1e3,
         gen_iter_ms_max: max * 1e3,
         peak_rss_mb: rss,
+        device_peak_mb: device::installed().map_or(0.0, |d| d.peak_bytes() as f64 / 1e6),
         gflop_per_iter: gflop,
         achieved_gflops: gflop / it,
         peak_gflops,
@@ -223,4 +233,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         device_to_host_mb_per_iter: per_iter(times.transfers.from_device_bytes) / 1e6,
         copies_per_iter: per_iter(times.transfers.copies),
     })
+}
+
+/// The median, or NaN (null in the JSON) for steps not timed apart (on a device).
+fn median_or_nan(v: Vec<f64>) -> f64 {
+    if v.is_empty() { f64::NAN } else { median(v) }
 }

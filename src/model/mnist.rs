@@ -5,6 +5,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
+use super::device::net::{Act as DeviceAct, LayerSpec, NetSpec};
 use super::kernels::conv::ConvGeom;
 use super::ops::conv::{Act, Conv2d, ConvTranspose2d};
 use super::ops::layer::{Activation, dense};
@@ -169,6 +170,20 @@ where
             ("fc", flat(&self.fc.weight)),
         ]
     }
+
+    /// The same layers for a device, as [`Self::features`] and [`Self::score`] run them.
+    fn device_net(&self) -> Option<NetSpec> {
+        let [g1, g2, g3] = critic_geoms(X / CIN);
+        let leaky = DeviceAct::Leaky(LEAKY_SLOPE as f32);
+        Some(NetSpec {
+            layers: vec![
+                LayerSpec::conv("c1", &self.c1, g1, leaky),
+                LayerSpec::conv("c2", &self.c2, g2, leaky),
+                LayerSpec::conv("c3", &self.c3, g3, leaky),
+                LayerSpec::dense("fc", &self.fc, DeviceAct::Identity),
+            ],
+        })
+    }
 }
 
 /// The paper's MNIST generator: Linear(128 -> 4*4*256) ReLU, then transposed convs
@@ -220,5 +235,23 @@ where
             .d3
             .layer(h, ConvGeom::mnist(MNIST_SIDE), Activation::Sigmoid);
         h.reshape_like(&(n, Const::<MNIST_PIXELS>))
+    }
+
+    /// The same layers for a device, as [`Self::generate`] runs them.
+    fn device_net(&self) -> Option<NetSpec> {
+        let relu = DeviceAct::Leaky(0.0);
+        Some(NetSpec {
+            layers: vec![
+                LayerSpec::dense("fc", &self.fc, relu),
+                LayerSpec::conv_t("d1", &self.d1, ConvGeom::mnist(7), relu),
+                LayerSpec::conv_t("d2", &self.d2, ConvGeom::mnist(14), relu),
+                LayerSpec::conv_t(
+                    "d3",
+                    &self.d3,
+                    ConvGeom::mnist(MNIST_SIDE),
+                    DeviceAct::Sigmoid,
+                ),
+            ],
+        })
     }
 }

@@ -10,6 +10,7 @@
 //! [`rm_gemm`].
 
 use anyhow::{Result, bail};
+use dfdx::prelude::{Cpu, Dtype};
 
 use super::kernels::{self, NULL, params as k};
 use super::{Backend, Buffer, Gemm, Ptr};
@@ -289,7 +290,7 @@ pub struct LayerSpec {
 
 impl LayerSpec {
     /// The layer of a model's typed dense layer: its sizes are the layer type's.
-    pub fn dense<const I: usize, const O: usize, E: dfdx::prelude::Dtype>(
+    pub fn dense<const I: usize, const O: usize, E: Dtype>(
         name: &'static str,
         _layer: &impl DenseWeights<I, O, E>,
         act: Act,
@@ -308,9 +309,9 @@ impl LayerSpec {
 
     /// The layer of a model's convolution of geometry `g`; channels and kernel are the layer
     /// type's.
-    pub fn conv<const CIN: usize, const COUT: usize, const K: usize, const BIAS: bool>(
+    pub fn conv<const CIN: usize, const COUT: usize, E: Dtype, const K: usize, const BIAS: bool>(
         name: &'static str,
-        _layer: &Conv2d<CIN, COUT, f32, dfdx::prelude::Cpu, K, BIAS>,
+        _layer: &Conv2d<CIN, COUT, E, Cpu, K, BIAS>,
         g: ConvGeom,
         act: Act,
     ) -> Self {
@@ -334,9 +335,15 @@ impl LayerSpec {
 
     /// The layer of a model's transposed convolution, the adjoint of the conv of geometry `g`
     /// (its output is `g`'s input); channels and kernel are the layer type's.
-    pub fn conv_t<const CIN: usize, const COUT: usize, const K: usize, const BIAS: bool>(
+    pub fn conv_t<
+        const CIN: usize,
+        const COUT: usize,
+        E: Dtype,
+        const K: usize,
+        const BIAS: bool,
+    >(
         name: &'static str,
-        _layer: &ConvTranspose2d<CIN, COUT, f32, dfdx::prelude::Cpu, K, BIAS>,
+        _layer: &ConvTranspose2d<CIN, COUT, E, Cpu, K, BIAS>,
         g: ConvGeom,
         act: Act,
     ) -> Self {
@@ -436,6 +443,16 @@ impl DeviceNet {
         };
         let mut layers = Vec::new();
         let mut used = 0;
+        for pair in spec.layers.windows(2) {
+            let (out, next) = (pair[0].map.widths().1, pair[1].map.widths().0);
+            if out != next {
+                bail!(
+                    "{} gives {out} values a sample, {} takes {next}",
+                    pair[0].name,
+                    pair[1].name
+                );
+            }
+        }
         for l in &spec.layers {
             let weight = find(format!("{}.weight", l.name), l.map.weight_len())?;
             let out_channels = l.map.out_channels();
