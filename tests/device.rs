@@ -314,6 +314,34 @@ fn checkpoints_move_between_the_twin_and_the_cpu() {
     );
 }
 
+/// No kernel's result depends on the order its threads run in (no atomics, no thread reads
+/// what another writes in the same launch): two twins running every launch's threads in other
+/// shuffled orders train to the same bits, as a GPU repeats a run on the same card.
+#[test]
+fn the_thread_order_changes_no_bit() {
+    fn bits(t: &Trainer<MnistG, MnistD, 128, 784>) -> Vec<Vec<u32>> {
+        let (g, c) = t.host_nets().unwrap();
+        let all = [read_params(g.as_ref()), read_params(c.as_ref())].concat();
+        all.iter()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect()
+    }
+    let config = config(&["--batch", "4", "--seed", "9", "--n-critic", "2"]);
+    let run = |order_seed: u64| {
+        let data = Dataset::load(&config.data).unwrap();
+        let twin = Arc::new(Twin::with_order_seed(order_seed));
+        let mut trainer = Trainer::<MnistG, MnistD, 128, 784>::new(&config, data)
+            .on_device(twin)
+            .unwrap();
+        let losses: Vec<u64> = (0..2)
+            .map(|_| trainer.iteration().unwrap().critic.loss.to_bits())
+            .collect();
+        (losses, bits(&trainer))
+    };
+    let (first, second) = (run(1), run(2));
+    assert!(first == second, "the thread order changed the result");
+}
+
 #[test]
 fn a_non_finite_step_on_the_twin_applies_nothing() {
     let args = [

@@ -33,6 +33,7 @@ struct Counts {
 
 #[derive(Default)]
 pub struct Twin {
+    /// Launches so far, from `order_seed`: each launch's thread order is shuffled by it.
     launches: AtomicU64,
     counts: Arc<Mutex<Counts>>,
 }
@@ -40,6 +41,14 @@ pub struct Twin {
 impl Twin {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A twin whose launches run their threads in other orders than [`Twin::new`]'s.
+    pub fn with_order_seed(seed: u64) -> Self {
+        Self {
+            launches: AtomicU64::new(seed << 32),
+            ..Self::default()
+        }
     }
 }
 
