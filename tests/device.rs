@@ -9,12 +9,14 @@ use clap::Parser;
 use dfdx::prelude::*;
 use wgangp_tui::cli::Cli;
 use wgangp_tui::cmd::gpu_check::max_rel_err;
+use wgangp_tui::config::BenchConfig;
 use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
+use wgangp_tui::data::folder::ImageFolder;
 use wgangp_tui::model::device::twin::Twin;
 use wgangp_tui::model::params::{read_params, write_params};
 use wgangp_tui::model::{Critic, Generator};
-use wgangp_tui::train::families::{DeepD, DeepG, MnistD, MnistG, ToyD, ToyG};
+use wgangp_tui::train::families::{CifarD, CifarG, DeepD, DeepG, MnistD, MnistG, ToyD, ToyG};
 use wgangp_tui::train::{StepError, Trainer};
 
 /// Largest relative error of a gradient tensor allowed between the twin and the CPU path
@@ -153,6 +155,35 @@ fn deep_toy_gradients_match_the_cpu() {
 fn mnist_gradients_match_the_cpu() {
     gradients_agree::<MnistG, MnistD, 128, 784>(&["--batch", "8"]);
     gradients_agree::<MnistG, MnistD, 128, 784>(&["--batch", "4", "--penalty", "clip"]);
+}
+
+/// The 32x32 nets (the generator's batch norm over the whole batch) on pictures of random
+/// bytes, as the benchmark trains them.
+#[test]
+fn cifar32_gradients_match_the_cpu() {
+    for seed in [1, 2, 3] {
+        let mut config = TrainConfig::reference(BenchConfig::Cifar32, 2, seed);
+        config.batch = 4;
+        let data = || Dataset::Folder(ImageFolder::random(32, 16, seed));
+        let mut cpu = Trainer::<CifarG, CifarD, 128, 3072>::new(&config, data());
+        let twin = Trainer::<CifarG, CifarD, 128, 3072>::new(&config, data());
+        let mut twin = twin.on_device(Arc::new(Twin::new())).unwrap();
+        let (c_stats, c_critic, c_loss, c_gen) = cpu.probe_gradients().unwrap();
+        let (t_stats, t_critic, t_loss, t_gen) = twin.probe_gradients().unwrap();
+        let critic_err = max_rel_err(&c_critic, &t_critic);
+        let generator_err = max_rel_err(&c_gen, &t_gen);
+        println!("cifar32 seed {seed}: critic {critic_err:.2e}, generator {generator_err:.2e}");
+        assert!(
+            critic_err <= GRADIENT_TOLERANCE,
+            "seed {seed}: critic off by {critic_err:.2e}"
+        );
+        assert!(
+            generator_err <= GRADIENT_TOLERANCE,
+            "seed {seed}: generator off by {generator_err:.2e}"
+        );
+        assert!((c_stats.loss - t_stats.loss).abs() <= 1e-4 * (1.0 + c_stats.loss.abs()));
+        assert!((c_loss - t_loss).abs() <= 1e-4 * (1.0 + c_loss.abs()));
+    }
 }
 
 /// Trains both for `steps` iterations; the largest difference between their figures (critic

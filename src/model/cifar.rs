@@ -5,6 +5,7 @@
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
+use super::device::net::{Act, LayerSpec, NetSpec};
 use super::kernels::conv::ConvGeom;
 use super::mnist::ConvCritic;
 use super::ops::conv::ConvTranspose2d;
@@ -94,5 +95,22 @@ where
         let h = self.n2.batch_norm(h).relu();
         let h = self.d3.forward(h, ConvGeom::mnist(CIFAR_SIDE)).tanh();
         h.reshape_like(&(n, Const::<CIFAR_VALUES>))
+    }
+
+    /// The same layers for a device, as [`Self::generate`] runs them: each batch norm over
+    /// the whole batch's rows, `n0` over the linear layer's 8192 features.
+    fn device_net(&self) -> Option<NetSpec> {
+        let (relu, identity) = (Act::Leaky(0.0), Act::Identity);
+        Some(NetSpec {
+            layers: vec![
+                LayerSpec::dense("fc", &self.fc, identity),
+                LayerSpec::norm("n0", &self.n0, 1, false, relu),
+                LayerSpec::conv_t("d1", &self.d1, ConvGeom::mnist(8), identity),
+                LayerSpec::norm("n1", &self.n1, 8 * 8, false, relu),
+                LayerSpec::conv_t("d2", &self.d2, ConvGeom::mnist(16), identity),
+                LayerSpec::norm("n2", &self.n2, 16 * 16, false, relu),
+                LayerSpec::conv_t("d3", &self.d3, ConvGeom::mnist(CIFAR_SIDE), Act::Tanh),
+            ],
+        })
     }
 }

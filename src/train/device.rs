@@ -77,6 +77,11 @@ impl DeviceTraining {
         let g = DeviceNet::new(&*dev, generator.0, generator.1)?;
         let c = DeviceNet::new(&*dev, critic.0, critic.1)?;
         anyhow::ensure!(c.output_width() == 1, "a critic gives one score");
+        anyhow::ensure!(
+            !c.has_norm(),
+            "a critic with a normalisation does not run on a device yet (its penalty needs the \
+             normalisation's input-gradient passes)"
+        );
         Ok(Self {
             dev,
             generator: g,

@@ -219,6 +219,115 @@ __device__ void scale_rows_body(unsigned i, const scale_rows_params& p) {
 }
 KERNEL(scale_rows)
 
+// out[c] += the sum over r of a[r, c] b[r, c], row-major (rows, cols). One thread per c.
+struct coldot_params {
+    float* out;
+    const float* a;
+    const float* b;
+    unsigned rows;
+    unsigned cols;
+};
+__device__ void coldot_body(unsigned c, const coldot_params& p) {
+    float sum = 0.0f;
+    for (unsigned r = 0; r < p.rows; r++) {
+        unsigned long long at = (unsigned long long)r * p.cols + c;
+        sum += p.a[at] * p.b[at];
+    }
+    p.out[c] += sum;
+}
+KERNEL(coldot)
+
+// Normalisation per channel over groups of `rows` consecutive rows of c channels (a group an
+// image, or the whole batch). One thread per (group, channel): the mean, and
+// std = sqrt(biased variance + eps).
+struct norm_stats_params {
+    const float* x;
+    float* mean;
+    float* std;
+    unsigned rows;
+    unsigned c;
+    float eps;
+};
+__device__ void norm_stats_body(unsigned t, const norm_stats_params& p) {
+    const float* at = p.x + (unsigned long long)(t / p.c) * p.rows * p.c + t % p.c;
+    float sum = 0.0f;
+    for (unsigned r = 0; r < p.rows; r++) sum += at[(unsigned long long)r * p.c];
+    float mean = sum / (float)p.rows;
+    float sq = 0.0f;
+    for (unsigned r = 0; r < p.rows; r++) {
+        float d = at[(unsigned long long)r * p.c] - mean;
+        sq += d * d;
+    }
+    p.mean[t] = mean;
+    p.std[t] = sqrtf(sq / (float)p.rows + p.eps);
+}
+KERNEL(norm_stats)
+
+// unit = (x - mean) / std and y = gamma unit, element by element.
+struct norm_apply_params {
+    float* y;
+    float* unit;
+    const float* x;
+    const float* mean;
+    const float* std;
+    const float* gamma;
+    unsigned rows;
+    unsigned c;
+};
+__device__ void norm_apply_body(unsigned i, const norm_apply_params& p) {
+    unsigned ch = i % p.c;
+    unsigned t = (i / p.c / p.rows) * p.c + ch;
+    float u = (p.x[i] - p.mean[t]) / p.std[t];
+    p.unit[i] = u;
+    p.y[i] = p.gamma[ch] * u;
+}
+KERNEL(norm_apply)
+
+// The backward pass's means per (group, channel), du = gamma delta: m1 = mean(du),
+// m2 = mean(du unit).
+struct norm_grad_stats_params {
+    float* m1;
+    float* m2;
+    const float* delta;
+    const float* unit;
+    const float* gamma;
+    unsigned rows;
+    unsigned c;
+};
+__device__ void norm_grad_stats_body(unsigned t, const norm_grad_stats_params& p) {
+    unsigned long long base = (unsigned long long)(t / p.c) * p.rows * p.c + t % p.c;
+    float g = p.gamma[t % p.c], s1 = 0.0f, s2 = 0.0f;
+    for (unsigned r = 0; r < p.rows; r++) {
+        unsigned long long at = base + (unsigned long long)r * p.c;
+        float du = g * p.delta[at];
+        s1 += du;
+        s2 += du * p.unit[at];
+    }
+    p.m1[t] = s1 / (float)p.rows;
+    p.m2[t] = s2 / (float)p.rows;
+}
+KERNEL(norm_grad_stats)
+
+// dx = (du - m1 - unit m2) / std, du = gamma delta, element by element.
+struct norm_backward_params {
+    float* dx;
+    const float* delta;
+    const float* unit;
+    const float* m1;
+    const float* m2;
+    const float* std;
+    const float* gamma;
+    unsigned rows;
+    unsigned c;
+};
+__device__ void norm_backward_body(unsigned i, const norm_backward_params& p) {
+    unsigned ch = i % p.c;
+    unsigned t = (i / p.c / p.rows) * p.c + ch;
+    float du = p.gamma[ch] * p.delta[i];
+    p.dx[i] = (du - p.m1[t] - p.unit[i] * p.m2[t]) / p.std[t];
+}
+KERNEL(norm_backward)
+
 // The first pass of the sums of squares of a net's gradient, tensor by tensor: chunk j covers
 // x[start[j] .. start[j] + len[j]] (one tensor's, never two), and partial[j] gets its sum of
 // squares. A NaN or infinity stays in the sum.

@@ -116,6 +116,13 @@ kernels! {
     interpolate { out: Ptr, real: Ptr, fake: Ptr, eps: Ptr, cols: u32 }
     penalty_rows { g: Ptr, norm: Ptr, term: Ptr, coef: Ptr, cols: u32, rows: u32, one_sided: u32, lambda: f32 }
     scale_rows { out: Ptr, g: Ptr, coef: Ptr, cols: u32 }
+    coldot { out: Ptr, a: Ptr, b: Ptr, rows: u32, cols: u32 }
+    norm_stats { x: Ptr, mean: Ptr, std: Ptr, rows: u32, c: u32, eps: f32 }
+    norm_apply { y: Ptr, unit: Ptr, x: Ptr, mean: Ptr, std: Ptr, gamma: Ptr, rows: u32, c: u32 }
+    norm_grad_stats { m1: Ptr, m2: Ptr, delta: Ptr, unit: Ptr, gamma: Ptr, rows: u32, c: u32 }
+    norm_backward {
+        dx: Ptr, delta: Ptr, unit: Ptr, m1: Ptr, m2: Ptr, std: Ptr, gamma: Ptr, rows: u32, c: u32,
+    }
     sumsq_chunks { partial: Ptr, x: Ptr, start: Ptr, len: Ptr }
     sum_chunks { out: Ptr, partial: Ptr, first: Ptr }
     step_stats {

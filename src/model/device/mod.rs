@@ -200,7 +200,7 @@ pub enum DeviceChoice {
 pub fn select(choice: Option<DeviceChoice>, family: &str, runs_on_device: bool) -> Result<String> {
     let not_here = || {
         anyhow::anyhow!(
-            "the {family} models do not run on a device yet (the toy, deep toy and MNIST \
+            "the {family} models do not run on a device yet (the toy, deep toy, MNIST and 32x32 \
              models do); use --device cpu"
         )
     };

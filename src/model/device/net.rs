@@ -18,6 +18,7 @@ use crate::checkpoint::NamedTensor;
 use crate::model::kernels::conv::ConvGeom;
 use crate::model::ops::conv::{Conv2d, ConvTranspose2d};
 use crate::model::ops::layer::DenseWeights;
+use crate::model::ops::norm::{ChannelNorm, NORM_EPS};
 
 /// What follows a layer's product and bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,10 +41,10 @@ impl Act {
     }
 }
 
-/// A layer's linear map, per sample: a fully connected layer, or a convolution (or the
-/// transposed convolution, its adjoint) over channels-last rows, as `kernels::conv` computes
-/// them. For the convolutions `c` is the image side's channels, `n` the patch side's, and the
-/// weight is `(k*k*c, n)`, or `(n, k*k*c)` with `w_t`.
+/// A layer's map, per sample: a fully connected layer, or a convolution (or the transposed
+/// convolution, its adjoint) over channels-last rows, as `kernels::conv` computes them; or a
+/// normalisation. For the convolutions `c` is the image side's channels, `n` the patch side's,
+/// and the weight is `(k*k*c, n)`, or `(n, k*k*c)` with `w_t`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Map {
     Dense {
@@ -64,6 +65,15 @@ pub enum Map {
         n: usize,
         w_t: bool,
     },
+    /// `gamma * (x - mean) / sqrt(var + eps)` per channel and group of rows (the weight is
+    /// gamma; the layer's bias, beta): over each image's `pixels` rows (`per_image`: GroupNorm
+    /// with a group per channel), or over the whole batch's (batch norm), as `ops::norm`. Not
+    /// linear: the passes treat it apart, and nets with one have no input-gradient passes.
+    Norm {
+        pixels: usize,
+        channels: usize,
+        per_image: bool,
+    },
 }
 
 impl Map {
@@ -73,6 +83,9 @@ impl Map {
             Map::Dense { inputs, outputs } => (inputs, outputs),
             Map::Conv { g, c, n, .. } => (g.in_pixels() * c, g.out_pixels() * n),
             Map::ConvT { g, c, n, .. } => (g.out_pixels() * n, g.in_pixels() * c),
+            Map::Norm {
+                pixels, channels, ..
+            } => (pixels * channels, pixels * channels),
         }
     }
 
@@ -80,6 +93,7 @@ impl Map {
         match *self {
             Map::Dense { inputs, outputs } => inputs * outputs,
             Map::Conv { g, c, n, .. } | Map::ConvT { g, c, n, .. } => g.patch_len(c) * n,
+            Map::Norm { channels, .. } => channels,
         }
     }
 
@@ -89,6 +103,7 @@ impl Map {
             Map::Dense { outputs, .. } => outputs,
             Map::Conv { n, .. } => n,
             Map::ConvT { c, .. } => c,
+            Map::Norm { channels, .. } => channels,
         }
     }
 
@@ -101,6 +116,7 @@ impl Map {
             }
             Map::Conv { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_patches(dev, w, x, y),
             Map::ConvT { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_image(dev, w, x, y),
+            Map::Norm { .. } => not_linear(),
         }
     }
 
@@ -122,6 +138,7 @@ impl Map {
             ),
             Map::Conv { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_image(dev, w, dy, dx),
             Map::ConvT { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.to_patches(dev, w, dy, dx),
+            Map::Norm { .. } => not_linear(),
         }
     }
 
@@ -142,8 +159,27 @@ impl Map {
             ),
             Map::Conv { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.wgrad(dev, dw, x, dy),
             Map::ConvT { g, c, n, w_t } => Conv { g, c, n, w_t, rows }.wgrad(dev, dw, dy, x),
+            Map::Norm { .. } => not_linear(),
         }
     }
+
+    /// Of a normalisation on a batch of `rows` samples: the rows a group spans, and the
+    /// groups (`None` for the linear maps).
+    fn norm_groups(&self, rows: usize) -> Option<(usize, usize)> {
+        match *self {
+            Map::Norm {
+                pixels,
+                per_image: true,
+                ..
+            } => Some((pixels, rows)),
+            Map::Norm { pixels, .. } => Some((rows * pixels, 1)),
+            _ => None,
+        }
+    }
+}
+
+fn not_linear() -> Result<()> {
+    bail!("a normalisation has no input-gradient passes on a device yet")
 }
 
 /// A convolution's three products on a batch of `rows` images, through a patch matrix of
@@ -375,6 +411,29 @@ pub struct NetSpec {
 /// Gradients are summed in chunks of this many values (a thread each), then per tensor.
 const CHUNK: usize = 4096;
 
+impl LayerSpec {
+    /// The layer of a model's normalisation of `C` channels over `pixels` pixels an image.
+    pub fn norm<const C: usize, E: Dtype>(
+        name: &'static str,
+        _layer: &ChannelNorm<C, E, Cpu>,
+        pixels: usize,
+        per_image: bool,
+        act: Act,
+    ) -> Self {
+        let map = Map::Norm {
+            pixels,
+            channels: C,
+            per_image,
+        };
+        Self {
+            name,
+            map,
+            bias: true,
+            act,
+        }
+    }
+}
+
 /// A layer with its tensors' places in the flat parameter buffer.
 struct Layer {
     spec: LayerSpec,
@@ -408,6 +467,8 @@ pub struct Pass {
     pub outputs: Vec<Buffer>,
     /// Each layer's activation slopes, where the activation is not the identity.
     pub slopes: Vec<Option<Buffer>>,
+    /// Each normalisation's standardised input and its groups' standard deviations.
+    norms: Vec<Option<(Buffer, Buffer)>>,
 }
 
 impl Pass {
@@ -536,6 +597,14 @@ impl DeviceNet {
         dev.upload_f32(buf.ptr(), &flat)
     }
 
+    /// Whether a layer is a normalisation (which has no input-gradient passes yet).
+    pub fn has_norm(&self) -> bool {
+        let layers = self.layers.iter();
+        layers
+            .map(|l| l.spec.map)
+            .any(|m| matches!(m, Map::Norm { .. }))
+    }
+
     /// The output width.
     pub fn output_width(&self) -> usize {
         self.layers
@@ -551,13 +620,19 @@ impl DeviceNet {
     pub fn forward(&self, dev: &dyn Backend, x: Ptr, rows: usize, keep: bool) -> Result<Pass> {
         let mut outputs: Vec<Buffer> = Vec::new();
         let mut slopes = Vec::new();
+        let mut norms = Vec::new();
         for l in &self.layers {
             let o = l.spec.map.widths().1;
             let input = outputs.last().map_or(x, Buffer::ptr);
             let y = dev.alloc(rows * o)?;
-            l.spec
-                .map
-                .apply(dev, self.params.at(l.weight), rows, input, y.ptr())?;
+            let (map, w) = (&l.spec.map, self.params.at(l.weight));
+            match map.norm_groups(rows) {
+                Some(groups) => norms.push(Some(normalize(dev, map, groups, input, w, &y)?)),
+                None => {
+                    map.apply(dev, w, rows, input, y.ptr())?;
+                    norms.push(None);
+                }
+            }
             let slope = if keep && l.spec.act != Act::Identity {
                 Some(dev.alloc(rows * o)?)
             } else {
@@ -580,6 +655,7 @@ impl DeviceNet {
             rows,
             outputs,
             slopes,
+            norms,
         })
     }
 
@@ -601,6 +677,13 @@ impl DeviceNet {
             let map = &l.spec.map;
             times_slopes(dev, &delta, &pass.slopes[n])?;
             let layer_input = if n == 0 { x } else { pass.outputs[n - 1].ptr() };
+            if let (Some(groups), Some(saved)) = (map.norm_groups(rows), &pass.norms[n]) {
+                let beta = l.bias.expect("a normalisation has a shift");
+                let grads = weights.then(|| [self.grads.at(l.weight), self.grads.at(beta)]);
+                let gamma = self.params.at(l.weight);
+                delta = normalize_backward(dev, map, groups, saved, gamma, delta, grads)?;
+                continue;
+            }
             if weights {
                 map.wgrad(dev, self.grads.at(l.weight), rows, layer_input, delta.ptr())?;
                 if let Some(b) = l.bias {
@@ -702,6 +785,105 @@ impl DeviceNet {
         };
         dev.launch(sums, self.tensors.len())
     }
+}
+
+/// A normalisation `map` of `groups` (rows a group, groups) at `x` into `y`, before beta and
+/// the activation (which `bias_act` adds): y = gamma * unit, unit = (x - mean) / std. Returns
+/// unit and std, for the backward pass.
+fn normalize(
+    dev: &dyn Backend,
+    map: &Map,
+    (group_rows, groups): (usize, usize),
+    x: Ptr,
+    gamma: Ptr,
+    y: &Buffer,
+) -> Result<(Buffer, Buffer)> {
+    let c = map.out_channels();
+    let [mean, std] = [dev.alloc(groups * c)?, dev.alloc(groups * c)?];
+    let stats = k::norm_stats {
+        x,
+        mean: mean.ptr(),
+        std: std.ptr(),
+        rows: group_rows as u32,
+        c: c as u32,
+        eps: NORM_EPS as f32,
+    };
+    dev.launch(stats, groups * c)?;
+    let unit = dev.alloc(y.len())?;
+    let apply = k::norm_apply {
+        y: y.ptr(),
+        unit: unit.ptr(),
+        x,
+        mean: mean.ptr(),
+        std: std.ptr(),
+        gamma,
+        rows: group_rows as u32,
+        c: c as u32,
+    };
+    dev.launch(apply, y.len())?;
+    Ok((unit, std))
+}
+
+/// Back through a normalisation from `delta`, the gradient w.r.t. its output before the
+/// activation (beta's sum included): with `grads` (gamma's and beta's), adds their
+/// gradients; returns the gradient w.r.t. its input, (du - mean(du) - unit mean(du unit)) /
+/// std with du = gamma delta, means per group and channel.
+fn normalize_backward(
+    dev: &dyn Backend,
+    map: &Map,
+    (group_rows, groups): (usize, usize),
+    (unit, std): &(Buffer, Buffer),
+    gamma: Ptr,
+    delta: Buffer,
+    grads: Option<[Ptr; 2]>,
+) -> Result<Buffer> {
+    let c = map.out_channels();
+    let (rows, cols) = ((delta.len() / c) as u32, c as u32);
+    if let Some([d_gamma, d_beta]) = grads {
+        let x = delta.ptr();
+        dev.launch(
+            k::colsum {
+                out: d_beta,
+                x,
+                rows,
+                cols,
+            },
+            c,
+        )?;
+        let dots = k::coldot {
+            out: d_gamma,
+            a: x,
+            b: unit.ptr(),
+            rows,
+            cols,
+        };
+        dev.launch(dots, c)?;
+    }
+    let [m1, m2] = [dev.alloc(groups * c)?, dev.alloc(groups * c)?];
+    let stats = k::norm_grad_stats {
+        m1: m1.ptr(),
+        m2: m2.ptr(),
+        delta: delta.ptr(),
+        unit: unit.ptr(),
+        gamma,
+        rows: group_rows as u32,
+        c: cols,
+    };
+    dev.launch(stats, groups * c)?;
+    let dx = dev.alloc(delta.len())?;
+    let back = k::norm_backward {
+        dx: dx.ptr(),
+        delta: delta.ptr(),
+        unit: unit.ptr(),
+        m1: m1.ptr(),
+        m2: m2.ptr(),
+        std: std.ptr(),
+        gamma,
+        rows: group_rows as u32,
+        c: cols,
+    };
+    dev.launch(back, delta.len())?;
+    Ok(dx)
 }
 
 /// `x *= slopes`, where the activation has slopes (not the identity).
