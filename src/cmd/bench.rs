@@ -171,12 +171,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
     let mut config = TrainConfig::reference(args.config, threads, args.seed);
     let on_device = runs_on_device(config.family);
     config.device = device::select(args.device, &format!("{:?}", config.family), on_device)?;
-    let data = match config.data {
-        DataSpec::Folder { side, .. } => {
-            Dataset::Folder(ImageFolder::random(side, RANDOM_PICTURE_COUNT, args.seed))
-        }
-        _ => Dataset::load(&config.data)?,
-    };
+    let data = reference_data(&config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -238,4 +233,15 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
 /// The median, or NaN (null in the JSON) for steps not timed apart (on a device).
 fn median_or_nan(v: Vec<f64>) -> f64 {
     if v.is_empty() { f64::NAN } else { median(v) }
+}
+
+/// The data of a reference config: its own, or for the picture configs pictures of random
+/// bytes from the config's seed (the benchmark's stand-in for a folder).
+pub fn reference_data(config: &TrainConfig) -> Result<Dataset> {
+    Ok(match config.data {
+        DataSpec::Folder { side, .. } => {
+            Dataset::Folder(ImageFolder::random(side, RANDOM_PICTURE_COUNT, config.seed))
+        }
+        _ => Dataset::load(&config.data)?,
+    })
 }

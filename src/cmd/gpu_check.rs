@@ -11,7 +11,6 @@ use dfdx::prelude::*;
 use serde::Serialize;
 
 use crate::config::{BenchConfig, Family, TrainConfig};
-use crate::data::Dataset;
 use crate::model::device::{Backend, DeviceChoice};
 use crate::model::{Critic, Generator};
 use crate::train::Trainer;
@@ -104,7 +103,7 @@ impl FamilyJob for ProbeGradients<'_> {
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
         D: Critic<f32, X> + BuildModule<Cpu, f32>,
     {
-        let data = Dataset::load(&self.0.data)?;
+        let data = super::bench::reference_data(self.0)?;
         let mut trainer = Trainer::<G, D, Z, X>::new(self.0, data);
         if let Some(dev) = self.1 {
             trainer = trainer.on_device(dev)?;
@@ -126,7 +125,12 @@ pub fn compare(device: Arc<dyn Backend>, batch: Option<usize>, seeds: &[u64]) ->
     // Every family that runs on a device, at its reference batch: the benchmark's toy and
     // MNIST configs, and the deep toy nets on the toy config's data.
     let mut checks = Vec::new();
-    for which in [BenchConfig::Toy, BenchConfig::Mnist] {
+    for which in [
+        BenchConfig::Toy,
+        BenchConfig::Mnist,
+        BenchConfig::Cifar32,
+        BenchConfig::Face64,
+    ] {
         checks.push((which.name(), TrainConfig::reference(which, 2, 0)));
     }
     let mut deep = TrainConfig::reference(BenchConfig::Toy, 2, 0);
