@@ -214,14 +214,14 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         &["--no-ui", "--device", "cuda", "--out", d],
         "--device cuda: this wgangp-tui was built without CUDA",
     );
-    // The colour models do not run on a device yet: the twin (in every build) says so.
+    // The 64x64 models do not run on a device yet: the twin (in every build) says so.
     let pictures = tempfile::tempdir().unwrap();
     let pictures = pictures.path().to_str().unwrap();
     assert_bad_input(
         &[
-            "--no-ui", "--device", "twin", "--data", pictures, "--size", "32", "--out", d,
+            "--no-ui", "--device", "twin", "--data", pictures, "--size", "64", "--out", d,
         ],
-        "the Cifar32 models do not run on a device yet",
+        "the Face64 models do not run on a device yet",
     );
 }
 
