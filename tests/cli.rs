@@ -214,15 +214,6 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         &["--no-ui", "--device", "cuda", "--out", d],
         "--device cuda: this wgangp-tui was built without CUDA",
     );
-    // The 64x64 models do not run on a device yet: the twin (in every build) says so.
-    let pictures = tempfile::tempdir().unwrap();
-    let pictures = pictures.path().to_str().unwrap();
-    assert_bad_input(
-        &[
-            "--no-ui", "--device", "twin", "--data", pictures, "--size", "64", "--out", d,
-        ],
-        "the Face64 models do not run on a device yet",
-    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::model::device::{Transfers, transfers};
 use crate::model::kernels::gemm::{flops, peak_gflops};
 use crate::model::{Critic, Generator, device};
 use crate::train::Trainer;
-use crate::train::families::{FamilyJob, dispatch, runs_on_device};
+use crate::train::families::{FamilyJob, dispatch};
 use crate::util::median;
 
 /// Random pictures the colour configurations draw their batches from.
@@ -169,8 +169,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         BenchConfig::Face64 => 3,
     });
     let mut config = TrainConfig::reference(args.config, threads, args.seed);
-    let on_device = runs_on_device(config.family);
-    config.device = device::select(args.device, &format!("{:?}", config.family), on_device)?;
+    config.device = device::select(args.device)?;
     let data = reference_data(&config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -15,7 +15,7 @@ use crate::model::device;
 use crate::run::checkpoints::run_dir_of;
 use crate::run::detach;
 use crate::run::writer::Outcome;
-use crate::train::families::{check_checkpoint, runs_on_device};
+use crate::train::families::check_checkpoint;
 use crate::util::{say, signals};
 
 /// Trains as the command line says until the run ends.
@@ -24,8 +24,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Ok(setup) => setup,
         Err(e) => return fail(&e, BAD_INPUT),
     };
-    let on_device = runs_on_device(config.family);
-    config.device = match device::select(cli.device, &format!("{:?}", config.family), on_device) {
+    config.device = match device::select(cli.device) {
         Ok(name) => name,
         Err(e) => return fail(&format!("{e:#}"), BAD_INPUT),
     };

@@ -99,9 +99,9 @@ where
 
     /// The same layers for a device, as [`Self::generate`] runs them: each batch norm over
     /// the whole batch's rows, `n0` over the linear layer's 8192 features.
-    fn device_net(&self) -> Option<NetSpec> {
+    fn device_net(&self) -> NetSpec {
         let (relu, identity) = (Act::Leaky(0.0), Act::Identity);
-        Some(NetSpec {
+        NetSpec {
             layers: vec![
                 LayerSpec::dense("fc", &self.fc, identity),
                 LayerSpec::norm("n0", &self.n0, 1, false, relu),
@@ -111,6 +111,6 @@ where
                 LayerSpec::norm("n2", &self.n2, 16 * 16, false, relu),
                 LayerSpec::conv_t("d3", &self.d3, ConvGeom::mnist(CIFAR_SIDE), Act::Tanh),
             ],
-        })
+        }
     }
 }

@@ -232,8 +232,8 @@ where
         norms
     }
 
-    fn device_net(&self) -> Option<NetSpec> {
-        Some(DeepMlp::device_net(self))
+    fn device_net(&self) -> NetSpec {
+        DeepMlp::device_net(self)
     }
 }
 
@@ -245,7 +245,7 @@ where
         self.forward(z)
     }
 
-    fn device_net(&self) -> Option<NetSpec> {
-        Some(DeepMlp::device_net(self))
+    fn device_net(&self) -> NetSpec {
+        DeepMlp::device_net(self)
     }
 }

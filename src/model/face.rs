@@ -10,6 +10,7 @@
 
 use dfdx::prelude::*;
 
+use super::device::net::{Act as DeviceAct, LayerSpec, NetSpec};
 use super::kernels::conv::ConvGeom;
 use super::mnist::LEAKY_SLOPE;
 use super::ops::conv::{Act, Conv2d, ConvTranspose2d};
@@ -231,6 +232,25 @@ where
             ("c5", flat(&self.c5.weight)),
         ]
     }
+
+    /// The same layers for a device, as [`Self::score`] runs them: each GroupNorm over one
+    /// image's pixels.
+    fn device_net(&self) -> NetSpec {
+        let leaky = DeviceAct::Leaky(LEAKY_SLOPE as f32);
+        let identity = DeviceAct::Identity;
+        NetSpec {
+            layers: vec![
+                LayerSpec::conv("c1", &self.c1, halving(64), leaky),
+                LayerSpec::conv("c2", &self.c2, halving(32), identity),
+                LayerSpec::norm("n2", &self.n2, 16 * 16, true, leaky),
+                LayerSpec::conv("c3", &self.c3, halving(16), identity),
+                LayerSpec::norm("n3", &self.n3, 8 * 8, true, leaky),
+                LayerSpec::conv("c4", &self.c4, halving(8), identity),
+                LayerSpec::norm("n4", &self.n4, 4 * 4, true, leaky),
+                LayerSpec::conv("c5", &self.c5, to_one_pixel(), identity),
+            ],
+        }
+    }
 }
 
 /// d score / d score: one per image, the seed of the chain rule.
@@ -314,5 +334,23 @@ where
         let h = self.n3.per_image(h, n).relu();
         let h = self.d4.forward(h, halving(FACE_SIDE)).tanh();
         h.reshape_like(&(n, Const::<FACE_VALUES>))
+    }
+
+    /// The same layers for a device, as [`Self::generate`] runs them.
+    fn device_net(&self) -> NetSpec {
+        let (relu, identity) = (DeviceAct::Leaky(0.0), DeviceAct::Identity);
+        NetSpec {
+            layers: vec![
+                LayerSpec::conv_t("d0", &self.d0, to_one_pixel(), identity),
+                LayerSpec::norm("n0", &self.n0, 4 * 4, true, relu),
+                LayerSpec::conv_t("d1", &self.d1, halving(8), identity),
+                LayerSpec::norm("n1", &self.n1, 8 * 8, true, relu),
+                LayerSpec::conv_t("d2", &self.d2, halving(16), identity),
+                LayerSpec::norm("n2", &self.n2, 16 * 16, true, relu),
+                LayerSpec::conv_t("d3", &self.d3, halving(32), identity),
+                LayerSpec::norm("n3", &self.n3, 32 * 32, true, relu),
+                LayerSpec::conv_t("d4", &self.d4, halving(FACE_SIDE), DeviceAct::Tanh),
+            ],
+        }
     }
 }

@@ -172,17 +172,17 @@ where
     }
 
     /// The same layers for a device, as [`Self::features`] and [`Self::score`] run them.
-    fn device_net(&self) -> Option<NetSpec> {
+    fn device_net(&self) -> NetSpec {
         let [g1, g2, g3] = critic_geoms(X / CIN);
         let leaky = DeviceAct::Leaky(LEAKY_SLOPE as f32);
-        Some(NetSpec {
+        NetSpec {
             layers: vec![
                 LayerSpec::conv("c1", &self.c1, g1, leaky),
                 LayerSpec::conv("c2", &self.c2, g2, leaky),
                 LayerSpec::conv("c3", &self.c3, g3, leaky),
                 LayerSpec::dense("fc", &self.fc, DeviceAct::Identity),
             ],
-        })
+        }
     }
 }
 
@@ -238,9 +238,9 @@ where
     }
 
     /// The same layers for a device, as [`Self::generate`] runs them.
-    fn device_net(&self) -> Option<NetSpec> {
+    fn device_net(&self) -> NetSpec {
         let relu = DeviceAct::Leaky(0.0);
-        Some(NetSpec {
+        NetSpec {
             layers: vec![
                 LayerSpec::dense("fc", &self.fc, relu),
                 LayerSpec::conv_t("d1", &self.d1, ConvGeom::mnist(7), relu),
@@ -252,6 +252,6 @@ where
                     DeviceAct::Sigmoid,
                 ),
             ],
-        })
+        }
     }
 }

@@ -53,11 +53,8 @@ where
         Vec::new()
     }
 
-    /// The critic's layers for a device (`device::net`), from its own typed layers; `None`
-    /// for a family that does not run on one yet.
-    fn device_net(&self) -> Option<device::net::NetSpec> {
-        None
-    }
+    /// The critic's layers for a device (`device::net`), from its own typed layers.
+    fn device_net(&self) -> device::net::NetSpec;
 }
 
 /// A generator G: R^Z -> R^X.
@@ -73,9 +70,7 @@ where
     fn generate<T: Tape<E, Cpu>>(&self, z: Batch<Z, E, T>) -> Batch<X, E, T>;
 
     /// The generator's layers for a device, as [`Critic::device_net`].
-    fn device_net(&self) -> Option<device::net::NetSpec> {
-        None
-    }
+    fn device_net(&self) -> device::net::NetSpec;
 }
 
 /// A flat view of a tensor that shares its data and id (reshape of a dense tensor is free).

@@ -108,8 +108,8 @@ where
         ]
     }
 
-    fn device_net(&self) -> Option<NetSpec> {
-        Some(Mlp::device_net(self))
+    fn device_net(&self) -> NetSpec {
+        Mlp::device_net(self)
     }
 }
 
@@ -121,8 +121,8 @@ where
         self.forward(z)
     }
 
-    fn device_net(&self) -> Option<NetSpec> {
-        Some(Mlp::device_net(self))
+    fn device_net(&self) -> NetSpec {
+        Mlp::device_net(self)
     }
 }
 

@@ -77,11 +77,6 @@ impl DeviceTraining {
         let g = DeviceNet::new(&*dev, generator.0, generator.1)?;
         let c = DeviceNet::new(&*dev, critic.0, critic.1)?;
         anyhow::ensure!(c.output_width() == 1, "a critic gives one score");
-        anyhow::ensure!(
-            !c.has_norm(),
-            "a critic with a normalisation does not run on a device yet (its penalty needs the \
-             normalisation's input-gradient passes)"
-        );
         Ok(Self {
             dev,
             generator: g,
@@ -367,7 +362,7 @@ impl DeviceTraining {
                 cols: x as u32,
             };
             dev.launch(scale, b * x)?;
-            critic.input_gradient_backward(dev, &at_hat, &ig, dg)?;
+            critic.input_gradient_backward(dev, &at_hat, x_hat.ptr(), &ig, dg)?;
         }
 
         critic.gradient_sums(dev)?;

@@ -29,6 +29,9 @@ pub type CifarD = CifarCritic<f32>;
 pub type FaceG = FaceGenerator<f32, Cpu>;
 pub type FaceD = Face64Critic<f32>;
 
+/// A family's net in f64 (`exact`).
+pub type Exact<M> = <M as TensorCollection<f32, Cpu>>::To<f64, Cpu>;
+
 /// Work written once for any family: [`dispatch`] runs it with the family's generator `G`,
 /// critic `D`, noise size `Z` and sample size `X`.
 pub trait FamilyJob {
@@ -37,7 +40,9 @@ pub trait FamilyJob {
     fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
     where
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
-        D: Critic<f32, X> + BuildModule<Cpu, f32>;
+        D: Critic<f32, X> + BuildModule<Cpu, f32>,
+        Exact<G>: Generator<f64, Z, X>,
+        Exact<D>: Critic<f64, X>;
 }
 
 /// Runs `job` with the types of `family`.
@@ -85,21 +90,4 @@ pub fn check_checkpoint(ck: &Checkpoint) -> Result<(), String> {
             ck.config.family
         )
     })
-}
-
-/// Whether `family`'s nets run on a device (both have device nets: `device_net`).
-pub fn runs_on_device(family: Family) -> bool {
-    struct OnDevice;
-    impl FamilyJob for OnDevice {
-        type Output = bool;
-        fn run<G, D, const Z: usize, const X: usize>(self) -> bool
-        where
-            G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
-            D: Critic<f32, X> + BuildModule<Cpu, f32>,
-        {
-            let dev = Cpu::default();
-            G::build(&dev).device_net().is_some() && D::build(&dev).device_net().is_some()
-        }
-    }
-    dispatch(family, OnDevice)
 }

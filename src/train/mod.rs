@@ -2,6 +2,7 @@
 //! thread around it, and the model families it dispatches over (`families`).
 
 pub mod device;
+pub mod exact;
 pub mod families;
 pub mod optim;
 pub mod penalty;

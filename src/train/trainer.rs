@@ -60,7 +60,7 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     shards: Option<usize>,
     /// Whether the fakes are the real batch plus N(0, I) noise (`--fixed-generator noise`):
     /// the generator is then neither used nor trained.
-    fixed_generator: bool,
+    pub(super) fixed_generator: bool,
     /// The nets on a device, where training then happens; `generator` and `critic` above are
     /// then what the device held when last read back (see [`Self::host_nets`]).
     device: Option<DeviceTraining>,
@@ -128,11 +128,9 @@ where
     }
 
     /// This trainer with its nets, their gradients and optimizer moments on `dev`, where its
-    /// steps then run. Fails for a family that has no device nets, or when the device does.
+    /// steps then run. Fails when the device does.
     pub fn on_device(mut self, dev: Arc<dyn Backend>) -> anyhow::Result<Self> {
-        let (Some(g), Some(c)) = (self.generator.device_net(), self.critic.device_net()) else {
-            anyhow::bail!("these models do not run on a device yet; use --device cpu");
-        };
+        let (g, c) = (self.generator.device_net(), self.critic.device_net());
         let (gn, cn) = (named_params(&self.generator), named_params(&self.critic));
         let device = DeviceTraining::new(dev, (&g, &gn), (&c, &cn), (Z, X), self.fixed_generator)?;
         let params = [read_params(&self.generator), read_params(&self.critic)];
@@ -182,7 +180,7 @@ where
     }
 
     /// `n` noise vectors, one after another.
-    fn noise(&mut self, n: usize) -> Vec<f32> {
+    pub(super) fn noise(&mut self, n: usize) -> Vec<f32> {
         (0..n * Z)
             .map(|_| StandardNormal.sample(&mut self.rng))
             .collect()
@@ -207,7 +205,7 @@ where
     }
 
     /// A critic step's random draws: real samples, noise, and the interpolation points.
-    fn critic_batch(&mut self) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    pub(super) fn critic_batch(&mut self) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let b = self.batch;
         let mut real = Vec::with_capacity(b * X);
         self.data.sample(&mut self.rng, b, &mut real);

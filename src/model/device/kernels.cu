@@ -286,14 +286,16 @@ __device__ void norm_apply_body(unsigned i, const norm_apply_params& p) {
 }
 KERNEL(norm_apply)
 
-// The backward pass's means per (group, channel), du = gamma delta: m1 = mean(du),
-// m2 = mean(du unit).
+// The backward pass's means per (group, channel), du = gamma delta + seed (seed, if not
+// null: a gradient w.r.t. the standardised values from elsewhere, the penalty's): m1 =
+// mean(du), m2 = mean(du unit).
 struct norm_grad_stats_params {
     float* m1;
     float* m2;
     const float* delta;
     const float* unit;
     const float* gamma;
+    const float* seed;
     unsigned rows;
     unsigned c;
 };
@@ -304,6 +306,7 @@ __device__ void norm_grad_stats_body(unsigned t, const norm_grad_stats_params& p
     for (unsigned r = 0; r < p.rows; r++) {
         unsigned long long at = base + (unsigned long long)r * p.c;
         float du = g * p.delta[at];
+        if (p.seed) du += p.seed[at];
         s1 += (double)du;
         s2 += (double)(du * p.unit[at]);
     }
@@ -312,7 +315,8 @@ __device__ void norm_grad_stats_body(unsigned t, const norm_grad_stats_params& p
 }
 KERNEL(norm_grad_stats)
 
-// dx = (du - m1 - unit m2) / std, du = gamma delta, element by element.
+// dx = (du - m1 - unit m2) / std + dstd unit / rows, du = gamma delta + seed, element by
+// element (seed and dstd, the gradient w.r.t. the groups' std, may be null).
 struct norm_backward_params {
     float* dx;
     const float* delta;
@@ -321,6 +325,8 @@ struct norm_backward_params {
     const float* m2;
     const float* std;
     const float* gamma;
+    const float* seed;
+    const float* dstd;
     unsigned rows;
     unsigned c;
 };
@@ -328,9 +334,80 @@ __device__ void norm_backward_body(unsigned i, const norm_backward_params& p) {
     unsigned ch = i % p.c;
     unsigned t = (i / p.c / p.rows) * p.c + ch;
     float du = p.gamma[ch] * p.delta[i];
-    p.dx[i] = (du - p.m1[t] - p.unit[i] * p.m2[t]) / p.std[t];
+    if (p.seed) du += p.seed[i];
+    float dx = (du - p.m1[t] - p.unit[i] * p.m2[t]) / p.std[t];
+    if (p.dstd) dx += p.dstd[t] * p.unit[i] / (float)p.rows;
+    p.dx[i] = dx;
 }
 KERNEL(norm_backward)
+
+// The backward pass of the normalisation's adjoint (the penalty's input-gradient graph runs
+// norm_grad_stats and norm_backward on d, the gradient arriving from above: out = (gamma d -
+// m1 - unit m2) / std). Given q = dL/d out, per (group, channel): q1 = mean(q),
+// q2 = mean(q unit), dstd = dL/d std = -sum(q out) / std, and dgam, this group's share of
+// dL/d gamma, sum(d (q - q1 - unit q2)) / std. Sums in double, as the statistics'.
+struct norm_adjoint_stats_params {
+    float* q1;
+    float* q2;
+    float* dstd;
+    float* dgam;
+    const float* q;
+    const float* unit;
+    const float* d;
+    const float* m1;
+    const float* m2;
+    const float* std;
+    const float* gamma;
+    unsigned rows;
+    unsigned c;
+};
+__device__ void norm_adjoint_stats_body(unsigned t, const norm_adjoint_stats_params& p) {
+    unsigned long long base = (unsigned long long)(t / p.c) * p.rows * p.c + t % p.c;
+    float g = p.gamma[t % p.c];
+    double sq = 0.0, squ = 0.0, sqo = 0.0, sdq = 0.0, sd = 0.0, sdu = 0.0;
+    for (unsigned r = 0; r < p.rows; r++) {
+        unsigned long long at = base + (unsigned long long)r * p.c;
+        double q = p.q[at], u = p.unit[at], d = p.d[at];
+        sq += q;
+        squ += q * u;
+        sqo += q * ((double)(g * p.d[at]) - p.m1[t] - u * p.m2[t]);
+        sdq += d * q;
+        sd += d;
+        sdu += d * u;
+    }
+    double n = (double)p.rows, s = (double)p.std[t];
+    double q1 = sq / n, q2 = squ / n;
+    p.q1[t] = (float)q1;
+    p.q2[t] = (float)q2;
+    p.dstd[t] = (float)(-sqo / (s * s));
+    p.dgam[t] = (float)((sdq - q1 * sd - q2 * sdu) / s);
+}
+KERNEL(norm_adjoint_stats)
+
+// Element by element, with norm_adjoint_stats' means: dd = dL/d d = gamma (q - q1 - unit q2)
+// / std, and dunit = dL/d unit = -(q m2 + gamma d q2) / std.
+struct norm_adjoint_back_params {
+    float* dd;
+    float* dunit;
+    const float* q;
+    const float* unit;
+    const float* d;
+    const float* q1;
+    const float* q2;
+    const float* m2;
+    const float* std;
+    const float* gamma;
+    unsigned rows;
+    unsigned c;
+};
+__device__ void norm_adjoint_back_body(unsigned i, const norm_adjoint_back_params& p) {
+    unsigned ch = i % p.c;
+    unsigned t = (i / p.c / p.rows) * p.c + ch;
+    float g = p.gamma[ch], q = p.q[i], u = p.unit[i];
+    p.dd[i] = g * (q - p.q1[t] - u * p.q2[t]) / p.std[t];
+    p.dunit[i] = -(q * p.m2[t] + g * p.d[i] * p.q2[t]) / p.std[t];
+}
+KERNEL(norm_adjoint_back)
 
 // The first pass of the sums of squares of a net's gradient, tensor by tensor: chunk j covers
 // x[start[j] .. start[j] + len[j]] (one tensor's, never two), and partial[j] gets its sum of

@@ -119,9 +119,20 @@ kernels! {
     coldot { out: Ptr, a: Ptr, b: Ptr, rows: u32, cols: u32 }
     norm_stats { x: Ptr, mean: Ptr, std: Ptr, rows: u32, c: u32, eps: f32 }
     norm_apply { y: Ptr, unit: Ptr, x: Ptr, mean: Ptr, std: Ptr, gamma: Ptr, rows: u32, c: u32 }
-    norm_grad_stats { m1: Ptr, m2: Ptr, delta: Ptr, unit: Ptr, gamma: Ptr, rows: u32, c: u32 }
+    norm_grad_stats {
+        m1: Ptr, m2: Ptr, delta: Ptr, unit: Ptr, gamma: Ptr, seed: Ptr, rows: u32, c: u32,
+    }
     norm_backward {
-        dx: Ptr, delta: Ptr, unit: Ptr, m1: Ptr, m2: Ptr, std: Ptr, gamma: Ptr, rows: u32, c: u32,
+        dx: Ptr, delta: Ptr, unit: Ptr, m1: Ptr, m2: Ptr, std: Ptr, gamma: Ptr, seed: Ptr,
+        dstd: Ptr, rows: u32, c: u32,
+    }
+    norm_adjoint_stats {
+        q1: Ptr, q2: Ptr, dstd: Ptr, dgam: Ptr, q: Ptr, unit: Ptr, d: Ptr, m1: Ptr, m2: Ptr,
+        std: Ptr, gamma: Ptr, rows: u32, c: u32,
+    }
+    norm_adjoint_back {
+        dd: Ptr, dunit: Ptr, q: Ptr, unit: Ptr, d: Ptr, q1: Ptr, q2: Ptr, m2: Ptr, std: Ptr,
+        gamma: Ptr, rows: u32, c: u32,
     }
     sumsq_chunks { partial: Ptr, x: Ptr, start: Ptr, len: Ptr }
     sum_chunks { out: Ptr, partial: Ptr, first: Ptr }

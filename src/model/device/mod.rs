@@ -193,34 +193,16 @@ pub enum DeviceChoice {
     Twin,
 }
 
-/// Installs the device `choice` names for training a net that `runs_on_device` says can run
-/// there (`None`: CUDA when this build has it, a GPU is there and the family runs on it, else
-/// the CPU, saying why) and returns its name for the status line: "cpu", "twin" or, e.g.,
-/// "cuda:0 NVIDIA H200". Asking for a device where it cannot run is an error that says why.
-pub fn select(choice: Option<DeviceChoice>, family: &str, runs_on_device: bool) -> Result<String> {
-    let not_here = || {
-        anyhow::anyhow!(
-            "the {family} models do not run on a device yet (the toy, deep toy, MNIST and 32x32 \
-             models do); use --device cpu"
-        )
-    };
+/// Installs the device `choice` names for training (`None`: CUDA when this build has it and a
+/// GPU is there, else the CPU, saying why) and returns its name for the status line: "cpu",
+/// "twin" or, e.g., "cuda:0 NVIDIA H200". Asking for a device that is not there is an error
+/// that says why.
+pub fn select(choice: Option<DeviceChoice>) -> Result<String> {
     let backend: Option<Arc<dyn Backend>> = match choice {
         Some(DeviceChoice::Cpu) => None,
-        Some(DeviceChoice::Twin) if !runs_on_device => return Err(not_here()),
         Some(DeviceChoice::Twin) => Some(Arc::new(twin::Twin::new())),
-        Some(DeviceChoice::Cuda) => {
-            // A build without CUDA says so first: that is what there is to change.
-            let gpu = open_cuda()?;
-            if !runs_on_device {
-                return Err(not_here());
-            }
-            Some(gpu)
-        }
+        Some(DeviceChoice::Cuda) => Some(open_cuda()?),
         None => match open_cuda() {
-            Ok(_) if !runs_on_device => {
-                crate::util::say(format_args!("{}; training on the CPU", not_here()));
-                None
-            }
             Ok(gpu) => Some(gpu),
             Err(e) => {
                 // A build with CUDA says why it does not use it; one without has no GPU to miss.

@@ -68,7 +68,7 @@ pub enum Map {
     /// `gamma * (x - mean) / sqrt(var + eps)` per channel and group of rows (the weight is
     /// gamma; the layer's bias, beta): over each image's `pixels` rows (`per_image`: GroupNorm
     /// with a group per channel), or over the whole batch's (batch norm), as `ops::norm`. Not
-    /// linear: the passes treat it apart, and nets with one have no input-gradient passes.
+    /// linear: the passes treat it apart (see [`normalize`] and the functions after it).
     Norm {
         pixels: usize,
         channels: usize,
@@ -179,7 +179,7 @@ impl Map {
 }
 
 fn not_linear() -> Result<()> {
-    bail!("a normalisation has no input-gradient passes on a device yet")
+    bail!("a normalisation is not a linear map")
 }
 
 /// A convolution's three products on a batch of `rows` images, through a patch matrix of
@@ -479,10 +479,26 @@ impl Pass {
 }
 
 /// The input gradient of a pass (one row per row of its input) and what its backward pass
-/// needs: `u[k]`, the gradient of the output w.r.t. layer k's pre-activation.
+/// needs: `u[k]`, the gradient of the output w.r.t. layer k's pre-activation, and for a
+/// normalisation the means its adjoint took of `u[k]` ([`NormMeans`]).
 pub struct InputGradient {
     pub g: Buffer,
     u: Vec<Buffer>,
+    means: Vec<Option<NormMeans>>,
+}
+
+/// A normalisation's backward means per group and channel, `m1 = mean(du)` and
+/// `m2 = mean(du unit)`, `du` the gradient w.r.t. its standardised values.
+struct NormMeans {
+    m1: Buffer,
+    m2: Buffer,
+}
+
+/// Gradients w.r.t. a normalisation's standardised values and its groups' std that reach
+/// them from outside the pass (the penalty's, through the input-gradient graph).
+struct NormSeeds {
+    unit: Buffer,
+    std: Buffer,
 }
 
 impl DeviceNet {
@@ -597,14 +613,6 @@ impl DeviceNet {
         dev.upload_f32(buf.ptr(), &flat)
     }
 
-    /// Whether a layer is a normalisation (which has no input-gradient passes yet).
-    pub fn has_norm(&self) -> bool {
-        let layers = self.layers.iter();
-        layers
-            .map(|l| l.spec.map)
-            .any(|m| matches!(m, Map::Norm { .. }))
-    }
-
     /// The output width.
     pub fn output_width(&self) -> usize {
         self.layers
@@ -671,9 +679,27 @@ impl DeviceNet {
         weights: bool,
         input: bool,
     ) -> Result<Option<Buffer>> {
+        let no_seeds: Vec<Option<NormSeeds>> = self.layers.iter().map(|_| None).collect();
+        let top = self.layers.len() - 1;
+        self.backward_seeded(dev, pass, x, (top, d_out), &no_seeds, weights, input)
+    }
+
+    /// [`Self::backward`] from `d_out`, the gradient w.r.t. the output of layer `top` (the
+    /// layers above it get none), with `seeds` added at the normalisations that have them.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_seeded(
+        &self,
+        dev: &dyn Backend,
+        pass: &Pass,
+        x: Ptr,
+        (top, d_out): (usize, Buffer),
+        seeds: &[Option<NormSeeds>],
+        weights: bool,
+        input: bool,
+    ) -> Result<Option<Buffer>> {
         let rows = pass.rows;
         let mut delta = d_out;
-        for (n, l) in self.layers.iter().enumerate().rev() {
+        for (n, l) in self.layers.iter().enumerate().take(top + 1).rev() {
             let map = &l.spec.map;
             times_slopes(dev, &delta, &pass.slopes[n])?;
             let layer_input = if n == 0 { x } else { pass.outputs[n - 1].ptr() };
@@ -681,7 +707,8 @@ impl DeviceNet {
                 let beta = l.bias.expect("a normalisation has a shift");
                 let grads = weights.then(|| [self.grads.at(l.weight), self.grads.at(beta)]);
                 let gamma = self.params.at(l.weight);
-                delta = normalize_backward(dev, map, groups, saved, gamma, delta, grads)?;
+                let seed = seeds[n].as_ref();
+                delta = normalize_backward(dev, map, groups, saved, gamma, &delta, grads, seed)?.0;
                 continue;
             }
             if weights {
@@ -725,46 +752,85 @@ impl DeviceNet {
             )?,
             None => fill(dev, u.ptr(), u.len(), 1.0)?,
         }
-        let mut us = Vec::new();
+        let (mut us, mut means) = (Vec::new(), Vec::new());
         for (n, l) in self.layers.iter().enumerate().rev() {
-            let map = &l.spec.map;
-            let v = dev.alloc(rows * map.widths().0)?;
-            map.adjoint(dev, self.params.at(l.weight), rows, u.ptr(), v.ptr())?;
+            let (map, w) = (&l.spec.map, self.params.at(l.weight));
+            let v = match (map.norm_groups(rows), &pass.norms[n]) {
+                (Some(groups), Some(saved)) => {
+                    let (v, m) = normalize_backward(dev, map, groups, saved, w, &u, None, None)?;
+                    means.push(Some(m));
+                    v
+                }
+                _ => {
+                    let v = dev.alloc(rows * map.widths().0)?;
+                    map.adjoint(dev, w, rows, u.ptr(), v.ptr())?;
+                    means.push(None);
+                    v
+                }
+            };
             us.push(std::mem::replace(&mut u, v));
             if n > 0 {
                 times_slopes(dev, &u, &pass.slopes[n - 1])?;
             }
         }
         us.reverse();
-        Ok(InputGradient { g: u, u: us })
+        means.reverse();
+        Ok(InputGradient { g: u, u: us, means })
     }
 
     /// Adds into [`Self::grads`] the weight gradient of a loss whose gradient w.r.t. the input
-    /// gradient `ig` (of `pass`) is `dg`: the backward pass of the input-gradient graph. (The
-    /// biases do not enter the input gradient.) Layer n's part of that graph is
+    /// gradient `ig` (of `pass`, run on `x`) is `dg`: the backward pass of the input-gradient
+    /// graph. (The biases do not enter the input gradient.) Layer n's part of that graph is
     /// v = map_n^T(u_n; W_n), linear in W_n: d<dv, map^T(u; W)>/dW = d<map(dv; W), u>/dW, the
-    /// map's own weight gradient at input dv and output gradient u.
+    /// map's own weight gradient at input dv and output gradient u. A normalisation's part
+    /// also depends on the forward pass's standardised values and std: the gradients w.r.t.
+    /// them go back through the forward pass (which the loss does not otherwise reach) from
+    /// the highest normalisation down.
     pub fn input_gradient_backward(
         &self,
         dev: &dyn Backend,
         pass: &Pass,
+        x: Ptr,
         ig: &InputGradient,
         dg: Buffer,
     ) -> Result<()> {
         let rows = pass.rows;
         let last = self.layers.len() - 1;
+        let mut seeds: Vec<Option<NormSeeds>> = Vec::new();
         // dv: the loss's gradient w.r.t. layer n's v.
         let mut dv = dg;
         for (n, l) in self.layers.iter().enumerate() {
             let (map, w) = (&l.spec.map, self.params.at(l.weight));
-            map.wgrad(dev, self.grads.at(l.weight), rows, dv.ptr(), ig.u[n].ptr())?;
-            if n < last {
-                // du_n = map_n(dv), then through u_n = v_{n+1} * slopes_n.
-                let du = dev.alloc(rows * map.widths().1)?;
-                map.apply(dev, w, rows, dv.ptr(), du.ptr())?;
-                times_slopes(dev, &du, &pass.slopes[n])?;
-                dv = du;
-            }
+            let du = match (map.norm_groups(rows), &pass.norms[n], &ig.means[n]) {
+                (Some(groups), Some(saved), Some(means)) => {
+                    let d_gamma = self.grads.at(l.weight);
+                    let (du, s) = normalize_adjoint_backward(
+                        dev, map, groups, saved, w, &ig.u[n], means, &dv, d_gamma,
+                    )?;
+                    seeds.push(Some(s));
+                    du
+                }
+                _ => {
+                    map.wgrad(dev, self.grads.at(l.weight), rows, dv.ptr(), ig.u[n].ptr())?;
+                    seeds.push(None);
+                    if n == last {
+                        break;
+                    }
+                    // du_n = map_n(dv)
+                    let du = dev.alloc(rows * map.widths().1)?;
+                    map.apply(dev, w, rows, dv.ptr(), du.ptr())?;
+                    du
+                }
+            };
+            // Through u_n = v_{n+1} * slopes_n.
+            times_slopes(dev, &du, &pass.slopes[n])?;
+            dv = du;
+        }
+        if let Some(top) = seeds.iter().rposition(Option::is_some) {
+            let width = self.layers[top].spec.map.widths().1;
+            let zero = dev.alloc(rows * width)?;
+            fill(dev, zero.ptr(), zero.len(), 0.0)?;
+            self.backward_seeded(dev, pass, x, (top, zero), &seeds, true, false)?;
         }
         Ok(())
     }
@@ -825,18 +891,21 @@ fn normalize(
 }
 
 /// Back through a normalisation from `delta`, the gradient w.r.t. its output before the
-/// activation (beta's sum included): with `grads` (gamma's and beta's), adds their
-/// gradients; returns the gradient w.r.t. its input, (du - mean(du) - unit mean(du unit)) /
-/// std with du = gamma delta, means per group and channel.
+/// activation (beta's sum included), and the `seeds` from outside the pass if any: with
+/// `grads` (gamma's and beta's), adds their gradients; returns the gradient w.r.t. its input,
+/// (du - mean(du) - unit mean(du unit)) / std + d_std unit / rows, du = gamma delta +
+/// d_unit, means per group and channel, and those means.
+#[allow(clippy::too_many_arguments)]
 fn normalize_backward(
     dev: &dyn Backend,
     map: &Map,
     (group_rows, groups): (usize, usize),
     (unit, std): &(Buffer, Buffer),
     gamma: Ptr,
-    delta: Buffer,
+    delta: &Buffer,
     grads: Option<[Ptr; 2]>,
-) -> Result<Buffer> {
+    seeds: Option<&NormSeeds>,
+) -> Result<(Buffer, NormMeans)> {
     let c = map.out_channels();
     let (rows, cols) = ((delta.len() / c) as u32, c as u32);
     if let Some([d_gamma, d_beta]) = grads {
@@ -859,6 +928,7 @@ fn normalize_backward(
         };
         dev.launch(dots, c)?;
     }
+    let (seed, dstd) = seeds.map_or((NULL, NULL), |s| (s.unit.ptr(), s.std.ptr()));
     let [m1, m2] = [dev.alloc(groups * c)?, dev.alloc(groups * c)?];
     let stats = k::norm_grad_stats {
         m1: m1.ptr(),
@@ -866,6 +936,7 @@ fn normalize_backward(
         delta: delta.ptr(),
         unit: unit.ptr(),
         gamma,
+        seed,
         rows: group_rows as u32,
         c: cols,
     };
@@ -879,11 +950,81 @@ fn normalize_backward(
         m2: m2.ptr(),
         std: std.ptr(),
         gamma,
+        seed,
+        dstd,
         rows: group_rows as u32,
         c: cols,
     };
     dev.launch(back, delta.len())?;
-    Ok(dx)
+    Ok((dx, NormMeans { m1, m2 }))
+}
+
+/// The backward pass of a normalisation's adjoint `out = normalize_backward(d)` (the
+/// input-gradient graph's step through it), given `q`, the loss's gradient w.r.t. `out`: adds
+/// gamma's gradient into `d_gamma`; returns the gradient w.r.t. `d` and the [`NormSeeds`] for
+/// the forward pass, where unit and std came from.
+#[allow(clippy::too_many_arguments)]
+fn normalize_adjoint_backward(
+    dev: &dyn Backend,
+    map: &Map,
+    (group_rows, groups): (usize, usize),
+    (unit, std): &(Buffer, Buffer),
+    gamma: Ptr,
+    d: &Buffer,
+    means: &NormMeans,
+    q: &Buffer,
+    d_gamma: Ptr,
+) -> Result<(Buffer, NormSeeds)> {
+    let c = map.out_channels();
+    let stats_len = groups * c;
+    let [q1, q2, d_std, d_gam] = [(); 4].map(|_| dev.alloc(stats_len));
+    let (q1, q2, d_std, d_gam) = (q1?, q2?, d_std?, d_gam?);
+    let (rows, cols) = (group_rows as u32, c as u32);
+    let stats = k::norm_adjoint_stats {
+        q1: q1.ptr(),
+        q2: q2.ptr(),
+        dstd: d_std.ptr(),
+        dgam: d_gam.ptr(),
+        q: q.ptr(),
+        unit: unit.ptr(),
+        d: d.ptr(),
+        m1: means.m1.ptr(),
+        m2: means.m2.ptr(),
+        std: std.ptr(),
+        gamma,
+        rows,
+        c: cols,
+    };
+    dev.launch(stats, stats_len)?;
+    // Each group's share of gamma's gradient, summed over the groups.
+    let shares = k::colsum {
+        out: d_gamma,
+        x: d_gam.ptr(),
+        rows: groups as u32,
+        cols,
+    };
+    dev.launch(shares, c)?;
+    let [dd, d_unit] = [dev.alloc(d.len())?, dev.alloc(d.len())?];
+    let back = k::norm_adjoint_back {
+        dd: dd.ptr(),
+        dunit: d_unit.ptr(),
+        q: q.ptr(),
+        unit: unit.ptr(),
+        d: d.ptr(),
+        q1: q1.ptr(),
+        q2: q2.ptr(),
+        m2: means.m2.ptr(),
+        std: std.ptr(),
+        gamma,
+        rows,
+        c: cols,
+    };
+    dev.launch(back, d.len())?;
+    let seeds = NormSeeds {
+        unit: d_unit,
+        std: d_std,
+    };
+    Ok((dd, seeds))
 }
 
 /// `x *= slopes`, where the activation has slopes (not the identity).
