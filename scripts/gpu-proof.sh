@@ -10,12 +10,15 @@
 # the bench lines to $OUT/bench.jsonl. In order, each step under a time limit:
 #   1. the machine (nvidia-smi) and the CUDA libraries the binary will load;
 #   2. `gpu-check --device cuda`: one whole critic step's gradients (the penalty's included)
-#      and one generator step's, for every family that runs on a device, GPU against CPU, on
-#      3 batches each (fails above 1e-3 in any batch);
-#   3. `gpu-check --device twin`, the same comparison with the CPU twin of the kernels;
-#   4. a headless 100-step MNIST run on the GPU;
-#   5. the bench on the GPU against shared/bench/wgangp_ref.py --device cuda (PYTHON, default
-#      python3, with CUDA torch): toy and MNIST, 3 alternating rounds each, as a table.
+#      and one generator step's, for every family at its benchmark batch, GPU against the CPU
+#      and both against the exact (f64) gradients, on 3 batches each; then every kernel on the
+#      GPU against the CPU twin (the same source compiled by g++): each family's gradients at
+#      a small batch, the toy nets in each penalty mode, and the update kernels. (The twin
+#      against the CPU, `gpu-check --device twin`, is what CI runs; it takes minutes.)
+#   3. a headless 100-step MNIST run on the GPU;
+#   4. the bench on the GPU against shared/bench/wgangp_ref.py --device cuda (PYTHON, default
+#      python3, with CUDA torch): toy, MNIST and face64, 3 alternating rounds each, as a
+#      table.
 # The GPU needs a driver for CUDA 13 and libnvrtc.so.13, libcublas.so.13, libcublasLt.so.13 on
 # LD_LIBRARY_PATH or beside PyTorch (nvidia/cu13/lib, found and added here).
 set -uo pipefail
@@ -36,22 +39,22 @@ lib=$("$PYTHON" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[
 [ -n "$lib" ] && [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
-say "gpu-check --device cuda (GPU against CPU)"
-step 120 "$BIN" gpu-check --device cuda
-say "gpu-check --device twin (the CPU twin against CPU)"
-step 60 "$BIN" gpu-check --device twin
+say "gpu-check --device cuda (GPU against CPU and exact; kernels against the twin)"
+step 180 "$BIN" gpu-check --device cuda
 
 say "100 MNIST steps on the GPU, headless"
 rm -rf "$OUT/run"
-step 90 "$BIN" --no-ui --steps 100 --device cuda --out "$OUT/run" --no-tensorboard
+step 60 "$BIN" --no-ui --steps 100 --device cuda --out "$OUT/run" --no-tensorboard
 
 say "bench on the GPU: ours against PyTorch's reference, 3 alternating rounds"
 : >"$OUT/bench.jsonl"
-for config in toy mnist; do
+for config in toy mnist face64; do
+    iters=200
+    [ "$config" = face64 ] && iters=20
     for round in 1 2 3; do
-        step 60 "$BIN" bench --config "$config" --device cuda --iters 200 | tee -a "$OUT/bench.jsonl"
+        step 40 "$BIN" bench --config "$config" --device cuda --iters $iters | tee -a "$OUT/bench.jsonl"
         echo
-        step 60 "$PYTHON" "$REF" --config "$config" --device cuda --iters 200 |
+        step 40 "$PYTHON" "$REF" --config "$config" --device cuda --iters $iters |
             sed 's/^{/{"impl": "pytorch", /' | tee -a "$OUT/bench.jsonl"
     done
 done
@@ -60,7 +63,7 @@ import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
 print("| config | ours it/s | PyTorch it/s | ratio | per round | MB up / iter | GPU peak MB |")
 print("|---|---|---|---|---|---|---|")
-for config in ("toy", "mnist"):
+for config in ("toy", "mnist", "face64"):
     ours = [r for r in runs if r.get("impl") == "wgangp-tui" and r["config"] == config]
     theirs = [r for r in runs if r.get("impl") == "pytorch" and r["config"] == config]
     if not ours or not theirs:

@@ -3,17 +3,19 @@
 //! of whole critic and generator steps, training that follows the CPU run, checkpoints that
 //! move between the two, and the non-finite gate.
 
+use std::ffi::c_void;
 use std::sync::Arc;
 
 use clap::Parser;
 use dfdx::prelude::*;
 use wgangp_tui::cli::Cli;
-use wgangp_tui::cmd::gpu_check::max_rel_err;
+use wgangp_tui::cmd::gpu_check::{against_twin, max_rel_err};
 use wgangp_tui::config::BenchConfig;
 use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::data::folder::ImageFolder;
 use wgangp_tui::model::device::twin::Twin;
+use wgangp_tui::model::device::{Backend, Buffer, Gemm, Ptr, Transfers};
 use wgangp_tui::model::params::{read_params, write_params};
 use wgangp_tui::model::{Critic, Generator};
 use wgangp_tui::train::families::{
@@ -491,4 +493,70 @@ fn a_non_finite_step_on_the_twin_applies_nothing() {
     assert_eq!(bits(read_params(c_after.as_ref())), bits(read_params(&c)));
     assert_eq!(read_params(g_after.as_ref()), read_params(&g));
     assert_eq!((twin.opt_critic.t, twin.opt_generator.t), before);
+}
+
+/// A twin that gets one thing wrong: its products are 1% too large, or it skips the clipping
+/// kernel.
+struct Faulty {
+    twin: Twin,
+    skewed_products: bool,
+}
+
+impl Backend for Faulty {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn alloc(&self, len: usize) -> anyhow::Result<Buffer> {
+        self.twin.alloc(len)
+    }
+    fn upload(&self, to: Ptr, words: &[u32]) -> anyhow::Result<()> {
+        self.twin.upload(to, words)
+    }
+    fn download(&self, from: Ptr, out: &mut [u32]) -> anyhow::Result<()> {
+        self.twin.download(from, out)
+    }
+    fn gemm(&self, g: &Gemm) -> anyhow::Result<()> {
+        let scale = if self.skewed_products { 1.01 } else { 1.0 };
+        let alpha = g.alpha * scale;
+        self.twin.gemm(&Gemm { alpha, ..*g })
+    }
+    fn launch_raw(
+        &self,
+        name: &'static str,
+        twin: unsafe extern "C" fn(*const c_void, *const u32, u32),
+        params: *const c_void,
+        n: u32,
+    ) -> anyhow::Result<()> {
+        if name == "clip" && !self.skewed_products {
+            return Ok(());
+        }
+        self.twin.launch_raw(name, twin, params, n)
+    }
+    fn transfers(&self) -> Transfers {
+        self.twin.transfers()
+    }
+    fn peak_bytes(&self) -> u64 {
+        self.twin.peak_bytes()
+    }
+}
+
+/// What `gpu-check --device cuda` runs against the twin: two twins that run their threads in
+/// other orders agree; a backend with one fault does not.
+#[test]
+fn the_kernel_check_against_the_twin_finds_a_fault() {
+    let twin = || Arc::new(Twin::new());
+    let same = against_twin(Arc::new(Twin::with_order_seed(3)), twin()).unwrap();
+    println!("{same:?}");
+    assert!(same.ok);
+    assert_eq!(same.gradients.len(), 7);
+    assert!(same.updates.iter().all(|(_, e)| *e == 0.0));
+    for skewed_products in [true, false] {
+        let faulty = Faulty {
+            twin: Twin::new(),
+            skewed_products,
+        };
+        let check = against_twin(Arc::new(faulty), twin()).unwrap();
+        println!("{check:?}");
+        assert!(!check.ok, "a fault passed: {check:?}");
+    }
 }

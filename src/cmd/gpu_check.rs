@@ -11,7 +11,8 @@ use anyhow::{Result, bail};
 use dfdx::prelude::*;
 use serde::Serialize;
 
-use crate::config::{BenchConfig, Family, TrainConfig};
+use crate::config::{BenchConfig, Family, PenaltyMode, TrainConfig};
+use crate::model::device::twin::Twin;
 use crate::model::device::{Backend, DeviceChoice};
 use crate::model::{Critic, Generator};
 use crate::train::Trainer;
@@ -71,6 +72,8 @@ impl Errors {
 pub struct GpuCheck {
     pub device: String,
     pub configs: Vec<ConfigCheck>,
+    /// The device against the twin, where the device is not the twin.
+    pub against_twin: Option<TwinCheck>,
     /// The largest error of the device against the CPU, over configs and batches.
     pub grad_rel_err: f64,
     pub ok: bool,
@@ -124,7 +127,9 @@ type Probe = (CriticStats, Vec<Vec<f32>>, f64, Vec<Vec<f32>>);
 /// (critic's, generator's).
 type Probes = (Probe, Probe, [Vec<Vec<f32>>; 2]);
 
-struct ProbeGradients<'a>(&'a TrainConfig, Arc<dyn Backend>);
+/// On the CPU, on the device, and exact; or, with a second device, on the device, on the
+/// second, and no exact gradients (empty).
+struct ProbeGradients<'a>(&'a TrainConfig, Arc<dyn Backend>, Option<Arc<dyn Backend>>);
 
 impl FamilyJob for ProbeGradients<'_> {
     type Output = Result<Probes>;
@@ -140,8 +145,12 @@ impl FamilyJob for ProbeGradients<'_> {
             let data = super::bench::reference_data(self.0)?;
             Ok(Trainer::new(self.0, data))
         };
-        let cpu = trainer()?.probe_gradients()?;
         let device = trainer()?.on_device(self.1)?.probe_gradients()?;
+        if let Some(second) = self.2 {
+            let other = trainer()?.on_device(second)?.probe_gradients()?;
+            return Ok((device, other, [Vec::new(), Vec::new()]));
+        }
+        let cpu = trainer()?.probe_gradients()?;
         let (critic, generator) = trainer()?.probe_exact();
         Ok((cpu, device, [critic, generator]))
     }
@@ -178,7 +187,7 @@ pub fn compare(device: Arc<dyn Backend>, batch: Option<usize>, seeds: &[u64]) ->
             if let Some(b) = batch {
                 config.batch = b;
             }
-            let probes = dispatch(config.family, ProbeGradients(&config, device.clone()))?;
+            let probes = dispatch(config.family, ProbeGradients(&config, device.clone(), None))?;
             let ((c_stats, c_critic, _, c_gen), (g_stats, g_critic, _, g_gen), [e_critic, e_gen]) =
                 probes;
             critic.push(&c_critic, &g_critic, &e_critic);
@@ -211,8 +220,147 @@ pub fn compare(device: Arc<dyn Backend>, batch: Option<usize>, seeds: &[u64]) ->
         device: name,
         ok: configs.iter().all(|c| c.ok),
         configs,
+        against_twin: None,
         grad_rel_err,
     })
+}
+
+/// The device's kernels against the twin's, the same source compiled by g++: every family's
+/// gradients (one critic step, the penalty's included, and one generator step) at a small
+/// batch, the toy nets in each penalty mode, and the update kernels (Adam, RMSprop, clipping)
+/// on the same random state.
+#[derive(Debug, Serialize)]
+pub struct TwinCheck {
+    /// `(case, the largest relative error of a gradient tensor)`.
+    pub gradients: Vec<(String, f64)>,
+    /// `(kernel, the largest difference of an output, relative to the largest output)`.
+    pub updates: Vec<(&'static str, f64)>,
+    pub ok: bool,
+}
+
+/// Every kernel of a step runs in these cases, at small batches (where a ReLU is rarely
+/// within rounding of zero).
+fn twin_cases() -> Vec<(String, TrainConfig)> {
+    let mut cases = Vec::new();
+    for (which, batch) in [
+        (BenchConfig::Toy, 32),
+        (BenchConfig::Mnist, 8),
+        (BenchConfig::Cifar32, 4),
+        (BenchConfig::Face64, 2),
+    ] {
+        let mut config = TrainConfig::reference(which, 2, 0);
+        config.batch = batch;
+        cases.push((which.name().to_string(), config));
+    }
+    let toy = cases[0].1.clone();
+    for mode in [PenaltyMode::Lp, PenaltyMode::Clip] {
+        let mut config = toy.clone();
+        config.hyper.penalty = mode;
+        cases.push((format!("toy {mode:?}").to_lowercase(), config));
+    }
+    let mut deep = toy;
+    deep.family = Family::DeepToy;
+    cases.push(("deeptoy".to_string(), deep));
+    cases
+}
+
+/// Compares `device` with `twin` (see [`TwinCheck`]).
+pub fn against_twin(device: Arc<dyn Backend>, twin: Arc<dyn Backend>) -> Result<TwinCheck> {
+    let mut gradients = Vec::new();
+    for (case, config) in twin_cases() {
+        let ((_, d_critic, _, d_gen), (_, t_critic, _, t_gen), _) = dispatch(
+            config.family,
+            ProbeGradients(&config, device.clone(), Some(twin.clone())),
+        )?;
+        let err = max_rel_err(&t_critic, &d_critic).max(max_rel_err(&t_gen, &d_gen));
+        gradients.push((case, err));
+    }
+    let updates = update_kernels(&*device, &*twin)?;
+    let ok = gradients.iter().all(|(_, e)| *e <= TOLERANCE)
+        && updates.iter().all(|(_, e)| *e <= UPDATE_TOLERANCE);
+    Ok(TwinCheck {
+        gradients,
+        updates,
+        ok,
+    })
+}
+
+/// The update kernels are element-wise IEEE arithmetic (`--fmad=false`, no fast math): the
+/// GPU and the twin should agree to the last bit or two.
+const UPDATE_TOLERANCE: f64 = 1e-6;
+
+/// Adam, RMSprop and clipping on one random state (10,000 parameters, gradients and moments)
+/// on both backends: the largest difference of their outputs.
+fn update_kernels(a: &dyn Backend, b: &dyn Backend) -> Result<Vec<(&'static str, f64)>> {
+    use crate::model::device::kernels::params as k;
+    use rand::{Rng, SeedableRng};
+    let n = 10_000;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut random =
+        |scale: f32| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-scale..scale)).collect() };
+    let (p, g, m) = (random(0.1), random(1.0), random(0.1));
+    let v: Vec<f32> = random(0.1).iter().map(|x| x.abs()).collect();
+    let mut results = Vec::new();
+    for kernel in ["adam", "rmsprop", "clip"] {
+        let mut outputs = Vec::new();
+        for dev in [a, b] {
+            let [bp, bg, bm, bv] = [&p, &g, &m, &v].map(|x| dev.buffer_from(x));
+            let (bp, bg, bm, bv) = (bp?, bg?, bm?, bv?);
+            let ok = dev.buffer_from(&[1.0])?;
+            let (p, g, m, v, ok) = (bp.ptr(), bg.ptr(), bm.ptr(), bv.ptr(), ok.ptr());
+            match kernel {
+                "adam" => {
+                    let (b1, b2) = (0.5f32, 0.9f32);
+                    let (bc1, bc2) = (1.0 - b1.powi(3), 1.0 - b2.powi(3));
+                    let (lr, eps) = (1e-3, 1e-8);
+                    let params = k::adam {
+                        p,
+                        g,
+                        m,
+                        v,
+                        ok,
+                        lr,
+                        b1,
+                        b2,
+                        bc1,
+                        bc2,
+                        eps,
+                    };
+                    dev.launch(params, n)?
+                }
+                "rmsprop" => {
+                    let (lr, alpha, eps) = (5e-5, 0.99, 1e-8);
+                    let params = k::rmsprop {
+                        p,
+                        g,
+                        v,
+                        ok,
+                        lr,
+                        alpha,
+                        eps,
+                    };
+                    dev.launch(params, n)?
+                }
+                _ => dev.launch(k::clip { p, ok, c: 0.05 }, n)?,
+            }
+            let mut out = dev.read(p, n)?;
+            out.extend(dev.read(m, n)?);
+            out.extend(dev.read(v, n)?);
+            outputs.push(out);
+        }
+        let largest = outputs[1].iter().fold(0f32, |l, x| l.max(x.abs())) as f64;
+        let diff = outputs[0].iter().zip(&outputs[1]);
+        let diff = diff.fold(0f64, |d, (x, y)| d.max((x - y).abs() as f64));
+        results.push((
+            kernel,
+            if diff.is_nan() {
+                f64::INFINITY
+            } else {
+                diff / largest
+            },
+        ));
+    }
+    Ok(results)
 }
 
 /// Compares the device `choice` names (the first GPU, or the CPU twin) with the CPU on 3
@@ -223,9 +371,15 @@ pub fn run(choice: DeviceChoice, seed: u64) -> Result<GpuCheck> {
             bail!("gpu-check compares a device with the CPU: --device cuda or twin")
         }
         DeviceChoice::Cuda => crate::model::device::open_cuda()?,
-        DeviceChoice::Twin => Arc::new(crate::model::device::twin::Twin::new()),
+        DeviceChoice::Twin => Arc::new(Twin::new()),
     };
-    compare(device, None, &[seed, seed + 1, seed + 2])
+    let mut check = compare(device.clone(), None, &[seed, seed + 1, seed + 2])?;
+    if choice != DeviceChoice::Twin {
+        let twin = against_twin(device, Arc::new(Twin::new()))?;
+        check.ok &= twin.ok;
+        check.against_twin = Some(twin);
+    }
+    Ok(check)
 }
 
 /// `run`, failing when a config's gradients disagree (see [`TOLERANCE`]; the figures still
@@ -237,6 +391,14 @@ pub fn verdict(check: &GpuCheck) -> Result<()> {
         .filter(|c| !c.ok)
         .map(|c| c.config)
         .collect();
+    if let Some(twin) = check.against_twin.as_ref().filter(|t| !t.ok) {
+        bail!(
+            "the kernels on {} differ from the twin's: gradients {:?}, updates {:?}",
+            check.device,
+            twin.gradients,
+            twin.updates
+        );
+    }
     if !failed.is_empty() {
         bail!(
             "the gradients on {} differ from the CPU's (by up to {:.2e}, more than \
