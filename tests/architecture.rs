@@ -1,9 +1,20 @@
-//! The folder tree is the architecture: each top-level module imports only from those before it
-//! in [`LAYERS`], and no two source files import each other, directly or round a loop. Read
-//! from the source itself (`use crate::...` and `super::...` paths outside the test modules).
+//! The folder tree is the architecture, read from the source itself with a Rust parser
+//! (`syn`), so every form of import counts: `use crate::...`, `super::`, `self::`, a child
+//! module named bare (`pub use app::App`), groups nested in braces, and paths written in code
+//! without a `use`. Test modules (`#[cfg(test)]`) do not count.
+//!
+//! - Each top-level module imports only from its own layer and those before it ([`LAYERS`]).
+//! - Inside `model/`, `front/` and `front/tui/` the child modules are layered the same way
+//!   ([`ORDERS`]); a module's own file (its `mod.rs`) holds what all its children share, so
+//!   they may use it, and it may use them.
+//! - No two source files import each other, directly or round a loop (apart from a child's
+//!   use of its parent module's own file, as above).
+//! - The front ends know nothing of dfdx: no path in `front/` names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use syn::visit::Visit;
 
 /// Lowest first; a module may import from its own layer and the ones before it.
 const LAYERS: &[&[&str]] = &[
@@ -21,11 +32,38 @@ const LAYERS: &[&[&str]] = &[
     &["lib", "main"],
 ];
 
-fn layer_of(module: &str) -> usize {
-    LAYERS
-        .iter()
-        .position(|l| l.contains(&module))
-        .unwrap_or_else(|| panic!("src/{module} is in no layer of tests/architecture.rs"))
+/// The same, for the child modules of a module.
+const ORDERS: &[(&[&str], &[&[&str]])] = &[
+    (
+        &["model"],
+        &[
+            &["kernels"],
+            &["ops"],
+            &["params"],
+            &["device"],
+            &["toy"],
+            &["deep"],
+            &["mnist"],
+            &["cifar"],
+            &["face"],
+        ],
+    ),
+    (&["front"], &[&["headless", "tui"]]),
+    (
+        &["front", "tui"],
+        &[
+            &["view"],
+            &["halfblock", "history", "keys"],
+            &["app"],
+            &["charts", "health", "samples"],
+            &["ui"],
+            &["loading"],
+        ],
+    ),
+];
+
+fn position(levels: &[&[&str]], module: &str) -> Option<usize> {
+    levels.iter().position(|l| l.contains(&module))
 }
 
 /// Every `.rs` file under `dir`.
@@ -40,7 +78,8 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The module path of a file: `src/run/server.rs` -> [run, server], `src/run/mod.rs` -> [run].
+/// The module path of a file: `src/run/server.rs` -> [run, server], `src/run/mod.rs` -> [run],
+/// `src/lib.rs` -> [lib].
 fn module_of(file: &Path) -> Vec<String> {
     let rel = file.strip_prefix("src").unwrap().with_extension("");
     let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into()).collect();
@@ -50,67 +89,170 @@ fn module_of(file: &Path) -> Vec<String> {
     parts
 }
 
-/// The file that defines the longest prefix of a module path.
+/// The file of module `parts` itself, if it has one.
+fn module_file(parts: &[String]) -> Option<PathBuf> {
+    let base = PathBuf::from("src").join(parts.join("/"));
+    [base.with_extension("rs"), base.join("mod.rs")]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// The file that defines the longest prefix of a path.
 fn file_of(parts: &[String]) -> Option<PathBuf> {
-    (1..=parts.len()).rev().find_map(|n| {
-        let base = PathBuf::from("src").join(parts[..n].join("/"));
-        [base.with_extension("rs"), base.join("mod.rs")]
-            .into_iter()
-            .find(|p| p.is_file())
+    (1..=parts.len())
+        .rev()
+        .find_map(|n| module_file(&parts[..n]))
+}
+
+/// The paths a file's code names, each as written (segments), from `use` trees and from code.
+#[derive(Default)]
+struct Paths {
+    found: Vec<Vec<String>>,
+}
+
+impl Paths {
+    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                self.use_tree(prefix, &p.tree);
+                prefix.pop();
+            }
+            syn::UseTree::Name(n) => self.found.push(with(prefix, &n.ident)),
+            syn::UseTree::Rename(r) => self.found.push(with(prefix, &r.ident)),
+            syn::UseTree::Glob(_) => self.found.push(prefix.clone()),
+            syn::UseTree::Group(g) => g.items.iter().for_each(|t| self.use_tree(prefix, t)),
+        }
+    }
+}
+
+fn with(prefix: &[String], ident: &syn::Ident) -> Vec<String> {
+    let mut path = prefix.to_vec();
+    if ident != "self" {
+        path.push(ident.to_string());
+    }
+    path
+}
+
+fn is_test_only(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("cfg") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test")
     })
 }
 
-/// The module paths a file's code refers to through `crate::` or `super::`, braces expanded.
-fn references(file: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(file).unwrap();
-    let code = text.split("#[cfg(test)]").next().unwrap();
-    let me = module_of(file);
-    let mut found = Vec::new();
-    for (at, _) in code
-        .match_indices("crate::")
-        .chain(code.match_indices("super::"))
-    {
-        let before = code[..at].chars().last();
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-            continue;
+impl<'a> Visit<'a> for Paths {
+    fn visit_item_use(&mut self, u: &'a syn::ItemUse) {
+        let mut prefix = Vec::new();
+        if u.leading_colon.is_some() {
+            prefix.push("::".to_string());
         }
-        let rest = &code[at..];
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        let mut path: Vec<String> = rest[..end]
-            .split("::")
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
-        let mut items = vec![Vec::new()];
-        if rest[end..].starts_with('{') {
-            let inner = &rest[end + 1..rest[end..].find('}').map_or(end + 1, |i| end + i)];
-            items = inner
-                .split(',')
-                .map(|i| i.split(" as ").next().unwrap().trim())
-                .filter(|i| !i.is_empty() && *i != "self")
-                .map(|i| i.split("::").map(String::from).collect())
-                .collect();
-        }
-        let base = if path[0] == "crate" {
-            path.remove(0);
-            Vec::new()
-        } else {
-            let mut base = me[..me.len() - 1].to_vec();
-            while path.first().is_some_and(|p| p == "super") {
-                path.remove(0);
-                if path.first().is_some_and(|p| p == "super") {
-                    base.pop();
-                }
-            }
-            base
-        };
-        for item in items {
-            found.push([base.clone(), path.clone(), item].concat());
+        self.use_tree(&mut prefix, &u.tree);
+    }
+
+    fn visit_item_mod(&mut self, m: &'a syn::ItemMod) {
+        if !is_test_only(&m.attrs) {
+            syn::visit::visit_item_mod(self, m);
         }
     }
-    found
+
+    fn visit_item_fn(&mut self, f: &'a syn::ItemFn) {
+        if !is_test_only(&f.attrs) {
+            syn::visit::visit_item_fn(self, f);
+        }
+    }
+
+    fn visit_path(&mut self, p: &'a syn::Path) {
+        let mut path: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+        if p.leading_colon.is_some() {
+            path.insert(0, "::".to_string());
+        }
+        self.found.push(path);
+        syn::visit::visit_path(self, p);
+    }
+}
+
+/// A file's code: every path it names, and those that resolve to a module of this crate as
+/// absolute module paths (`crate` dropped).
+struct Names {
+    all: Vec<Vec<String>>,
+    modules: Vec<Vec<String>>,
+}
+
+fn names(file: &Path) -> Names {
+    let text = std::fs::read_to_string(file).unwrap();
+    let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut paths = Paths::default();
+    paths.visit_file(&ast);
+    // The module that bare names and `self` start from: the crate root for lib.rs and main.rs.
+    let me = match module_of(file) {
+        m if m == ["lib"] || m == ["main"] => Vec::new(),
+        m => m,
+    };
+    let mut modules = Vec::new();
+    for path in &paths.found {
+        let Some(first) = path.first() else { continue };
+        let resolved = match first.as_str() {
+            // main.rs names the library by the crate's name.
+            "crate" | "wgangp_tui" => Some(path[1..].to_vec()),
+            "self" => Some([me.clone(), path[1..].to_vec()].concat()),
+            "super" => {
+                let mut base = me.clone();
+                let mut rest = &path[..];
+                while rest.first().is_some_and(|p| p == "super") {
+                    base.pop();
+                    rest = &rest[1..];
+                }
+                Some([base, rest.to_vec()].concat())
+            }
+            // A bare name: a child module of this one, if there is such a file.
+            _ => {
+                let child = [me.clone(), vec![first.clone()]].concat();
+                module_file(&child).map(|_| child.into_iter().chain(path[1..].to_vec()).collect())
+            }
+        };
+        modules.extend(resolved);
+    }
+    Names {
+        all: paths.found,
+        modules,
+    }
+}
+
+/// Whether `target` is the file of a module that holds `file` (its parent, or higher).
+fn is_ancestor_file(target: &Path, file: &Path) -> bool {
+    let (t, f) = (module_of(target), module_of(file));
+    target.ends_with("mod.rs") && t.len() < f.len() && f.starts_with(&t)
+}
+
+/// What is wrong with the import of `target` (module path `theirs`) by `file` (`me`).
+fn misplaced(me: &[String], theirs: &[String]) -> Option<String> {
+    let top = |m: &[String]| m.first().cloned().unwrap_or_else(|| "lib".into());
+    let layer =
+        |m: &str| position(LAYERS, m).unwrap_or_else(|| panic!("src/{m} is in no layer of LAYERS"));
+    let (mine, their) = (top(me), top(theirs));
+    if mine != their {
+        return (layer(&their) > layer(&mine)).then(|| format!("{their} is above {mine}"));
+    }
+    for (parent, levels) in ORDERS {
+        let n = parent.len();
+        let inside = |m: &[String]| m.len() > n && m[..n].iter().zip(*parent).all(|(a, b)| a == b);
+        if !(inside(me) && inside(theirs)) || me[n] == theirs[n] {
+            continue;
+        }
+        let place = |m: &str| {
+            position(levels, m)
+                .unwrap_or_else(|| panic!("{}/{m} is in no level of ORDERS", parent.join("/")))
+        };
+        if place(&theirs[n]) > place(&me[n]) {
+            return Some(format!(
+                "{}/{} is above {}",
+                parent.join("/"),
+                theirs[n],
+                me[n]
+            ));
+        }
+    }
+    None
 }
 
 #[test]
@@ -118,11 +260,16 @@ fn modules_import_only_from_lower_layers_and_files_form_no_loop() {
     let mut files = Vec::new();
     sources(Path::new("src"), &mut files);
     let mut graph: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
-    let mut upward = Vec::new();
+    let mut wrong = Vec::new();
     for file in &files {
         let me = module_of(file);
-        let top = me.first().map_or("lib", String::as_str);
-        for path in references(file) {
+        let names = names(file);
+        if me.first().is_some_and(|m| m == "front") {
+            for path in names.all.iter().filter(|p| p.iter().any(|s| s == "dfdx")) {
+                wrong.push(format!("{} names {}", file.display(), path.join("::")));
+            }
+        }
+        for path in names.modules {
             let Some(target) = file_of(&path) else {
                 continue;
             };
@@ -130,17 +277,22 @@ fn modules_import_only_from_lower_layers_and_files_form_no_loop() {
                 continue;
             }
             let theirs = module_of(&target);
-            let their_top = theirs.first().map_or("lib", String::as_str);
-            if layer_of(their_top) > layer_of(top) {
-                upward.push(format!("{} uses {}", file.display(), path.join("::")));
+            if let Some(why) = misplaced(&me, &theirs) {
+                wrong.push(format!(
+                    "{} uses {}: {why}",
+                    file.display(),
+                    path.join("::")
+                ));
             }
-            graph.entry(file.clone()).or_default().insert(target);
+            if !is_ancestor_file(&target, file) {
+                graph.entry(file.clone()).or_default().insert(target);
+            }
         }
     }
     assert!(
-        upward.is_empty(),
-        "imports from a higher layer:\n{}",
-        upward.join("\n")
+        wrong.is_empty(),
+        "imports against the architecture:\n{}",
+        wrong.join("\n")
     );
 
     // A loop: depth-first search finds a file on its own path.
@@ -168,7 +320,7 @@ fn modules_import_only_from_lower_layers_and_files_form_no_loop() {
         visit(file, &graph, &mut Vec::new(), &mut done);
     }
     assert!(
-        graph.len() > 40,
+        graph.len() > 60,
         "only {} files import others: the reader is off",
         graph.len()
     );

@@ -19,7 +19,7 @@ use crate::config::{Hyper, OptimizerKind, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Histogram, LayerStats, SampleSet};
 use crate::model::device::Backend;
-use crate::model::ops::layer::with_frozen_weights;
+use crate::model::ops::layer::{unfrozen, with_frozen_weights};
 use crate::model::params::{
     load_named_params, named_params, read_params, take_grads, update_params, write_params,
 };
@@ -807,7 +807,9 @@ fn for_shards<R: Send>(
     mut fold: impl FnMut(R),
 ) {
     for wave in ranges.chunks(SHARDS) {
-        let results: Vec<R> = wave.par_iter().map(|rows| work(rows.clone())).collect();
+        // Each shard starts unfrozen: see `unfrozen`.
+        let shard = |rows: &Range<usize>| unfrozen(|| work(rows.clone()));
+        let results: Vec<R> = wave.par_iter().map(shard).collect();
         results.into_iter().for_each(&mut fold);
     }
 }

@@ -73,6 +73,21 @@ pub fn with_frozen_weights<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with no weights frozen, whatever the thread was doing. Work that builds layers on
+/// a rayon thread starts this way (`train::trainer`'s shards): a thread waiting inside
+/// [`with_frozen_weights`] may meanwhile run a job of another computation (another trainer's
+/// critic step in the same pool, as the tests run them), whose weights must still learn.
+pub fn unfrozen<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FROZEN.set(self.0);
+        }
+    }
+    let _restore = Restore(FROZEN.replace(false));
+    f()
+}
+
 /// A layer's output and, when asked for, its activation's slope at each output.
 pub type WithSlopes<Y, E> = (Y, Option<Vec<E>>);
 
@@ -317,6 +332,14 @@ mod tests {
         let caught = std::panic::catch_unwind(|| with_frozen_weights(|| panic!("in a layer")));
         assert!(caught.is_err());
         assert!(!FROZEN.get(), "the flag outlived a panic");
+    }
+
+    #[test]
+    fn unfrozen_work_inside_frozen_work_learns_and_the_freeze_resumes_after_it() {
+        let (inside, after) = with_frozen_weights(|| (unfrozen(|| FROZEN.get()), FROZEN.get()));
+        assert!(!inside);
+        assert!(after);
+        assert!(!FROZEN.get());
     }
 }
 
