@@ -2,6 +2,9 @@
 //! against naive loops in f64 on random
 //! shapes: forward, the input gradient and the weight gradient; and the MNIST layers.
 
+mod common;
+
+use common::{max_err, random};
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,18 +12,6 @@ use wgangp_tui::model::kernels::conv::ConvGeom;
 use wgangp_tui::model::ops::conv::{Conv2d, ConvTranspose2d, col2im, conv, conv_t, im2col};
 
 type Rows = Tensor<(usize, usize), f64, Cpu>;
-
-fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
-}
-
-fn max_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-}
 
 /// Input pixel of output pixel (oh, ow) at kernel offset (kh, kw), if inside.
 fn src(g: &ConvGeom, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<(usize, usize)> {

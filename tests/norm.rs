@@ -2,16 +2,15 @@
 //! group per channel) against naive f64 loops, and its gradients against central finite
 //! differences.
 
+mod common;
+
+use common::random_in;
 use dfdx::prelude::*;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use wgangp_tui::model::ops::norm::normalize;
 
 const C: usize = 3;
-
-fn random(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..n).map(|_| rng.gen_range(lo..hi)).collect()
-}
 
 /// The definition, loop by loop: each group's each channel to mean 0, variance 1 (biased),
 /// then times gamma plus beta.
@@ -70,9 +69,9 @@ fn forward_matches_the_definition_for_both_groupings() {
     let dev = Cpu::default();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for groups in [1, 4] {
-        let x = random(&mut rng, 4 * 5 * C, -2.0, 3.0);
-        let gamma = random(&mut rng, C, 0.5, 2.0);
-        let beta = random(&mut rng, C, -1.0, 1.0);
+        let x = random_in(&mut rng, 4 * 5 * C, -2.0, 3.0);
+        let gamma = random_in(&mut rng, C, 0.5, 2.0);
+        let beta = random_in(&mut rng, C, -1.0, 1.0);
         let y = normalize(
             dev.tensor_from_vec(x.clone(), (x.len() / C, Const::<C>)),
             groups,
@@ -96,10 +95,10 @@ fn gradients_match_central_differences() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     for groups in [1, 3] {
         let rows = 3 * 4;
-        let x = random(&mut rng, rows * C, -2.0, 3.0);
-        let gamma = random(&mut rng, C, 0.5, 2.0);
-        let beta = random(&mut rng, C, -1.0, 1.0);
-        let weights = random(&mut rng, rows * C, -1.0, 1.0);
+        let x = random_in(&mut rng, rows * C, -2.0, 3.0);
+        let gamma = random_in(&mut rng, C, 0.5, 2.0);
+        let beta = random_in(&mut rng, C, -1.0, 1.0);
+        let weights = random_in(&mut rng, rows * C, -1.0, 1.0);
         let (_, grads) = objective(&x, groups, &gamma, &beta, &weights);
         let h = 1e-6;
         let value = |x: &[f64], gamma: &[f64], beta: &[f64]| {

@@ -2,26 +2,17 @@
 //! (`model::ops::weights`): the products come out as from the weight read afresh, and a copy
 //! made before the weights change is not used after.
 
+mod common;
+
+use common::{max_err, random};
 use dfdx::prelude::*;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use wgangp_tui::model::kernels::conv::ConvGeom;
 use wgangp_tui::model::ops::conv::{Conv2d, ConvTranspose2d, conv, conv_t};
 use wgangp_tui::model::params::update_params;
 
 type Rows<T = NoneTape> = Tensor<(usize, usize), f64, Cpu, T>;
-
-fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
-}
-
-fn max_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-}
 
 const B: usize = 2;
 const SIDE: usize = 8;

@@ -1,11 +1,33 @@
-//! Helpers shared by the tests that run the real binary.
+//! Helpers shared by the tests: random values and their comparison for the numeric tests, and
+//! running the real binary (in a terminal too) for the others.
 #![allow(dead_code)] // each test file uses some of them
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
+
+/// `n` values drawn uniformly from [-1, 1).
+pub fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+    random_in(rng, n, -1.0, 1.0)
+}
+
+/// `n` values drawn uniformly from [lo, hi).
+pub fn random_in(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.gen_range(lo..hi)).collect()
+}
+
+/// The largest absolute difference of two equally long slices.
+pub fn max_err(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wgangp-tui");
 
