@@ -8,21 +8,18 @@ use dfdx::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
-use rayon::prelude::*;
 
 use super::device::{DeviceTraining, Draws};
 use super::optim::Optimizer;
 use super::penalty::{critic_objective, interpolate};
+use super::shards::{SHARD_VALUES, SHARDS, add_grads, all_finite, for_shards, rows_tensor, shards};
 pub use super::stats::{CriticStats, IterationStats, NonFinite, StepError};
-use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
-use crate::config::{Hyper, OptimizerKind, PenaltyMode, TrainConfig};
+use super::stats::{l2, mean_std};
+use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::data::Dataset;
-use crate::event::{Histogram, LayerStats, SampleSet};
 use crate::model::device::Backend;
-use crate::model::ops::layer::{unfrozen, with_frozen_weights};
-use crate::model::params::{
-    load_named_params, named_params, read_params, take_grads, update_params, write_params,
-};
+use crate::model::ops::layer::with_frozen_weights;
+use crate::model::params::{named_params, read_params, take_grads, update_params, write_params};
 use crate::model::{Batch, Critic, Generator};
 
 /// Bins of the critic weight histogram.
@@ -38,32 +35,32 @@ pub const SURFACE_GRID: usize = 64;
 pub const SURFACE_EXTENT: f32 = 2.5;
 
 pub struct Trainer<G, D, const Z: usize, const X: usize> {
-    dev: Cpu,
+    pub(super) dev: Cpu,
     pub generator: G,
     pub critic: D,
     pub opt_generator: Optimizer<f32>,
     pub opt_critic: Optimizer<f32>,
     pub hyper: Hyper,
     pub batch: usize,
-    data: Dataset,
-    rng: ChaCha8Rng,
+    pub(super) data: Dataset,
+    pub(super) rng: ChaCha8Rng,
     /// Generator steps done.
     pub step: u64,
     /// Fixed noise and real samples for the pictures, drawn once from their own stream.
-    sample_noise: Vec<f32>,
-    sample_real: Vec<f32>,
+    pub(super) sample_noise: Vec<f32>,
+    pub(super) sample_real: Vec<f32>,
     /// Each critic layer's name and the index of its weight among the critic's parameters.
-    critic_layers: Vec<(&'static str, usize)>,
+    pub(super) critic_layers: Vec<(&'static str, usize)>,
     /// The data's fingerprint, for the checkpoints.
-    data_fingerprint: Option<String>,
+    pub(super) data_fingerprint: Option<String>,
     /// Shards a batch is split into, when a test sets it (see [`Self::shard_ranges`]).
-    shards: Option<usize>,
+    pub(super) shards: Option<usize>,
     /// Whether the fakes are the real batch plus N(0, I) noise (`--fixed-generator noise`):
     /// the generator is then neither used nor trained.
     pub(super) fixed_generator: bool,
     /// The nets on a device, where training then happens; `generator` and `critic` above are
     /// then what the device held when last read back (see [`Self::host_nets`]).
-    device: Option<DeviceTraining>,
+    pub(super) device: Option<DeviceTraining>,
 }
 
 fn finite(x: f64) -> bool {
@@ -162,19 +159,19 @@ where
 
     /// The nets as they are now, for the figures: where the device cannot be read, the last
     /// ones read back (the failure shows at the next step).
-    fn nets(&self) -> (Cow<'_, G>, Cow<'_, D>) {
+    pub(super) fn nets(&self) -> (Cow<'_, G>, Cow<'_, D>) {
         self.host_nets()
             .unwrap_or((Cow::Borrowed(&self.generator), Cow::Borrowed(&self.critic)))
     }
 
-    fn device_failed(&self, e: anyhow::Error) -> StepError {
+    pub(super) fn device_failed(&self, e: anyhow::Error) -> StepError {
         StepError::Device {
             step: self.step + 1,
             why: format!("{e:#}"),
         }
     }
 
-    fn batch_tensor<const N: usize>(&self, values: Vec<f32>) -> Batch<N, f32> {
+    pub(super) fn batch_tensor<const N: usize>(&self, values: Vec<f32>) -> Batch<N, f32> {
         let n = values.len() / N;
         self.dev.tensor_from_vec(values, (n, Const::<N>))
     }
@@ -517,307 +514,6 @@ where
         }
         Ok((critic, out.generator_loss))
     }
-
-    /// Each critic layer's weight-gradient norm, from the sums of squares of the tensors.
-    fn layer_grad_norms(&self, sumsq: &[f64]) -> Vec<(&'static str, f64)> {
-        let layers = self.critic_layers.iter();
-        layers.map(|&(name, i)| (name, sumsq[i].sqrt())).collect()
-    }
-
-    /// Largest |weight| of each critic layer, and a histogram of all critic parameters over
-    /// [-m, m], m the largest |parameter| (so clipping shows as mass at the edges).
-    pub fn critic_weight_stats(&self) -> (Vec<(&'static str, f64)>, Histogram) {
-        Self::weight_stats(self.nets().1.as_ref())
-    }
-
-    /// [`Self::critic_weight_stats`] of `critic`.
-    fn weight_stats(critic: &D) -> (Vec<(&'static str, f64)>, Histogram) {
-        let max_abs = critic
-            .layer_weights()
-            .into_iter()
-            .map(|(name, w)| {
-                (
-                    name,
-                    w.as_vec()
-                        .iter()
-                        .fold(0.0f64, |m, &x| m.max(x.abs() as f64)),
-                )
-            })
-            .collect();
-        let params = read_params(critic);
-        let m = params
-            .iter()
-            .flatten()
-            .fold(0.0f32, |m, &x| m.max(x.abs()))
-            .max(f32::MIN_POSITIVE);
-        let mut counts = vec![0u64; HISTOGRAM_BINS];
-        for &x in params.iter().flatten() {
-            let bin = ((x + m) / (2.0 * m) * HISTOGRAM_BINS as f32) as usize;
-            counts[bin.min(HISTOGRAM_BINS - 1)] += 1;
-        }
-        (
-            max_abs,
-            Histogram {
-                lo: -m as f64,
-                hi: m as f64,
-                counts,
-            },
-        )
-    }
-
-    /// Per-layer figures for the metrics: last critic step's gradient norms with max |w|, and,
-    /// where the critic records them, its input-gradient norms (see
-    /// [`Self::activation_gradient_norms`]).
-    pub fn layer_stats(&self, grad_norms: &[(&'static str, f64)]) -> (Vec<LayerStats>, Histogram) {
-        // The nets read once (from the device, where training runs there) for both figures.
-        let (generator, critic) = self.nets();
-        let (max_abs, hist) = Self::weight_stats(&critic);
-        let mut input_norms = self.activation_norms(&generator, &critic).into_iter();
-        let layers = grad_norms
-            .iter()
-            .zip(max_abs)
-            .map(|(&(name, grad_norm), (_, max_abs_weight))| LayerStats {
-                name: name.to_string(),
-                grad_norm,
-                max_abs_weight,
-                input_grad_norm: input_norms.next(),
-            })
-            .collect();
-        (layers, hist)
-    }
-
-    /// The fakes of the fixed noise: the generator's samples, or with a fixed generator the
-    /// fixed real points plus that noise.
-    fn fixed_fakes(&self, generator: &G, n: usize) -> Vec<f32> {
-        let noise = self.sample_noise[..n * Z].to_vec();
-        if self.fixed_generator {
-            self.sample_real
-                .iter()
-                .zip(&noise)
-                .map(|(r, e)| r + e)
-                .collect()
-        } else {
-            generator.generate(self.batch_tensor::<Z>(noise)).as_vec()
-        }
-    }
-
-    /// The norm of the gradient of the Wasserstein part of the critic loss, mean D(fake) -
-    /// mean D(real), w.r.t. each critic layer's input (the data first), on
-    /// [`ACTIVATION_NORM_POINTS`] of the fixed real points and as many fixed fakes. Empty for a
-    /// critic that does not record it.
-    pub fn activation_gradient_norms(&self) -> Vec<f64> {
-        let (generator, critic) = self.nets();
-        self.activation_norms(&generator, &critic)
-    }
-
-    /// [`Self::activation_gradient_norms`] of these nets.
-    fn activation_norms(&self, generator: &G, critic: &D) -> Vec<f64> {
-        if !D::ACTIVATION_NORMS {
-            return Vec::new();
-        }
-        let n = ACTIVATION_NORM_POINTS.min(self.sample_noise.len() / Z);
-        let mut x = self.sample_real[..n * X].to_vec();
-        x.extend(self.fixed_fakes(generator, n));
-        let share = 1.0 / n as f32;
-        let d_score: Vec<f32> = (0..2 * n)
-            .map(|i| if i < n { -share } else { share })
-            .collect();
-        critic.activation_gradient_norms(&self.batch_tensor::<X>(x), &d_score)
-    }
-
-    /// The whole training state, for a checkpoint. `config` is the run's; the hyperparameters
-    /// in it are replaced by the live ones.
-    pub fn checkpoint(&self, config: &TrainConfig, wall_s: f64) -> Result<Checkpoint, StepError> {
-        let (generator, critic) = self.host_nets()?;
-        let moments = |o: &Optimizer<f32>, critic: bool| -> Result<_, StepError> {
-            match &self.device {
-                // Moments exist once a net was updated (as the CPU optimizer's).
-                Some(device) if o.t > 0 => {
-                    let [m, v] = device
-                        .read_moments(critic)
-                        .map_err(|e| self.device_failed(e))?;
-                    Ok((
-                        if o.kind == OptimizerKind::Adam {
-                            m
-                        } else {
-                            Vec::new()
-                        },
-                        v,
-                    ))
-                }
-                Some(_) => Ok((Vec::new(), Vec::new())),
-                None => Ok((o.m.clone(), o.v.clone())),
-            }
-        };
-        let opt = |o: &Optimizer<f32>, critic: bool| -> Result<_, StepError> {
-            let (m, v) = moments(o, critic)?;
-            Ok(OptimizerState {
-                kind: o.kind,
-                lr: o.lr,
-                t: o.t,
-                m,
-                v,
-            })
-        };
-        Ok(Checkpoint {
-            step: self.step,
-            wall_s,
-            config: TrainConfig {
-                hyper: self.hyper.clone(),
-                ..config.clone()
-            },
-            generator: named_params(generator.as_ref()),
-            critic: named_params(critic.as_ref()),
-            opt_generator: opt(&self.opt_generator, false)?,
-            opt_critic: opt(&self.opt_critic, true)?,
-            rng: self.rng.clone(),
-            data: self.data_fingerprint.clone(),
-        })
-    }
-
-    /// Puts a checkpoint's state into this trainer. A checkpoint of another model (names or
-    /// shapes differ) is refused; after an error the trainer is half restored and must be
-    /// dropped.
-    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), String> {
-        load_named_params(&mut self.generator, &ck.generator)
-            .map_err(|e| format!("generator: {e}"))?;
-        load_named_params(&mut self.critic, &ck.critic).map_err(|e| format!("critic: {e}"))?;
-        let betas = ck.config.betas;
-        let opt_generator = optimizer(
-            &ck.opt_generator,
-            &ck.generator,
-            &named_params(&self.generator),
-            betas,
-        )?;
-        let critic = named_params(&self.critic);
-        let opt_critic = optimizer(&ck.opt_critic, &ck.critic, &critic, betas)?;
-        self.opt_generator = opt_generator;
-        self.opt_critic = opt_critic;
-        self.rng = ck.rng.clone();
-        self.step = ck.step;
-        self.hyper = ck.config.hyper.clone();
-        if let Some(device) = &self.device {
-            let params = [read_params(&self.generator), read_params(&self.critic)];
-            device
-                .write_state(
-                    [&params[0], &params[1]],
-                    [&self.opt_generator, &self.opt_critic],
-                )
-                .map_err(|e| format!("putting the checkpoint on the device: {e:#}"))?;
-        }
-        Ok(())
-    }
-
-    /// What the generator makes of the fixed noise (and, for 2-d data, the critic's surface).
-    pub fn samples(&self) -> SampleSet {
-        let (generator, critic) = self.nets();
-        let generated = self.fixed_fakes(&generator, self.sample_noise.len() / Z);
-        if X == 2 {
-            let pairs = |v: &[f32]| v.chunks(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>();
-            let g = SURFACE_GRID;
-            let cell = 2.0 * SURFACE_EXTENT / (g - 1) as f32;
-            let lattice: Vec<f32> = (0..g * g)
-                .flat_map(|i| {
-                    let (row, col) = (i / g, i % g);
-                    [
-                        -SURFACE_EXTENT + col as f32 * cell,
-                        SURFACE_EXTENT - row as f32 * cell,
-                    ]
-                })
-                .collect();
-            let critic = critic.score(self.batch_tensor::<X>(lattice)).as_vec();
-            SampleSet::Points {
-                step: self.step,
-                generated: pairs(&generated),
-                real: pairs(&self.sample_real),
-                extent: SURFACE_EXTENT,
-                grid: g,
-                critic,
-            }
-        } else {
-            let channels = self.data.channels();
-            let unit = |v: &[f32]| v.iter().map(|&v| self.data.to_unit(v)).collect();
-            SampleSet::Images {
-                step: self.step,
-                side: ((X / channels) as f64).sqrt().round() as usize,
-                channels,
-                count: SAMPLE_IMAGES,
-                generated: unit(&generated),
-                real: unit(&self.sample_real),
-            }
-        }
-    }
-
-    /// The critic's value at each of `points` (rows of `X` values, one after another).
-    pub fn critic_values(&self, points: &[f32]) -> Vec<f32> {
-        self.nets()
-            .1
-            .score(self.batch_tensor::<X>(points.to_vec()))
-            .as_vec()
-    }
-
-    /// Every value of the critic's weight tensors (biases left out).
-    pub fn critic_weights(&self) -> Vec<f32> {
-        self.nets()
-            .1
-            .layer_weights()
-            .into_iter()
-            .flat_map(|(_, w)| w.as_vec())
-            .collect()
-    }
-
-    /// Draws `n` samples from the generator with fresh noise from `seed` (flattened rows).
-    pub fn draw(&self, n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let noise = (0..n * Z)
-            .map(|_| StandardNormal.sample(&mut rng))
-            .collect();
-        self.nets()
-            .0
-            .generate(self.batch_tensor::<Z>(noise))
-            .as_vec()
-    }
-}
-
-/// Shards of the batch whose forward and backward passes run in parallel, one per pool thread
-/// at a time (data parallelism: every op of a shard, not only the matrix products, runs beside
-/// the other shard's). Their number is fixed, not the thread count, so that a run's numbers do
-/// not depend on `--threads`.
-pub const SHARDS: usize = 2;
-
-/// The most input values a shard holds (eight 64x64 colour pictures): a bigger batch is cut
-/// into more shards, run [`SHARDS`] at a time, so that the activations a shard keeps for its
-/// backward pass, the largest memory of a step, stay bounded whatever the batch.
-pub const SHARD_VALUES: usize = 8 * 64 * 64 * 3;
-
-/// The rows of each of `parts` shards of a batch of `n`: contiguous, sizes differing by at
-/// most one (fewer shards when `n` is smaller).
-fn shards(n: usize, parts: usize) -> Vec<Range<usize>> {
-    let parts = parts.min(n).max(1);
-    (0..parts)
-        .map(|i| i * n / parts..(i + 1) * n / parts)
-        .collect()
-}
-
-/// Runs `work` on each shard, [`SHARDS`] at a time in parallel, and hands the results to
-/// `fold` in shard order (so that sums over them are the same every run).
-fn for_shards<R: Send>(
-    ranges: Vec<Range<usize>>,
-    work: impl Fn(Range<usize>) -> R + Sync,
-    mut fold: impl FnMut(R),
-) {
-    for wave in ranges.chunks(SHARDS) {
-        // Each shard starts unfrozen: see `unfrozen`.
-        let shard = |rows: &Range<usize>| unfrozen(|| work(rows.clone()));
-        let results: Vec<R> = wave.par_iter().map(shard).collect();
-        results.into_iter().for_each(&mut fold);
-    }
-}
-
-/// Rows `rows` of a row-major batch, as a tensor.
-fn rows_tensor<const N: usize>(dev: &Cpu, values: &[f32], rows: &Range<usize>) -> Batch<N, f32> {
-    let data = values[rows.start * N..rows.end * N].to_vec();
-    dev.tensor_from_vec(data, (rows.len(), Const::<N>))
 }
 
 /// The figures of one shard of a critic step.
@@ -831,95 +527,15 @@ struct CriticShard {
     grad_norms: Vec<f32>,
 }
 
-/// Adds one shard's gradients into the running total (the first shard's become it).
-fn add_grads(total: &mut Option<Vec<Vec<f32>>>, part: Vec<Vec<f32>>) {
-    match total {
-        None => *total = Some(part),
-        Some(total) => {
-            for (t, p) in total.iter_mut().zip(&part) {
-                t.iter_mut().zip(p).for_each(|(t, p)| *t += *p);
-            }
-        }
-    }
-}
-
-fn all_finite(grads: &[Vec<f32>]) -> bool {
-    grads.iter().flatten().all(|x| x.is_finite())
-}
-
-fn l2(v: &[f32]) -> f64 {
-    v.iter()
-        .map(|&x| (x as f64) * (x as f64))
-        .sum::<f64>()
-        .sqrt()
-}
-
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
-}
-
-/// An optimizer from saved state whose moments follow `saved`'s tensor order, reordered to the
-/// model's order (`model`).
-fn optimizer(
-    state: &OptimizerState,
-    saved: &[NamedTensor],
-    model: &[NamedTensor],
-    betas: [f64; 2],
-) -> Result<Optimizer<f32>, String> {
-    let reorder = |moments: &[Vec<f32>]| -> Result<Vec<Vec<f32>>, String> {
-        if moments.is_empty() {
-            return Ok(Vec::new());
-        }
-        model
-            .iter()
-            .map(|t| {
-                saved
-                    .iter()
-                    .position(|s| s.name == t.name)
-                    .and_then(|i| moments.get(i))
-                    .filter(|m| m.len() == t.values.len())
-                    .cloned()
-                    .ok_or_else(|| format!("optimizer state for {} is missing", t.name))
-            })
-            .collect()
-    };
-    Ok(Optimizer {
-        kind: state.kind,
-        lr: state.lr,
-        betas,
-        t: state.t,
-        m: reorder(&state.m)?,
-        v: reorder(&state.v)?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::BenchConfig;
+    use crate::event::SampleSet;
     use crate::data::ImageFolder;
     use crate::model::cifar::{CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES};
     use crate::model::toy::{TOY_DIM, ToyCritic, ToyGenerator};
     use crate::train::families::{CifarD, CifarG};
-
-    #[test]
-    fn shards_cover_the_batch_once() {
-        for n in 1..40 {
-            for parts in 1..5 {
-                let s = shards(n, parts);
-                assert_eq!(s.len(), parts.min(n));
-                assert_eq!(s[0].start, 0);
-                assert_eq!(s.last().unwrap().end, n);
-                assert!(s.windows(2).all(|w| w[0].end == w[1].start));
-                let sizes: Vec<usize> = s.iter().map(|r| r.len()).collect();
-                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
-                assert!(hi - lo <= 1, "{n} in {parts}: {sizes:?}");
-            }
-        }
-    }
 
     /// Trains `trainer` a little, then computes the gradients of one batch of `b` on one shard
     /// and on three: the figures and gradients must agree.
