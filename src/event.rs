@@ -52,6 +52,22 @@ impl Command {
         Some(h)
     }
 
+    /// What the command changes, from `before`, as the run's events and log say it (`None` for
+    /// a command that changes no hyperparameter).
+    pub fn describe(&self, before: &Hyper) -> Option<String> {
+        Some(match *self {
+            Command::SetLambda { lambda } => format!("lambda {} -> {lambda}", before.lambda),
+            Command::SetLearningRates { generator, critic } => {
+                format!("learning rates G {generator:e} D {critic:e}")
+            }
+            Command::SetCriticSteps { n_critic } => {
+                format!("critic steps {} -> {n_critic}", before.n_critic)
+            }
+            Command::SetPenalty { penalty } => format!("penalty {} -> {penalty}", before.penalty),
+            _ => return None,
+        })
+    }
+
     /// Checks a command's values against the hyperparameters' limits (`config`), the same ones
     /// the command line applies. The monitor's keys and the run's socket both call this.
     pub fn validate(&self) -> Result<(), String> {
@@ -102,6 +118,13 @@ pub enum TrainEvent {
         step: u64,
         hyper: Hyper,
         change: String,
+    },
+    /// A change of hyperparameters the run refused (a value out of its limits), and why; the
+    /// run goes on with the values it had.
+    #[serde(rename = "refused")]
+    ChangeRefused {
+        step: u64,
+        reason: String,
     },
     State {
         step: u64,

@@ -822,3 +822,28 @@ fn quick_key_presses_add_up_before_the_run_answers() {
         PenaltyMode::Clip
     );
 }
+
+/// A key whose change the limits refuse sends nothing and says why on the status line, as a
+/// change the run refuses does; an accepted change clears it.
+#[test]
+fn a_refused_change_is_said_on_the_status_line() {
+    let mut app = mnist_app();
+    app.hyper.n_critic = 1;
+    assert_eq!(app.on_action(Action::CriticStepsDown), None);
+    let said = render(&app, 80, 24);
+    assert!(
+        said.contains("refused critic steps 1 -> 0: critic steps must be from 1"),
+        "{said}"
+    );
+    let reason = "refused lambda 10 -> -1: lambda must be a finite number >= 0".to_string();
+    app.on_event(TrainEvent::ChangeRefused { step: 5, reason });
+    assert!(render(&app, 80, 24).contains("refused lambda 10 -> -1"));
+    let mut hyper = app.hyper.clone();
+    hyper.lambda = 12.5;
+    app.on_event(TrainEvent::HyperChanged {
+        step: 6,
+        hyper,
+        change: "lambda 10 -> 12.5".into(),
+    });
+    assert!(!render(&app, 80, 24).contains("refused"));
+}

@@ -62,9 +62,9 @@ fn commands_change_the_run_and_are_announced() {
             penalty: PenaltyMode::Lp,
         })
         .unwrap();
-    commands.send(Command::SetLambda { lambda: -3.0 }).unwrap(); // invalid: ignored
+    commands.send(Command::SetLambda { lambda: -3.0 }).unwrap(); // invalid: refused
     commands.send(Command::Pause).unwrap();
-    let mut changes = Vec::new();
+    let (mut changes, mut refused) = (Vec::new(), Vec::new());
     let paused_at = loop {
         match next(&worker) {
             TrainEvent::HyperChanged {
@@ -72,6 +72,7 @@ fn commands_change_the_run_and_are_announced() {
                 hyper,
                 change,
             } => changes.push((step, hyper, change)),
+            TrainEvent::ChangeRefused { reason, .. } => refused.push(reason),
             TrainEvent::State {
                 step,
                 state: RunState::Paused,
@@ -85,6 +86,11 @@ fn commands_change_the_run_and_are_announced() {
     assert_eq!(changes[0].1.lambda, 0.125);
     assert!(changes[0].2.contains("lambda"));
     assert_eq!(changes[1].1.penalty, PenaltyMode::Lp);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("refused lambda 0.125 -> -3: lambda must be"),
+        "{refused:?}"
+    );
 
     // Paused: nothing more arrives until resumed (a pending sample request is answered).
     commands.send(Command::SampleNow).unwrap();

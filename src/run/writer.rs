@@ -281,9 +281,9 @@ impl RunWriter {
                     tensorboard.metrics(m)?;
                 }
             }
-            TrainEvent::HyperChanged { .. } | TrainEvent::CheckpointSaved { .. } => {
-                self.record(&event)?
-            }
+            TrainEvent::HyperChanged { .. }
+            | TrainEvent::ChangeRefused { .. }
+            | TrainEvent::CheckpointSaved { .. } => self.record(&event)?,
             TrainEvent::State { state, reason, .. } => {
                 self.record(&event)?;
                 outcome = match state {

@@ -531,8 +531,8 @@ struct CriticShard {
 mod tests {
     use super::*;
     use crate::config::BenchConfig;
-    use crate::event::SampleSet;
     use crate::data::ImageFolder;
+    use crate::event::SampleSet;
     use crate::model::cifar::{CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES};
     use crate::model::toy::{TOY_DIM, ToyCritic, ToyGenerator};
     use crate::train::families::{CifarD, CifarG};

@@ -303,28 +303,28 @@ where
                 self.send_checkpoint();
                 return Flow::Train;
             }
-            Command::SetLambda { lambda } => {
-                format!("lambda {} -> {lambda}", self.trainer.hyper.lambda)
-            }
-            Command::SetLearningRates { generator, critic } => {
-                format!("learning rates G {generator:e} D {critic:e}")
-            }
-            Command::SetCriticSteps { n_critic } => {
-                format!("critic steps {} -> {n_critic}", self.trainer.hyper.n_critic)
-            }
-            Command::SetPenalty { penalty } => {
-                format!("penalty {} -> {penalty}", self.trainer.hyper.penalty)
-            }
+            Command::SetLambda { .. }
+            | Command::SetLearningRates { .. }
+            | Command::SetCriticSteps { .. }
+            | Command::SetPenalty { .. } => command,
         };
-        let Some(hyper) = command.applied_to(&self.trainer.hyper) else {
+        let before = &self.trainer.hyper;
+        let (Some(hyper), Some(description)) = (change.applied_to(before), change.describe(before))
+        else {
             return Flow::Train;
         };
-        if hyper.validate().is_ok() && hyper != self.trainer.hyper {
+        // The worker's last word on a change (an in-process front end sends its own unchecked).
+        if let Err(reason) = change.validate().and_then(|()| hyper.validate()) {
+            self.send(TrainEvent::ChangeRefused {
+                step: self.trainer.step,
+                reason: format!("refused {description}: {reason}"),
+            });
+        } else if hyper != *before {
             self.trainer.set_hyper(hyper.clone());
             self.send(TrainEvent::HyperChanged {
                 step: self.trainer.step,
                 hyper,
-                change,
+                change: description,
             });
         }
         Flow::Train

@@ -94,6 +94,9 @@ pub struct App {
     pub dirty: bool,
     /// A problem with what the monitor was given, shown on the status line.
     pub problem: Option<String>,
+    /// The newest change of hyperparameters refused (by the keys' limits or by the run), and
+    /// why: shown on the status line until a change is accepted.
+    pub refused: Option<String>,
 }
 
 impl App {
@@ -128,6 +131,7 @@ impl App {
             quit: false,
             dirty: true,
             problem: None,
+            refused: None,
         }
     }
 
@@ -164,6 +168,12 @@ impl App {
                 }
                 self.hyper = hyper;
                 self.marks.push(step);
+                self.refused = None;
+            }
+            TrainEvent::ChangeRefused { reason, .. } => {
+                // The run keeps its values: they are the base of the next key again.
+                self.requested.clear();
+                self.refused = Some(reason);
             }
             TrainEvent::State {
                 step,
@@ -224,12 +234,15 @@ impl App {
             }),
             Action::SampleNow if running => Some(Command::SampleNow),
             Action::Checkpoint if running => Some(Command::Checkpoint),
-            // A change the limits refuse (config) is not sent: the keys, the command line and
-            // the socket accept the same values.
+            // A change the limits refuse (config) is not sent but said on the status line: the
+            // keys, the command line and the socket accept the same values.
             _ if running => {
-                let command = self
-                    .hyper_command(action)
-                    .filter(|c| c.validate().is_ok())?;
+                let command = self.hyper_command(action)?;
+                if let Err(reason) = command.validate() {
+                    let what = command.describe(self.target()).unwrap_or_default();
+                    self.refused = Some(format!("refused {what}: {reason}"));
+                    return None;
+                }
                 let target = self.target();
                 if let Some(next) = command.applied_to(target).filter(|h| h != target) {
                     self.requested.push_back(next);

@@ -210,8 +210,8 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             red,
         )));
     }
-    if let Some(problem) = &app.problem {
-        let text = format!(" {problem}");
+    for message in [&app.refused, &app.problem].into_iter().flatten() {
+        let text = format!(" {message}");
         lines.push(Line::from(Span::styled(text, Style::new().fg(Color::Red))));
     }
     lines
