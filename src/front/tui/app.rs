@@ -4,18 +4,10 @@
 use std::collections::VecDeque;
 
 use super::history::Series;
-use super::keys::Action;
+use super::keys::{Action, LAMBDA_FACTOR, LAMBDA_FLOOR, LAMBDA_FROM_ZERO, LR_FACTOR};
 use super::view::{ColorMode, Pane, View};
 use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::event::{Command, RunState, SampleSet, StepMetrics, TrainEvent};
-
-/// Lambda moves by this factor per key press.
-pub const LAMBDA_FACTOR: f64 = 1.25;
-/// `+` from lambda = 0 goes here; `-` below `LAMBDA_FLOOR` goes to 0.
-pub const LAMBDA_FROM_ZERO: f64 = 0.01;
-pub const LAMBDA_FLOOR: f64 = 0.001;
-/// Learning rates move by this factor per key press.
-pub const LR_FACTOR: f64 = 2.0;
 
 /// The curves' series.
 #[derive(Clone, Debug)]

@@ -219,19 +219,20 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
 
 fn draw_help(frame: &mut Frame, area: Rect) {
     let width = 52.min(area.width);
-    let height = (keys::HELP.len() as u16 + 2).min(area.height);
+    let help = keys::help();
+    let height = (help.len() as u16 + 2).min(area.height);
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let lines: Vec<Line> = keys::HELP
-        .iter()
+    let lines: Vec<Line> = help
+        .into_iter()
         .map(|(k, what)| {
             Line::from(vec![
                 Span::styled(format!("{k:>10}  "), Style::new().bold()),
-                Span::raw(*what),
+                Span::raw(what),
             ])
         })
         .collect();
