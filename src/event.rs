@@ -232,6 +232,72 @@ pub enum SampleSet {
     },
 }
 
+/// A toy [`SampleSet`] laid out on a `side` x `side` picture, for any renderer (the monitor's
+/// half blocks, the PNG files): each pixel's critic value scaled to [0, 1] over the surface
+/// (low to high), row-major from the top (y = +extent), and the pixels the real and generated
+/// points fall on (those inside the picture).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToyPicture {
+    pub side: usize,
+    pub surface: Vec<f32>,
+    pub real: Vec<(usize, usize)>,
+    pub generated: Vec<(usize, usize)>,
+}
+
+impl SampleSet {
+    /// A toy set laid out on a `side` x `side` picture (`None` for pictures).
+    pub fn toy_picture(&self, side: usize) -> Option<ToyPicture> {
+        let SampleSet::Points {
+            generated,
+            real,
+            extent,
+            grid,
+            critic,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(ToyPicture::new(
+            generated, real, *extent, *grid, critic, side,
+        ))
+    }
+}
+
+impl ToyPicture {
+    fn new(
+        generated: &[[f32; 2]],
+        real: &[[f32; 2]],
+        extent: f32,
+        grid: usize,
+        critic: &[f32],
+        side: usize,
+    ) -> Self {
+        let (lo, hi) = critic
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let cell = |p: usize| (p * grid / side).min(grid.saturating_sub(1));
+        let surface = (0..side * side)
+            .map(|i| (critic[cell(i / side) * grid + cell(i % side)] - lo) / span)
+            .collect();
+        let pixel = |p: &[f32; 2]| {
+            let x = (p[0] + extent) / (2.0 * extent) * side as f32;
+            let y = (extent - p[1]) / (2.0 * extent) * side as f32;
+            let inside = |v: f32| (0.0..side as f32).contains(&v);
+            (inside(x) && inside(y)).then_some((x as usize, y as usize))
+        };
+        Self {
+            side,
+            surface,
+            real: real.iter().filter_map(pixel).collect(),
+            generated: generated.iter().filter_map(pixel).collect(),
+        }
+    }
+}
+
 impl SampleSet {
     pub fn step(&self) -> u64 {
         match self {
@@ -366,6 +432,36 @@ impl TryFrom<UncheckedSampleSet> for SampleSet {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_toy_picture_puts_the_corners_centre_and_surface_where_they_are() {
+        // A 2x2 lattice over [-2, 2]^2: top left lowest, bottom right highest.
+        let critic = [0.0, 1.0, 3.0, 5.0];
+        let points = [
+            [-2.0, 2.0],
+            [0.0, 0.0],
+            [1.99, -1.99],
+            [2.5, 0.0],
+            [0.0, -2.0],
+        ];
+        let set = SampleSet::Points {
+            step: 0,
+            generated: points.to_vec(),
+            real: vec![[-1.0, 1.0]],
+            extent: 2.0,
+            grid: 2,
+            critic: critic.to_vec(),
+        };
+        let p = set.toy_picture(8).unwrap();
+        // Inside: the top-left corner, the centre, the bottom-right pixel; outside: x > 2 and
+        // the bottom edge y = -2 itself.
+        assert_eq!(p.generated, vec![(0, 0), (4, 4), (7, 7)]);
+        assert_eq!(p.real, vec![(2, 2)]);
+        assert_eq!(p.surface.len(), 64);
+        // Each 4x4 quarter shows its lattice cell, scaled from the lowest (0) to the highest (1).
+        assert_eq!((p.surface[0], p.surface[3], p.surface[4]), (0.0, 0.0, 0.2));
+        assert_eq!((p.surface[4 * 8], p.surface[63]), (0.6, 1.0));
+    }
+
     use super::*;
 
     fn images(side: usize, count: usize, generated: usize, real: usize) -> SampleSet {

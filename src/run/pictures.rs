@@ -3,7 +3,7 @@
 
 use image::{DynamicImage, GrayImage, Rgb, RgbImage};
 
-use crate::event::SampleSet;
+use crate::event::{SampleSet, ToyPicture};
 
 /// Gap between grid cells, in pixels.
 pub const GRID_GAP: u32 = 2;
@@ -99,14 +99,10 @@ pub fn render(samples: &SampleSet) -> image::DynamicImage {
             generated,
             ..
         } => image_grid(generated, *count, *side, *channels, grid_columns(*count)),
-        SampleSet::Points {
-            generated,
-            real,
-            extent,
-            grid,
-            critic,
-            ..
-        } => scatter(generated, real, *extent, *grid, critic).into(),
+        SampleSet::Points { .. } => {
+            let side = SCATTER_SIDE as usize;
+            scatter(&samples.toy_picture(side).expect("a toy set")).into()
+        }
     }
 }
 
@@ -127,46 +123,26 @@ pub fn render_real(samples: &SampleSet) -> Option<image::DynamicImage> {
     }
 }
 
-/// Real points (green) and generated points (orange) over the critic's value surface.
-pub fn scatter(
-    generated: &[[f32; 2]],
-    real: &[[f32; 2]],
-    extent: f32,
-    grid: usize,
-    critic: &[f32],
-) -> RgbImage {
-    let side = SCATTER_SIDE;
-    let (lo, hi) = critic
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let span = if hi > lo { hi - lo } else { 1.0 };
+/// Real points (green) and generated points (orange), dots of 3x3 pixels, over the critic's
+/// value surface.
+pub fn scatter(picture: &ToyPicture) -> RgbImage {
+    let side = picture.side as u32;
     let mut img = RgbImage::from_fn(side, side, |x, y| {
-        let gx = (x as usize * grid / side as usize).min(grid - 1);
-        let gy = (y as usize * grid / side as usize).min(grid - 1);
-        diverging((critic[gy * grid + gx] - lo) / span)
+        diverging(picture.surface[(y * side + x) as usize])
     });
-    let to_px = |p: [f32; 2]| {
-        let x = ((p[0] + extent) / (2.0 * extent) * side as f32).round() as i64;
-        let y = ((extent - p[1]) / (2.0 * extent) * side as f32).round() as i64;
-        (x, y)
-    };
-    let mut dot = |p: [f32; 2], colour: Rgb<u8>| {
-        let (cx, cy) = to_px(p);
-        for dy in -1..=1 {
-            for dx in -1..=1 {
-                let (x, y) = (cx + dx, cy + dy);
-                if (0..side as i64).contains(&x) && (0..side as i64).contains(&y) {
+    let mut dot = |(cx, cy): (usize, usize), colour: Rgb<u8>| {
+        for y in cy.saturating_sub(1)..=cy + 1 {
+            for x in cx.saturating_sub(1)..=cx + 1 {
+                if x < side as usize && y < side as usize {
                     img.put_pixel(x as u32, y as u32, colour);
                 }
             }
         }
     };
-    for &p in real {
+    for &p in &picture.real {
         dot(p, Rgb([0, 140, 0]));
     }
-    for &p in generated {
+    for &p in &picture.generated {
         dot(p, Rgb([255, 140, 0]));
     }
     img

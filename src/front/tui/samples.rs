@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::app::App;
 use super::halfblock::{self, Pixels};
-use crate::event::SampleSet;
+use crate::event::{SampleSet, ToyPicture};
 
 const GAP: [u8; 3] = [70, 70, 70];
 const REAL: [u8; 3] = [0, 170, 0];
@@ -42,16 +42,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, block: Block) {
             inner.width as usize,
             2 * inner.height as usize,
         ),
-        SampleSet::Points {
-            generated,
-            real,
-            extent,
-            grid,
-            critic,
-            ..
-        } => {
+        SampleSet::Points { .. } => {
             let side = (inner.width as usize).min(2 * inner.height as usize);
-            scatter(generated, real, *extent, *grid, critic, side)
+            scatter(&samples.toy_picture(side).expect("a toy set"))
         }
     };
     halfblock::draw(
@@ -155,44 +148,16 @@ fn diverging(t: f32) -> [u8; 3] {
     std::array::from_fn(|k| (a[k] + (b[k] - a[k]) * u) as u8)
 }
 
-/// Real and generated points over the critic's surface on a `side` x `side` picture.
-pub fn scatter(
-    generated: &[[f32; 2]],
-    real: &[[f32; 2]],
-    extent: f32,
-    grid: usize,
-    critic: &[f32],
-    side: usize,
-) -> Pixels {
+/// Real and generated points over the critic's surface, a pixel each.
+pub fn scatter(picture: &ToyPicture) -> Pixels {
+    let side = picture.side;
     let mut px = Pixels::new(side, side, [0, 0, 0]);
-    if side == 0 {
-        return px;
+    for (i, &t) in picture.surface.iter().enumerate() {
+        px.set(i % side, i / side, diverging(t));
     }
-    let (lo, hi) = critic
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    for y in 0..side {
-        for x in 0..side {
-            let (gx, gy) = (
-                (x * grid / side).min(grid - 1),
-                (y * grid / side).min(grid - 1),
-            );
-            px.set(x, y, diverging((critic[gy * grid + gx] - lo) / span));
-        }
-    }
-    let to_px = |p: [f32; 2]| {
-        let x = (p[0] + extent) / (2.0 * extent) * side as f32;
-        let y = (extent - p[1]) / (2.0 * extent) * side as f32;
-        (x >= 0.0 && y >= 0.0).then_some((x as usize, y as usize))
-    };
-    for (points, colour) in [(real, REAL), (generated, FAKE)] {
-        for &p in points {
-            if let Some((x, y)) = to_px(p) {
-                px.set(x, y, colour);
-            }
+    for (points, colour) in [(&picture.real, REAL), (&picture.generated, FAKE)] {
+        for &(x, y) in points {
+            px.set(x, y, colour);
         }
     }
     px
