@@ -214,6 +214,14 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         &["--no-ui", "--device", "cuda", "--out", d],
         "--device cuda: this wgangp-tui was built without CUDA",
     );
+    assert_bad_input(
+        &["gpu-check", "--device", "cuda"],
+        "--device cuda: this wgangp-tui was built without CUDA",
+    );
+    assert_bad_input(
+        &["gpu-check", "--device", "cpu"],
+        "compares a device with the CPU",
+    );
 }
 
 #[test]

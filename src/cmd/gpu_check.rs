@@ -363,16 +363,20 @@ fn update_kernels(a: &dyn Backend, b: &dyn Backend) -> Result<Vec<(&'static str,
     Ok(results)
 }
 
-/// Compares the device `choice` names (the first GPU, or the CPU twin) with the CPU on 3
-/// batches from `seed` on.
-pub fn run(choice: DeviceChoice, seed: u64) -> Result<GpuCheck> {
-    let device: Arc<dyn Backend> = match choice {
+/// The device `choice` names: the first GPU, or the CPU twin.
+pub fn open(choice: DeviceChoice) -> Result<Arc<dyn Backend>> {
+    Ok(match choice {
         DeviceChoice::Cpu => {
             bail!("gpu-check compares a device with the CPU: --device cuda or twin")
         }
         DeviceChoice::Cuda => crate::model::device::open_cuda()?,
         DeviceChoice::Twin => Arc::new(Twin::new()),
-    };
+    })
+}
+
+/// Compares `device` (opened from `choice`) with the CPU on 3 batches from `seed` on; a GPU
+/// also with the twin.
+pub fn run(device: Arc<dyn Backend>, choice: DeviceChoice, seed: u64) -> Result<GpuCheck> {
     let mut check = compare(device.clone(), None, &[seed, seed + 1, seed + 2])?;
     if choice != DeviceChoice::Twin {
         let twin = against_twin(device, Arc::new(Twin::new()))?;

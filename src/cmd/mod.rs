@@ -63,7 +63,12 @@ pub fn run(cli: &Cli) -> ExitCode {
             Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
         },
         Sub::GpuCheck(args) => {
-            let checked = gpu_check::run(args.device, 0).and_then(|check| {
+            // No device to check is a bad environment (exit 2); a check that fails, exit 1.
+            let device = match gpu_check::open(args.device) {
+                Ok(device) => device,
+                Err(e) => return fail(&format!("{e:#}"), BAD_INPUT),
+            };
+            let checked = gpu_check::run(device, args.device, 0).and_then(|check| {
                 print_json(&check);
                 gpu_check::verdict(&check)
             });
