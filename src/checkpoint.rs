@@ -1,5 +1,5 @@
 //! What a checkpoint holds: everything a run needs to go on exactly where it stopped, as plain
-//! data. The trainer makes one, the run folder writes and reads it (`run::checkpoints`).
+//! data. The trainer makes one, the run folder writes and reads it (`run::checkpoint_store`).
 
 use rand_chacha::ChaCha8Rng;
 

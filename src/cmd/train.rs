@@ -12,7 +12,7 @@ use crate::data::Dataset;
 use crate::front::tui::loading::{self, Loaded};
 use crate::front::{Ended, headless, tui};
 use crate::model::device;
-use crate::run::checkpoints::run_dir_of;
+use crate::run::checkpoint_store::run_dir_of;
 use crate::run::detach;
 use crate::run::writer::Outcome;
 use crate::train::families::check_checkpoint;

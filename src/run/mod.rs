@@ -1,8 +1,8 @@
-//! The run folder: its files (`writer`, `checkpoints`, `pictures`), its lock, and its socket
+//! The run folder: its files (`writer`, `checkpoint_store`, `pictures`), its lock, and its socket
 //! (`protocol`, `server` for the training process, `client` for viewers), and `detach`, which
 //! hands a run to a background process.
 
-pub mod checkpoints;
+pub mod checkpoint_store;
 pub mod client;
 pub mod detach;
 pub mod lock;

@@ -13,7 +13,7 @@ use std::sync::mpsc::Sender;
 
 use anyhow::{Context, Result};
 
-use super::checkpoints::newest_step;
+use super::checkpoint_store::newest_step;
 use super::lock::{RunLock, lock_run};
 use super::pictures;
 use super::server::{Listener, Server};
