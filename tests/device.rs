@@ -51,6 +51,22 @@ where
     (cpu, twin)
 }
 
+/// The critic's and the generator's gradients, each `[cpu, twin]`, agree to
+/// [`GRADIENT_TOLERANCE`].
+fn assert_close_gradients(label: &str, critic: [&[Vec<f32>]; 2], generator: [&[Vec<f32>]; 2]) {
+    let critic_err = max_rel_err(critic[0], critic[1]);
+    let generator_err = max_rel_err(generator[0], generator[1]);
+    println!("{label}: critic {critic_err:.2e}, generator {generator_err:.2e}");
+    assert!(
+        critic_err <= GRADIENT_TOLERANCE,
+        "{label}: critic gradients off by {critic_err:.2e}"
+    );
+    assert!(
+        generator_err <= GRADIENT_TOLERANCE,
+        "{label}: generator gradients off by {generator_err:.2e}"
+    );
+}
+
 /// One critic step's and one generator step's gradients, twin against CPU, for each seed.
 fn gradients_agree<G, D, const Z: usize, const X: usize>(args: &[&str])
 where
@@ -63,17 +79,8 @@ where
         let (mut cpu, mut twin) = trainers::<G, D, Z, X>(&args);
         let (c_stats, c_critic, c_loss, c_gen) = cpu.probe_gradients().unwrap();
         let (t_stats, t_critic, t_loss, t_gen) = twin.probe_gradients().unwrap();
-        let critic_err = max_rel_err(&c_critic, &t_critic);
-        let generator_err = max_rel_err(&c_gen, &t_gen);
-        println!("{args:?}: critic {critic_err:.2e}, generator {generator_err:.2e}");
-        assert!(
-            critic_err <= GRADIENT_TOLERANCE,
-            "{args:?}: critic gradients off by {critic_err:.2e}"
-        );
-        assert!(
-            generator_err <= GRADIENT_TOLERANCE,
-            "{args:?}: generator gradients off by {generator_err:.2e}"
-        );
+        let label = format!("{args:?}");
+        assert_close_gradients(&label, [&c_critic, &t_critic], [&c_gen, &t_gen]);
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * (1.0 + a.abs());
         for (what, a, b) in [
             ("loss", c_stats.loss, t_stats.loss),
@@ -177,19 +184,8 @@ where
         let mut twin = twin.on_device(Arc::new(Twin::new())).unwrap();
         let (c_stats, c_critic, c_loss, c_gen) = cpu.probe_gradients().unwrap();
         let (t_stats, t_critic, t_loss, t_gen) = twin.probe_gradients().unwrap();
-        let critic_err = max_rel_err(&c_critic, &t_critic);
-        let generator_err = max_rel_err(&c_gen, &t_gen);
-        println!(
-            "{side}x{side} seed {seed}: critic {critic_err:.2e}, generator {generator_err:.2e}"
-        );
-        assert!(
-            critic_err <= GRADIENT_TOLERANCE,
-            "{side}x{side} seed {seed}: critic off by {critic_err:.2e}"
-        );
-        assert!(
-            generator_err <= GRADIENT_TOLERANCE,
-            "{side}x{side} seed {seed}: generator off by {generator_err:.2e}"
-        );
+        let label = format!("{side}x{side} seed {seed}");
+        assert_close_gradients(&label, [&c_critic, &t_critic], [&c_gen, &t_gen]);
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * (1.0 + a.abs());
         assert!(close(c_stats.loss, t_stats.loss));
         assert!(close(c_stats.penalty, t_stats.penalty));

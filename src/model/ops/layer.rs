@@ -62,15 +62,7 @@ thread_local! {
 /// reference sets `requires_grad=False` on it for the same reason), and its weight gradients
 /// are a sixth of that step's products.
 pub fn with_frozen_weights<R>(f: impl FnOnce() -> R) -> R {
-    /// Restores the flag however `f` ends, a panic included.
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            FROZEN.set(self.0);
-        }
-    }
-    let _restore = Restore(FROZEN.replace(true));
-    f()
+    frozen_while(true, f)
 }
 
 /// Runs `f` with no weights frozen, whatever the thread was doing. Work that builds layers on
@@ -78,13 +70,18 @@ pub fn with_frozen_weights<R>(f: impl FnOnce() -> R) -> R {
 /// [`with_frozen_weights`] may meanwhile run a job of another computation (another trainer's
 /// critic step in the same pool, as the tests run them), whose weights must still learn.
 pub fn unfrozen<R>(f: impl FnOnce() -> R) -> R {
+    frozen_while(false, f)
+}
+
+/// Runs `f` with this thread's flag at `frozen`, restored however `f` ends, a panic included.
+fn frozen_while<R>(frozen: bool, f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             FROZEN.set(self.0);
         }
     }
-    let _restore = Restore(FROZEN.replace(false));
+    let _restore = Restore(FROZEN.replace(frozen));
     f()
 }
 
