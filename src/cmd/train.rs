@@ -9,11 +9,14 @@ use crate::checkpoint::Checkpoint;
 use crate::cli::Cli;
 use crate::config::{DataSpec, TrainConfig};
 use crate::data::Dataset;
+use crate::front::headless::Headless;
 use crate::front::tui::loading::{self, Loaded};
-use crate::front::{Ended, headless, tui};
+use crate::front::tui::{self, Monitor};
+use crate::front::{self, FrontEnd};
 use crate::model::device;
 use crate::run::checkpoint_store::run_dir_of;
 use crate::run::detach;
+use crate::run::session::{Ended, OnNonFinite, Training};
 use crate::run::writer::Outcome;
 use crate::train::families::check_checkpoint;
 use crate::util::{say, signals};
@@ -44,13 +47,26 @@ pub fn run(cli: &Cli) -> ExitCode {
     if let Some(changed) = &changed {
         say(format_args!("{changed}"));
     }
-    let ended = if monitor {
-        tui::run(config.clone(), data, from, cli.paused, cli.ascii, changed)
+    // The monitor lets a person mend a run that turned non-finite; headless, it ends there.
+    let (mut front, on_non_finite): (Box<dyn FrontEnd>, _) = if monitor {
+        (
+            Box::new(Monitor::new(config.clone(), cli.ascii)),
+            OnNonFinite::Pause,
+        )
     } else {
-        headless::run(config.clone(), data, from, cli.paused)
+        (Box::new(Headless::new(&config)), OnNonFinite::Stop)
     };
+    let ended = Training::open(
+        config.clone(),
+        data,
+        from,
+        cli.paused,
+        on_non_finite,
+        changed,
+    )
+    .and_then(|session| front::drive(session, front.as_mut()));
     match ended {
-        Ok(ended) if ended.detached => go_on_in_background(&ended, &config),
+        Ok(ended) if ended.left.detach => go_on_in_background(&ended, &config),
         Ok(ended) => report(&ended),
         Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
     }
@@ -60,16 +76,21 @@ pub fn run(cli: &Cli) -> ExitCode {
 /// status when there is none, or when the user gave up.
 fn load(spec: &DataSpec, monitor: bool) -> Result<Dataset, ExitCode> {
     let loaded = match spec {
-        DataSpec::Folder { path, .. } if monitor => loading::load(spec, path.display().to_string())
-            .map_err(|e| fail(&format!("{e:#}"), FAILED))?,
+        DataSpec::Folder { path, .. } if monitor => {
+            let spec = spec.clone();
+            loading::load(path.display().to_string(), move |report| {
+                Dataset::load_reporting(&spec, report)
+            })
+            .map_err(|e| fail(&format!("{e:#}"), FAILED))?
+        }
         _ => return Dataset::load(spec).map_err(|e| fail(&e.to_string(), BAD_INPUT)),
     };
     match loaded {
-        Loaded::Data(data, summary) => {
+        Loaded::Done(Ok((data, summary))) => {
             summary.iter().for_each(|line| say(format_args!("{line}")));
             Ok(data)
         }
-        Loaded::Failed(e) => Err(fail(&e.to_string(), BAD_INPUT)),
+        Loaded::Done(Err(e)) => Err(fail(&e.to_string(), BAD_INPUT)),
         Loaded::GivenUp(0) => {
             say(format_args!(
                 "gave up loading the pictures; no run was started"
@@ -134,9 +155,9 @@ fn go_on_in_background(ended: &Ended, config: &TrainConfig) -> ExitCode {
     if ended.outcome != Outcome::Finished || !more_to_do {
         return report(ended);
     }
-    match detach::continue_in_background(config, &ended.dir, ended.paused) {
+    match detach::continue_in_background(config, &ended.dir, ended.left.paused) {
         Ok((pid, log)) => {
-            let (what, how) = if ended.paused {
+            let (what, how) = if ended.left.paused {
                 ("the run waits, paused,", "resume it (space) in")
             } else {
                 ("training goes on", "watch it with")

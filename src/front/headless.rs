@@ -1,32 +1,18 @@
-//! Headless mode: consumes the worker's events and writes them to files in the run folder,
-//! with a progress line on stderr.
+//! Headless mode: a progress line on stderr while the session writes the run's files.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::Ended;
-use crate::checkpoint::Checkpoint;
+use super::FrontEnd;
 use crate::config::TrainConfig;
-use crate::data::Dataset;
 use crate::event::{Command, StepMetrics, TrainEvent};
-use crate::run::writer::{Outcome, start};
+use crate::run::session::{Feed, Left, Link};
 use crate::util::say;
-use crate::util::signals::SignalWatch;
 use crate::util::time::eta;
-
-/// Watches for termination signals: each one is recorded in `caught` and stops the worker.
-fn stop_on_signals(commands: Sender<Command>, caught: Arc<AtomicI32>) -> Result<SignalWatch> {
-    SignalWatch::start(move |signal| {
-        caught.store(signal, Ordering::SeqCst);
-        let _ = commands.send(Command::Stop);
-    })
-    .context("cannot watch for signals")
-}
 
 /// The progress line: rewritten in place on a terminal (at most 4 times a second), one line
 /// every 10 seconds otherwise so that a log file does not fill up.
@@ -78,57 +64,64 @@ impl Progress {
     }
 }
 
-/// Trains without a terminal UI until the run ends, writing its files.
-pub fn run(
-    config: TrainConfig,
-    data: Dataset,
-    from: Option<Checkpoint>,
-    paused: bool,
-) -> Result<Ended> {
-    let mut progress = Progress {
-        tty: std::io::stderr().is_terminal(),
-        last: None,
-        steps: config.steps,
-    };
-    let (mut writer, worker) = start(config.clone(), data, from, paused)?;
-    say(format_args!(
-        "training on {} ({:?} model) on {}, writing to {}",
-        config.data,
-        config.family,
-        config.device,
-        writer.dir().display()
-    ));
-    let caught = Arc::new(AtomicI32::new(0));
-    let signals = stop_on_signals(worker.commands(), caught.clone())?;
-    let mut outcome = None;
-    let mut last_metrics = None;
-    while let Ok(event) = worker.events().recv() {
-        if let TrainEvent::Metrics(m) = &event {
-            progress.show(m, false);
-            last_metrics = Some(m.clone());
-        }
-        if let (_, Some(end)) = writer.handle(event)? {
-            outcome = Some(end);
-            break;
+/// The front end without a terminal UI: a line saying what trains, then a progress line. A
+/// termination signal stops the run.
+pub struct Headless {
+    progress: Progress,
+    started: String,
+}
+
+impl Headless {
+    pub fn new(config: &TrainConfig) -> Self {
+        Self {
+            progress: Progress {
+                tty: std::io::stderr().is_terminal(),
+                last: None,
+                steps: config.steps,
+            },
+            started: format!(
+                "training on {} ({:?} model) on {}, writing to {}",
+                config.data,
+                config.family,
+                config.device,
+                config.out.display()
+            ),
         }
     }
-    drop(signals);
-    writer.stop_serving();
-    if let Some(m) = &last_metrics {
-        progress.show(m, true);
+}
+
+impl FrontEnd for Headless {
+    fn show(
+        &mut self,
+        _link: Link,
+        mut feed: UnboundedReceiver<Feed>,
+        mut signals: UnboundedReceiver<i32>,
+        commands: &Sender<Command>,
+    ) -> Result<Left> {
+        say(format_args!("{}", self.started));
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        let mut last_metrics = None;
+        runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    event = feed.recv() => match event {
+                        Some(Feed::Event(TrainEvent::Metrics(m))) => {
+                            self.progress.show(&m, false);
+                            last_metrics = Some(m);
+                        }
+                        Some(_) => {}
+                        None => return,
+                    },
+                    Some(_) = signals.recv() => {
+                        let _ = commands.send(Command::Stop);
+                    }
+                }
+            }
+        });
+        if let Some(m) = &last_metrics {
+            self.progress.show(m, true);
+        }
+        self.progress.done();
+        Ok(Left::default())
     }
-    progress.done();
-    worker.join();
-    let mut outcome = outcome.context("the training thread ended unexpectedly")?;
-    let signal = caught.load(Ordering::SeqCst);
-    if signal != 0 && outcome == Outcome::Finished {
-        outcome = Outcome::Interrupted(signal);
-    }
-    Ok(Ended {
-        outcome,
-        dir: writer.dir().to_path_buf(),
-        checkpoint: writer.last_checkpoint().cloned(),
-        detached: false,
-        paused: false,
-    })
 }

@@ -1,6 +1,7 @@
-//! The run folder: its files (`writer`, `checkpoint_store`, `pictures`), its lock, and its socket
-//! (`protocol`, `server` for the training process, `client` for viewers), and `detach`, which
-//! hands a run to a background process.
+//! A run: the `session` a front end drives (training in this process) and the viewers' sessions
+//! (`viewing`); the run folder's files (`writer`, `checkpoint_store`, `pictures`,
+//! `tensorboard`), its lock, and its socket (`protocol`, `server` for the training process,
+//! `client` for viewers); and `detach`, which hands a run to a background process.
 
 pub mod checkpoint_store;
 pub mod client;
@@ -9,5 +10,7 @@ pub mod lock;
 pub mod pictures;
 pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod tensorboard;
+pub mod viewing;
 pub mod writer;

@@ -1,5 +1,4 @@
-//! Writes a run's files as its events arrive (`RunWriter`), and opens a run: the folder, its
-//! lock and socket, and the training worker (`start`).
+//! Writes a run's files as its events arrive (`RunWriter`).
 //!
 //! Run folder: `config.json`, `metrics.jsonl` (one JSON object per line, `"kind"` says which),
 //! `samples/step-NNNNNNN.png` and `samples/latest.json`, `checkpoints/`, TensorBoard's
@@ -14,16 +13,11 @@ use std::sync::mpsc::Sender;
 use anyhow::{Context, Result};
 
 use super::checkpoint_store::newest_step;
-use super::lock::{RunLock, lock_run};
 use super::pictures;
 use super::server::{Listener, Server};
 use super::tensorboard::RunEvents;
-use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
-use crate::data::Dataset;
-use crate::data::folder::Skipped;
 use crate::event::{Command, RunState, SampleSet, TrainEvent};
-use crate::train::Worker;
 use crate::util::files::write_atomically;
 
 /// The latest sample set as JSON (a [`SampleSet`]), in the run's `samples` folder.
@@ -38,57 +32,6 @@ pub enum Outcome {
     NonFinite(String),
     /// Stopped by this signal (SIGINT, SIGTERM, SIGHUP).
     Interrupted(i32),
-}
-
-/// Opens the run folder (anew, or to go on from `from`), starts the worker (`paused`: before
-/// its first step) and serves the run on its socket.
-pub fn start(
-    config: TrainConfig,
-    data: Dataset,
-    from: Option<Checkpoint>,
-    paused: bool,
-) -> Result<(RunWriter, Worker)> {
-    let dir = &config.out;
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
-    // First, so that a live run in this folder is refused before any of its files is touched.
-    let lock = lock_run(dir)?;
-    let listener = Listener::bind(dir)?;
-    let mut writer = match &from {
-        Some(ck) => RunWriter::resume(&config, ck.step)?,
-        None => RunWriter::create(&config)?,
-    };
-    writer.lock = Some(lock);
-    if let Dataset::Folder(folder) = &data {
-        write_skipped(dir, &folder.skipped)?;
-    }
-    let worker = match from {
-        Some(ck) => Worker::resume(config, data, ck),
-        None => Worker::spawn(config, data),
-    }
-    .context("cannot start the training thread")?;
-    if paused {
-        // Taken before the first step: the worker reads its commands before each step.
-        let _ = worker.commands().send(Command::Pause);
-    }
-    if let Some(listener) = listener {
-        writer.serve(listener, worker.commands())?;
-    }
-    Ok((writer, worker))
-}
-
-/// The files of an image folder that were not used, one per line with why, in the run folder.
-pub const SKIPPED: &str = "skipped-files.txt";
-
-/// Writes [`SKIPPED`] (empty when every file was used).
-fn write_skipped(dir: &Path, skipped: &[Skipped]) -> Result<()> {
-    let text: String = skipped
-        .iter()
-        .map(|s| format!("{}\t{}\n", s.path.display(), s.why))
-        .collect();
-    let path = dir.join(SKIPPED);
-    write_atomically(&path, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The run's TensorBoard event file, if it has one (`resumed_after`: see [`RunEvents::create`]).
@@ -117,8 +60,6 @@ pub struct RunWriter {
     server: Option<Server>,
     /// The newest checkpoint written: (step, folder).
     last_checkpoint: Option<(u64, PathBuf)>,
-    /// The run folder's lock, held while this process writes the run.
-    lock: Option<RunLock>,
     /// The TensorBoard event file, unless `--no-tensorboard`.
     tensorboard: Option<RunEvents>,
 }
@@ -151,7 +92,6 @@ impl RunWriter {
             keep: config.keep,
             server: None,
             last_checkpoint: None,
-            lock: None,
             tensorboard,
         })
     }
@@ -191,7 +131,6 @@ impl RunWriter {
             keep: config.keep,
             server: None,
             last_checkpoint: None,
-            lock: None,
             tensorboard,
         })
     }

@@ -1,6 +1,8 @@
-//! Small helpers every layer may use: messages to the user, durations, file writes, signals.
+//! Small helpers every layer may use: messages to the user, durations, progress, file writes,
+//! signals.
 
 pub mod files;
+pub mod progress;
 pub mod signals;
 pub mod time;
 

@@ -8,6 +8,7 @@ use super::keys::{Action, LAMBDA_FACTOR, LAMBDA_FLOOR, LAMBDA_FROM_ZERO, LR_FACT
 use super::view::{ColorMode, Pane, View};
 use crate::config::{Hyper, PenaltyMode, TrainConfig};
 use crate::event::{Command, RunState, SampleSet, StepMetrics, TrainEvent};
+pub use crate::run::session::{Feed, Link};
 
 /// The curves' series.
 #[derive(Clone, Debug)]
@@ -33,24 +34,6 @@ impl Default for Curves {
             grad_norm_std: Series::new(),
         }
     }
-}
-
-/// How the monitor is connected to the training it shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Link {
-    /// Training runs in this process: quitting stops it.
-    InProcess,
-    /// Attached to the run's socket; training runs in process `pid` and goes on after we quit.
-    Attached { pid: u32 },
-    /// A run that no process serves, shown from its files; nothing can be changed.
-    ReadOnly,
-}
-
-/// What the monitor is fed: the run's events, and problems with what it was given.
-#[derive(Debug)]
-pub enum Feed {
-    Event(TrainEvent),
-    Problem(String),
 }
 
 pub struct App {
@@ -192,7 +175,7 @@ impl App {
     /// Takes what the monitor is fed.
     pub fn on_feed(&mut self, feed: Feed) {
         match feed {
-            Feed::Event(event) => self.on_event(event),
+            Feed::Event(event) | Feed::Recorded(event) => self.on_event(event),
             Feed::Problem(problem) => self.on_problem(problem),
         }
     }

@@ -16,8 +16,7 @@ use ratatui::{DefaultTerminal, Frame};
 
 use super::FRAME;
 use super::keys::{Action, action};
-use crate::config::DataSpec;
-use crate::data::{DataError, Dataset, Decoding};
+use crate::util::progress::Decoding;
 use crate::util::signals::SignalWatch;
 use crate::util::time::format_duration;
 
@@ -79,21 +78,26 @@ fn centred(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 /// How loading ended.
-pub enum Loaded {
-    /// The data and the lines that say what a folder held.
-    Data(Dataset, Vec<String>),
-    Failed(DataError),
+pub enum Loaded<T> {
+    /// What the loading job returned.
+    Done(T),
     /// Given up with q (0) or by this signal.
     GivenUp(i32),
 }
 
-/// Loads the data on a thread of its own while the terminal shows how far it is. The terminal
-/// is restored whatever happens.
-pub fn load(spec: &DataSpec, what: String) -> Result<Loaded> {
+/// How the loading job reports its progress, from any of its threads.
+pub type Report<'a> = &'a (dyn Fn(&Decoding) + Sync);
+
+/// Runs `job` on a thread of its own while the terminal shows how far it is. The terminal is
+/// restored whatever happens.
+pub fn load<T: Send + 'static>(
+    what: String,
+    job: impl FnOnce(Report) -> T + Send + 'static,
+) -> Result<Loaded<T>> {
     let progress = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     {
-        let (spec, progress) = (spec.clone(), progress.clone());
+        let progress = progress.clone();
         std::thread::Builder::new()
             .name("wgangp-loader".into())
             .spawn(move || {
@@ -102,7 +106,7 @@ pub fn load(spec: &DataSpec, what: String) -> Result<Loaded> {
                     // Files finish on several threads: the count only grows.
                     progress.0.fetch_max(d.done, Ordering::Relaxed);
                 };
-                let _ = done_tx.send(Dataset::load_reporting(&spec, &report));
+                let _ = done_tx.send(job(&report));
             })
             .context("cannot start the loading thread")?;
     }
@@ -121,13 +125,13 @@ pub fn load(spec: &DataSpec, what: String) -> Result<Loaded> {
     looped
 }
 
-async fn show(
+async fn show<T>(
     terminal: &mut DefaultTerminal,
     what: String,
     progress: &(AtomicUsize, AtomicUsize),
-    mut done: tokio::sync::oneshot::Receiver<Result<(Dataset, Vec<String>), DataError>>,
+    mut done: tokio::sync::oneshot::Receiver<T>,
     mut signals: tokio::sync::mpsc::UnboundedReceiver<i32>,
-) -> Result<Loaded> {
+) -> Result<Loaded<T>> {
     let started = Instant::now();
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
@@ -147,10 +151,7 @@ async fn show(
                 terminal.draw(|frame| draw(frame, &view))?;
             }
             loaded = &mut done => {
-                return Ok(match loaded.context("the loading thread failed")? {
-                    Ok((data, summary)) => Loaded::Data(data, summary),
-                    Err(e) => Loaded::Failed(e),
-                });
+                return Ok(Loaded::Done(loaded.context("the loading thread failed")?));
             }
             Some(signal) = signals.recv() => return Ok(Loaded::GivenUp(signal)),
             event = input.next() => match event {

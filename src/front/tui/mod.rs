@@ -1,7 +1,7 @@
 //! The live terminal monitor: ratatui + crossterm on a tokio event loop.
 //!
-//! Three sources are selected together: terminal input, the worker's events (after the run
-//! folder's writer has taken them, so the files get every event whatever the UI does) and a
+//! Four sources are selected together: terminal input, the session's feed (a run in this
+//! process feeds each event after its files have it, whatever the UI does), signals and a
 //! render tick. A frame is drawn only when something changed, at most 15 times a second.
 
 pub mod app;
@@ -16,8 +16,6 @@ pub mod ui;
 pub mod view;
 
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
@@ -27,16 +25,11 @@ use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{Event, EventStream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::Ended;
-use crate::checkpoint::Checkpoint;
+use super::FrontEnd;
 use crate::config::TrainConfig;
-use crate::data::Dataset;
-use crate::event::{Command, RunState, TrainEvent};
-use crate::run::client::read_recorded;
-use crate::run::writer::{Outcome, RunWriter, start};
-use crate::util::panic_message;
-use crate::util::signals::SignalWatch;
-pub use app::{App, Feed};
+use crate::event::{Command, RunState};
+use crate::run::session::{Feed, Left, Link};
+pub use app::App;
 use keys::Action;
 pub use view::ColorMode;
 
@@ -48,133 +41,44 @@ pub fn available() -> bool {
     std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
 }
 
-/// Trains with the monitor until the user quits; `notice`, if any, shows in the problem line.
-pub fn run(
-    config: TrainConfig,
-    data: Dataset,
-    from: Option<Checkpoint>,
-    paused: bool,
-    ascii: bool,
-    notice: Option<String>,
-) -> Result<Ended> {
-    let resumed = from.is_some();
-    let (writer, worker) = start(config.clone(), data, from, paused)?;
-    let (commands, events, handle) = worker.split();
-    let (ui_tx, ui_rx) = tokio::sync::mpsc::unbounded_channel();
-    // A resumed run's curves start from its first step: the history its files hold first.
-    if resumed {
-        let recorded = read_recorded(writer.dir())?;
-        for event in recorded.events {
-            let _ = ui_tx.send(Feed::Event(event));
-        }
-        if let Some(problem) = recorded.problem {
-            let _ = ui_tx.send(Feed::Problem(problem));
-        }
-    }
-    if let Some(notice) = notice {
-        let _ = ui_tx.send(Feed::Problem(notice));
-    }
-    let bridge = std::thread::Builder::new()
-        .name("wgangp-writer".into())
-        .spawn(move || write_and_forward(writer, events, ui_tx))?;
-
-    let mut app = App::new(config, ColorMode::from_env(), ascii);
-    let (looped, signal) = watch(&mut app, ui_rx, &commands);
-
-    // Whatever ended the loop, the worker stops and the files are complete before we return.
-    let _ = commands.send(Command::Stop);
-    drop(commands);
-    let written = bridge
-        .join()
-        .map_err(|_| anyhow::anyhow!("the file writer panicked"))?;
-    let trained = handle.join();
-    // A hung-up terminal fails its input; that is the signal's doing, not an error.
-    if signal == 0 {
-        looped?;
-    }
-    // The worker always ends with a final state; without one it died.
-    let (outcome, writer) = written?;
-    let outcome = match (outcome, trained) {
-        (_, Err(panic)) => anyhow::bail!(
-            "the training thread failed: {}",
-            panic_message(panic.as_ref())
-        ),
-        (None, Ok(())) => anyhow::bail!("the training thread ended unexpectedly"),
-        (Some(Outcome::Finished), Ok(())) if signal != 0 => Outcome::Interrupted(signal),
-        (Some(outcome), Ok(())) => outcome,
-    };
-    Ok(Ended {
-        outcome,
-        dir: writer.dir().to_path_buf(),
-        checkpoint: writer.last_checkpoint().cloned(),
-        detached: app.detach,
-        paused: app.detach_paused,
-    })
+/// The monitor as a front end.
+pub struct Monitor {
+    pub app: App,
 }
 
-/// Writes the run's files as events arrive and passes each event on to the monitor, until the
-/// run finishes; returns its outcome and the writer.
-///
-/// Unlike headless runs, a non-finite value only pauses the run here: the user may lower lambda
-/// or the learning rates and resume. The outcome is the last state's.
-fn write_and_forward(
-    mut writer: RunWriter,
-    events: std::sync::mpsc::Receiver<TrainEvent>,
-    ui: tokio::sync::mpsc::UnboundedSender<Feed>,
-) -> Result<(Option<Outcome>, RunWriter)> {
-    let mut outcome = None;
-    for event in events {
-        let (event, ended) = writer.handle(event)?;
-        let state = match &event {
-            TrainEvent::State { state, .. } => Some(*state),
-            _ => None,
-        };
-        match ended {
-            // Stopped while paused by a NaN: that stays the outcome.
-            Some(Outcome::Finished) if outcome.is_some() => {}
-            Some(end) => outcome = Some(end),
-            None if state == Some(RunState::Running) => outcome = None,
-            None => {}
-        }
-        let _ = ui.send(Feed::Event(event));
-        if state == Some(RunState::Finished) {
-            break;
+impl Monitor {
+    pub fn new(config: TrainConfig, ascii: bool) -> Self {
+        Self {
+            app: App::new(config, ColorMode::from_env(), ascii),
         }
     }
-    writer.stop_serving();
-    Ok((outcome, writer))
 }
 
-/// Shows `app` in the terminal, fed by `events`, until the user quits or a signal (SIGINT,
-/// SIGTERM, SIGHUP) comes, which quits as q does. The terminal is restored whatever happens.
-/// Returns how the loop ended and the signal caught (0: none).
-pub fn watch(
-    app: &mut App,
-    events: UnboundedReceiver<Feed>,
-    commands: &Sender<Command>,
-) -> (Result<()>, i32) {
-    let caught = Arc::new(AtomicI32::new(0));
-    let (signal_tx, signal_rx) = tokio::sync::mpsc::unbounded_channel();
-    let signals = SignalWatch::start({
-        let caught = caught.clone();
-        move |signal| {
-            caught.store(signal, Ordering::SeqCst);
-            let _ = signal_tx.send(signal);
-        }
-    })
-    .context("cannot watch for signals");
-    let looped = signals.and_then(|signals| {
+impl FrontEnd for Monitor {
+    /// Shows the run in the terminal until the person quits; a signal quits as q does. The
+    /// terminal is restored whatever happens.
+    fn show(
+        &mut self,
+        link: Link,
+        feed: UnboundedReceiver<Feed>,
+        signals: UnboundedReceiver<i32>,
+        commands: &Sender<Command>,
+    ) -> Result<Left> {
+        let app = &mut self.app;
+        app.link = link;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
         // try_init: raw mode, alternate screen, and a panic hook that restores the terminal.
         let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-        let looped = runtime.block_on(event_loop(&mut terminal, app, events, signal_rx, commands));
+        let looped = runtime.block_on(event_loop(&mut terminal, app, feed, signals, commands));
         ratatui::restore();
-        drop(signals);
-        looped.context("terminal input failed")
-    });
-    (looped, caught.load(Ordering::SeqCst))
+        looped.context("terminal input failed")?;
+        Ok(Left {
+            detach: app.detach,
+            paused: app.detach_paused,
+        })
+    }
 }
 
 async fn event_loop(
@@ -219,7 +123,7 @@ async fn event_loop(
                     // or the connection was lost (nothing more will come: quit). A read-only
                     // view has all it will get.
                     training = false;
-                    if app.state != RunState::Finished && app.link != app::Link::ReadOnly {
+                    if app.state != RunState::Finished && app.link != Link::ReadOnly {
                         app.quit = true;
                     }
                 }
