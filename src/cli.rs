@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::PossibleValue;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    BenchConfig, CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Family,
-    FixedGenerator, Hyper, MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas,
-    check_clip, check_lambda, check_lr, check_n_critic,
+    CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Family, FixedGenerator, Hyper,
+    MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip, check_lambda,
+    check_lr, check_n_critic,
 };
 use crate::model::device::DeviceChoice;
 
@@ -437,3 +438,72 @@ pub const DEFAULT_STEPS: u64 = 200_000;
 
 /// Generator iterations of each of `figures`' trainings by default.
 pub const DEFAULT_FIGURE_STEPS: u64 = 200;
+
+/// The configurations of the PyTorch reference benchmark (`wgangp_ref.py`), which `bench` and
+/// `gpu-check` run: 5 critic steps, Adam 1e-4 with the reference code's betas, its batch and
+/// lambda.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchConfig {
+    /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
+    Toy,
+    /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
+    Mnist,
+    /// the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10
+    Cifar32,
+    /// gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam
+    /// (0.9, 0.999)
+    Face64,
+}
+
+impl BenchConfig {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchConfig::Toy => "toy",
+            BenchConfig::Mnist => "mnist",
+            BenchConfig::Cifar32 => "cifar32",
+            BenchConfig::Face64 => "face64",
+        }
+    }
+}
+
+/// Lets clap parse a type of the layers below by its names and say what each means, so that
+/// those layers know nothing of the command line.
+macro_rules! value_enum {
+    ($ty:ty { $($variant:expr => $name:literal $(: $help:literal)?),* $(,)? }) => {
+        impl ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$($variant),*]
+            }
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                $(
+                    if *self == $variant {
+                        return Some(PossibleValue::new($name)$(.help($help))?);
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+value_enum!(PenaltyMode {
+    PenaltyMode::Gp => "gp": "gradient penalty, lambda * mean((||grad D(x_hat)|| - 1)^2) (WGAN-GP)",
+    PenaltyMode::Lp => "lp": "one-sided penalty, lambda * mean(max(0, ||grad D(x_hat)|| - 1)^2)",
+    PenaltyMode::Clip => "clip": "no penalty; critic weights clipped to [-c, c] (the original WGAN)",
+});
+
+value_enum!(ToySet {
+    ToySet::EightGaussians => "8gaussians",
+    ToySet::TwentyFiveGaussians => "25gaussians",
+    ToySet::Swissroll => "swissroll",
+});
+
+value_enum!(FixedGenerator {
+    FixedGenerator::Noise => "noise": "the real batch plus N(0, I) noise (toy data only)",
+});
+
+value_enum!(DeviceChoice {
+    DeviceChoice::Cpu => "cpu",
+    DeviceChoice::Cuda => "cuda",
+    DeviceChoice::Twin => "twin": "the device code on the CPU (the kernels compiled by g++): slow, for checking",
+});

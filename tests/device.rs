@@ -10,7 +10,7 @@ use clap::Parser;
 use dfdx::prelude::*;
 use wgangp_tui::cli::Cli;
 use wgangp_tui::cmd::gpu_check::{against_twin, max_rel_err};
-use wgangp_tui::config::BenchConfig;
+use wgangp_tui::cmd::reference::{BenchConfig, reference};
 use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::data::folder::ImageFolder;
@@ -176,7 +176,7 @@ where
     D: Critic<f32, X> + BuildModule<Cpu, f32>,
 {
     for seed in [1, 2, 3] {
-        let mut config = TrainConfig::reference(which, 2, seed);
+        let mut config = reference(which, 2, seed);
         config.batch = batch;
         let data = || Dataset::Folder(ImageFolder::random(side, 4 * batch, seed));
         let mut cpu = Trainer::<G, D, 128, X>::new(&config, data());
@@ -329,7 +329,7 @@ where
 #[test]
 fn the_colour_nets_on_the_twin_follow_the_cpu() {
     let config = |which, batch| {
-        let mut config = TrainConfig::reference(which, 2, 6);
+        let mut config = reference(which, 2, 6);
         config.batch = batch;
         config.hyper.n_critic = 1;
         config

@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use dfdx::prelude::*;
 use serde::Serialize;
 
+use super::reference::{BenchConfig, reference};
 use crate::cli::BenchArgs;
-use crate::config::{BenchConfig, DataSpec, TrainConfig};
+use crate::config::{DataSpec, TrainConfig};
 use crate::data::Dataset;
 use crate::data::folder::ImageFolder;
 use crate::model::device::{Transfers, transfers};
@@ -168,7 +169,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         BenchConfig::Cifar32 => 5,
         BenchConfig::Face64 => 3,
     });
-    let mut config = TrainConfig::reference(args.config, threads, args.seed);
+    let mut config = reference(args.config, threads, args.seed);
     config.device = device::select(args.device)?;
     let data = reference_data(&config)?;
     let pool = rayon::ThreadPoolBuilder::new()

@@ -11,7 +11,8 @@ use anyhow::{Result, bail};
 use dfdx::prelude::*;
 use serde::Serialize;
 
-use crate::config::{BenchConfig, Family, PenaltyMode, TrainConfig};
+use super::reference::{BenchConfig, reference};
+use crate::config::{Family, PenaltyMode, TrainConfig};
 use crate::model::device::twin::Twin;
 use crate::model::device::{Backend, DeviceChoice};
 use crate::model::{Critic, Generator};
@@ -171,9 +172,9 @@ pub fn compare(device: Arc<dyn Backend>, batch: Option<usize>, seeds: &[u64]) ->
         BenchConfig::Cifar32,
         BenchConfig::Face64,
     ] {
-        checks.push((which.name(), TrainConfig::reference(which, 2, 0)));
+        checks.push((which.name(), reference(which, 2, 0)));
     }
-    let mut deep = TrainConfig::reference(BenchConfig::Toy, 2, 0);
+    let mut deep = reference(BenchConfig::Toy, 2, 0);
     deep.family = Family::DeepToy;
     checks.push(("deeptoy", deep));
     for (label, reference) in checks {
@@ -248,7 +249,7 @@ fn twin_cases() -> Vec<(String, TrainConfig)> {
         (BenchConfig::Cifar32, 4),
         (BenchConfig::Face64, 2),
     ] {
-        let mut config = TrainConfig::reference(which, 2, 0);
+        let mut config = reference(which, 2, 0);
         config.batch = batch;
         cases.push((which.name().to_string(), config));
     }

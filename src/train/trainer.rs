@@ -530,7 +530,7 @@ struct CriticShard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BenchConfig;
+    use crate::cmd::reference::{BenchConfig, reference};
     use crate::data::ImageFolder;
     use crate::event::SampleSet;
     use crate::model::cifar::{CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES};
@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn sharded_gradients_match_the_whole_batch() {
         type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
-        let mut config = TrainConfig::reference(BenchConfig::Toy, 1, 7);
+        let mut config = reference(BenchConfig::Toy, 1, 7);
         config.batch = 10;
         config.hyper.lambda = 10.0;
         let data = Dataset::load(&config.data).unwrap();
@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn batch_norm_sees_the_whole_batch_whatever_the_shards() {
         type Cifar = Trainer<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>;
-        let mut config = TrainConfig::reference(BenchConfig::Cifar32, 1, 7);
+        let mut config = reference(BenchConfig::Cifar32, 1, 7);
         config.batch = 6;
         let data = Dataset::Folder(ImageFolder::random(CIFAR_SIDE, 12, 7));
         let mut trainer = Cifar::new(&config, data);
@@ -625,7 +625,7 @@ mod tests {
     #[test]
     fn a_fixed_generator_is_the_real_batch_plus_noise_and_never_trains() {
         type Toy = Trainer<ToyGenerator<16, f32>, ToyCritic<16, f32>, TOY_DIM, TOY_DIM>;
-        let mut config = TrainConfig::reference(BenchConfig::Toy, 1, 3);
+        let mut config = reference(BenchConfig::Toy, 1, 3);
         config.batch = 8;
         config.fixed_generator = Some(crate::config::FixedGenerator::Noise);
         let data = Dataset::load(&config.data).unwrap();

@@ -18,10 +18,9 @@ use anyhow::{Context, Result, anyhow};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::reference::{BenchConfig, reference};
 use crate::cli::FiguresArgs;
-use crate::config::{
-    BenchConfig, DataSpec, Family, FixedGenerator, PenaltyMode, ToySet, TrainConfig,
-};
+use crate::config::{DataSpec, Family, FixedGenerator, PenaltyMode, ToySet, TrainConfig};
 use crate::data::Dataset;
 use crate::data::toy::centres;
 use crate::event::SampleSet;
@@ -178,7 +177,7 @@ fn toy_config(
     fixed: bool,
     args: &Run,
 ) -> TrainConfig {
-    let mut config = TrainConfig::reference(BenchConfig::Toy, args.threads, args.seed);
+    let mut config = reference(BenchConfig::Toy, args.threads, args.seed);
     config.data = DataSpec::Toy(set);
     config.family = family;
     config.steps = Some(args.steps);

@@ -20,7 +20,6 @@ use std::ffi::c_void;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Result;
-use clap::ValueEnum;
 
 pub use kernels::{Kernel, NULL, Ptr};
 
@@ -185,7 +184,8 @@ pub fn transfers() -> Transfers {
     installed().map(|b| b.transfers()).unwrap_or_default()
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+/// Where training runs (`--device`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
     Cpu,
     Cuda,
@@ -269,7 +269,7 @@ mod tests {
             let value = flag_value(name);
             assert_eq!(value, flag);
             assert!(
-                DeviceChoice::from_str(value, false).is_ok(),
+                <DeviceChoice as clap::ValueEnum>::from_str(value, false).is_ok(),
                 "{value} is not a --device"
             );
         }
