@@ -114,8 +114,9 @@ fn masked_crc(bytes: &[u8]) -> u32 {
     crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
-/// One record's bytes.
-fn frame(payload: &[u8]) -> Vec<u8> {
+/// One event's record, as it is written to the file.
+pub fn record(event: &Event) -> Vec<u8> {
+    let payload = &event.encode_to_vec();
     let len = (payload.len() as u64).to_le_bytes();
     let mut out = Vec::with_capacity(payload.len() + 16);
     out.extend_from_slice(&len);
@@ -228,7 +229,7 @@ impl EventWriter {
             what: Some(what),
         };
         self.file
-            .write_all(&frame(&event.encode_to_vec()))
+            .write_all(&record(&event))
             .and_then(|()| self.file.flush())
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
