@@ -306,5 +306,88 @@ fn a_file_written_by_tensorboard_reads_and_re_encodes_byte_for_byte() {
     // records after it are compared whole.
     let first = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize + 16;
     let written: Vec<u8> = events[1..].iter().flat_map(record).collect();
-    assert_eq!(written, bytes[first..], "the records differ from TensorBoard's");
+    assert_eq!(
+        written,
+        bytes[first..],
+        "the records differ from TensorBoard's"
+    );
+}
+
+/// A run killed past its last checkpoint and resumed: its first file holds steps the resumed
+/// process trains again, and the second file's session start makes TensorBoard drop them, so
+/// that under TensorBoard's rule (a START at step s drops what was read before at steps >= s)
+/// every step shows once, with the values metrics.jsonl keeps.
+#[test]
+fn a_resumed_run_makes_tensorboard_drop_the_steps_after_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["--no-ui", "--data", "toy:8gaussians", "--n-critic", "1"])
+        .args(["--checkpoint-every", "5", "--steps", "1000000"])
+        .args(["--out", run_s])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Past a checkpoint by at least three steps.
+    common::wait_for("three steps past a checkpoint", || {
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
+        let saved = text.rfind("\"kind\":\"checkpoint\"");
+        saved.is_some_and(|at| text[at..].matches("\"kind\":\"metrics\"").count() >= 3)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let checkpoint = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["kind"] == "checkpoint")
+        .map(|r| r["step"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let first = read_events(&event_files(&run)[0]).unwrap();
+    let killed_at = first.iter().map(|e| e.step).max().unwrap();
+    assert!(killed_at > checkpoint, "no step to drop: {killed_at}");
+
+    let steps = killed_at + 2;
+    train(&["--no-ui", "--resume", run_s, "--steps", &steps.to_string()]);
+    let files = event_files(&run);
+    assert_eq!(files.len(), 2, "{files:?}");
+    // Read as TensorBoard does, file after file.
+    let mut shown: BTreeMap<(i64, String), Kind> = BTreeMap::new();
+    let mut starts = Vec::new();
+    for file in &files {
+        for event in read_events(file).unwrap() {
+            if let Some(What::SessionLog(s)) = &event.what
+                && s.status == SESSION_START
+            {
+                starts.push(event.step);
+                shown.retain(|(step, _), _| *step < event.step);
+            }
+            shown.extend(values(std::slice::from_ref(&event)));
+        }
+    }
+    assert_eq!(
+        starts,
+        [checkpoint + 1],
+        "the resumed process's session start"
+    );
+    let metrics: Vec<_> = records(&run)
+        .into_iter()
+        .filter(|r| r["kind"] == "metrics")
+        .collect();
+    let kept: Vec<i64> = metrics
+        .iter()
+        .map(|m| m["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, (1..=steps).collect::<Vec<_>>(), "each step once");
+    for m in &metrics {
+        let step = m["step"].as_i64().unwrap();
+        let got = scalar(&shown[&(step, "loss/critic".to_string())]) as f64;
+        let want = m["critic_loss"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+            "step {step}: TensorBoard shows {got}, metrics.jsonl has {want}"
+        );
+    }
 }
