@@ -11,6 +11,7 @@ use crate::config::{
     check_lr, check_n_critic,
 };
 use crate::model::device::DeviceChoice;
+use crate::train::reference::BenchConfig;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -439,33 +440,6 @@ pub const DEFAULT_STEPS: u64 = 200_000;
 /// Generator iterations of each of `figures`' trainings by default.
 pub const DEFAULT_FIGURE_STEPS: u64 = 200;
 
-/// The configurations of the PyTorch reference benchmark (`wgangp_ref.py`), which `bench` and
-/// `gpu-check` run: 5 critic steps, Adam 1e-4 with the reference code's betas, its batch and
-/// lambda.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchConfig {
-    /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
-    Toy,
-    /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
-    Mnist,
-    /// the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10
-    Cifar32,
-    /// gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam
-    /// (0.9, 0.999)
-    Face64,
-}
-
-impl BenchConfig {
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchConfig::Toy => "toy",
-            BenchConfig::Mnist => "mnist",
-            BenchConfig::Cifar32 => "cifar32",
-            BenchConfig::Face64 => "face64",
-        }
-    }
-}
-
 /// Lets clap parse a type of the layers below by its names and say what each means, so that
 /// those layers know nothing of the command line.
 macro_rules! value_enum {
@@ -506,4 +480,11 @@ value_enum!(DeviceChoice {
     DeviceChoice::Cpu => "cpu",
     DeviceChoice::Cuda => "cuda",
     DeviceChoice::Twin => "twin": "the device code on the CPU (the kernels compiled by g++): slow, for checking",
+});
+
+value_enum!(BenchConfig {
+    BenchConfig::Toy => "toy": "8gaussians, 3x512 MLPs, batch 256, lambda 0.1",
+    BenchConfig::Mnist => "mnist": "embedded MNIST, the DCGAN-like nets, batch 50, lambda 10",
+    BenchConfig::Cifar32 => "cifar32": "the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10",
+    BenchConfig::Face64 => "face64": "gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam (0.9, 0.999)",
 });

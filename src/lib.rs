@@ -10,6 +10,7 @@
 //! - `model`: kernels, the taped layer ops, the device (GPU and CPU twin) and the model families;
 //! - `train`: the penalty, the optimizers, the trainer, the worker thread and the one dispatch
 //!   over the families;
+//! - `experiments`: the paper's clipping-versus-penalty experiments and their figures;
 //! - `run`: the run folder (writer, lock, checkpoints, socket protocol, server, client, detach);
 //! - `front`: the two front ends, `headless` and the monitor `tui`;
 //! - `cli` and `cmd`: the command line and one file per subcommand.
@@ -20,6 +21,7 @@ pub mod cmd;
 pub mod config;
 pub mod data;
 pub mod event;
+pub mod experiments;
 pub mod front;
 pub mod model;
 pub mod run;

@@ -10,7 +10,6 @@ use clap::Parser;
 use dfdx::prelude::*;
 use wgangp_tui::cli::Cli;
 use wgangp_tui::cmd::gpu_check::{against_twin, max_rel_err};
-use wgangp_tui::cmd::reference::{BenchConfig, reference};
 use wgangp_tui::config::TrainConfig;
 use wgangp_tui::data::Dataset;
 use wgangp_tui::data::folder::ImageFolder;
@@ -21,6 +20,7 @@ use wgangp_tui::model::{Critic, Generator};
 use wgangp_tui::train::families::{
     CifarD, CifarG, DeepD, DeepG, FaceD, FaceG, MnistD, MnistG, ToyD, ToyG,
 };
+use wgangp_tui::train::reference::{BenchConfig, reference};
 use wgangp_tui::train::{StepError, Trainer};
 
 /// Largest relative error of a gradient tensor allowed between the twin and the CPU path

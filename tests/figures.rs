@@ -91,15 +91,30 @@ fn figures_show_what_the_paper_claims() {
         tiny[1] / tiny[11]
     );
 
-    // Weights: clipping piles them at +-c, the penalty does not.
+    // Weights: clipping piles them at +-c, the penalty does not; both measured against the
+    // same critics as they were built.
     let weights = &f["weights"];
-    let clipped = setting(weights, "clip c=0.01")["share_near_bound"]
-        .as_f64()
-        .unwrap();
-    let penalised = setting(weights, "gp")["share_near_bound"].as_f64().unwrap();
-    assert!(clipped > 0.5, "clip: only {clipped} of the weights at +-c");
-    assert!(penalised < 0.05, "gp: {penalised} of the weights at +-0.01");
-    println!("weights within 1% of +-c: clip {clipped:.3}, gp {penalised:.4}");
+    let share = |name: &str, key: &str| setting(weights, name)[key].as_f64().unwrap();
+    let (clipped, clipped_at_start) = (
+        share("clip c=0.01", "share_near_bound"),
+        share("clip c=0.01", "share_near_bound_at_start"),
+    );
+    let (penalised, penalised_at_start) = (
+        share("gp", "share_near_bound"),
+        share("gp", "share_near_bound_at_start"),
+    );
+    assert!(
+        clipped > 0.5 && clipped > 10.0 * clipped_at_start,
+        "clip: {clipped} of the weights at +-c (at step 0: {clipped_at_start})"
+    );
+    assert!(
+        penalised < 0.05 && penalised < 3.0 * penalised_at_start,
+        "gp: {penalised} of the weights at +-0.01 (at step 0: {penalised_at_start})"
+    );
+    println!(
+        "weights within 1% of +-c: clip {clipped:.3} (step 0: {clipped_at_start:.4}), gp \
+         {penalised:.4} (step 0: {penalised_at_start:.4})"
+    );
 
     // 8 Gaussians: the penalised critic peaks at every mode; the clipped one does not, or far
     // less.

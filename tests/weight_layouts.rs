@@ -48,6 +48,20 @@ fn assert_same(what: &str, got: &[Vec<f64>; 3], want: &[Vec<f64>; 3]) {
     }
 }
 
+/// The layer's cache after its first pass (filling it) and its second (the same weights): the
+/// copy was made in the first, not made again in the second, and read there.
+fn assert_cache_read_again(what: &str, uses: &[(u64, u64)]) {
+    let [(made, reused), (made_again, reused_again)] = uses[..2] else {
+        panic!("two passes");
+    };
+    assert!(made >= 1, "{what}: the cache was never filled");
+    assert_eq!(made_again, made, "{what}: the copy was made anew");
+    assert!(
+        reused_again > reused,
+        "{what}: the second pass did not read the cached copy"
+    );
+}
+
 /// A conv layer's forward pass and both gradients against the same products on its weight
 /// read afresh (the plain ops, which keep no copy), twice: once filling the layer's cache, once
 /// from it; then the products after an update of the weights.
@@ -66,13 +80,16 @@ fn conv_layers_give_the_products_of_their_weights_read_afresh() {
     let want = products(&dev, &x, (image_rows, cin), &r, &w, |x| {
         conv(x, w.retaped::<OwnedTape<f64, Cpu>>(), g, cout, false)
     });
+    let mut uses = Vec::new();
     for pass in ["conv, filling the cache", "conv, from the cache"] {
         let got = products(&dev, &x, (image_rows, cin), &r, &layer.weight, |x| {
             let y = layer.forward(x.reshape_like(&(image_rows, Const::<3>)), g);
             y.reshape_like(&(patch_rows, cout))
         });
         assert_same(pass, &got, &want);
+        uses.push(layer.layouts.uses());
     }
+    assert_cache_read_again("conv", &uses);
 
     let layer = ConvTranspose2d::<5, 3, f64, Cpu, 4, false>::build(&dev);
     let x = random(&mut rng, patch_rows * cout);
@@ -90,7 +107,9 @@ fn conv_layers_give_the_products_of_their_weights_read_afresh() {
             y.reshape_like(&(image_rows, cin))
         });
         assert_same(pass, &got, &want);
+        uses.push(layer.layouts.uses());
     }
+    assert_cache_read_again("transposed conv", &uses[2..]);
 
     a_layer_reads_its_new_weights_after_an_update();
 }

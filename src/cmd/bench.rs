@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use dfdx::prelude::*;
 use serde::Serialize;
 
-use super::reference::{BenchConfig, reference};
 use crate::cli::BenchArgs;
 use crate::config::{DataSpec, TrainConfig};
 use crate::data::Dataset;
@@ -19,6 +18,7 @@ use crate::model::kernels::gemm::{flops, peak_gflops};
 use crate::model::{Critic, Generator, device};
 use crate::train::Trainer;
 use crate::train::families::{FamilyJob, dispatch};
+use crate::train::reference::{BenchConfig, reference};
 use crate::util::median;
 
 /// Random pictures the colour configurations draw their batches from.
@@ -102,7 +102,7 @@ struct Measure<'a> {
 impl FamilyJob for Measure<'_> {
     type Output = Result<Times>;
 
-    fn run<G, D, const Z: usize, const X: usize>(self) -> Result<Times>
+    fn with_nets<G, D, const Z: usize, const X: usize>(self) -> Result<Times>
     where
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
         D: Critic<f32, X> + BuildModule<Cpu, f32>,

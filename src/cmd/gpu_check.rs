@@ -11,13 +11,13 @@ use anyhow::{Result, bail};
 use dfdx::prelude::*;
 use serde::Serialize;
 
-use super::reference::{BenchConfig, reference};
 use crate::config::{Family, PenaltyMode, TrainConfig};
 use crate::model::device::twin::Twin;
 use crate::model::device::{Backend, DeviceChoice};
 use crate::model::{Critic, Generator};
 use crate::train::Trainer;
 use crate::train::families::{Exact, FamilyJob, dispatch};
+use crate::train::reference::{BenchConfig, reference};
 use crate::train::trainer::CriticStats;
 
 /// A batch passes when the device's gradient is within this relative error of the CPU's
@@ -135,7 +135,7 @@ struct ProbeGradients<'a>(&'a TrainConfig, Arc<dyn Backend>, Option<Arc<dyn Back
 impl FamilyJob for ProbeGradients<'_> {
     type Output = Result<Probes>;
 
-    fn run<G, D, const Z: usize, const X: usize>(self) -> Result<Probes>
+    fn with_nets<G, D, const Z: usize, const X: usize>(self) -> Result<Probes>
     where
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
         D: Critic<f32, X> + BuildModule<Cpu, f32>,

@@ -7,7 +7,6 @@ pub mod exit;
 pub mod figures;
 pub mod gpu_check;
 pub mod ls;
-pub mod reference;
 pub mod sample;
 pub mod train;
 

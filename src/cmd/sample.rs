@@ -71,7 +71,7 @@ struct Generate<'a> {
 impl FamilyJob for Generate<'_> {
     type Output = Result<()>;
 
-    fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
+    fn with_nets<G, D, const Z: usize, const X: usize>(self) -> Self::Output
     where
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
         D: Critic<f32, X> + BuildModule<Cpu, f32>,

@@ -1,7 +1,7 @@
 //! The model families and what the trainer needs of them. Lowest first: `kernels` (arithmetic
 //! on slices), `ops` (the taped layer ops on dfdx's CPU tensors), `device` (the GPU: device
 //! buffers, one kernel source and its CPU twin, the nets' passes there), then the families
-//! (`toy`, `deep`, `mnist`, `cifar`, `face`) and `params` (their tensors as plain slices).
+//! (`toy`, `deep`, `mnist`, `cifar`, `dcgan64`) and `params` (their tensors as plain slices).
 //!
 //! Compile-time shapes live here and nowhere else: a batch of samples is a
 //! `(usize, Const<X>)` tensor (X = 2 for the toy sets, 784 for MNIST), noise is
@@ -9,9 +9,9 @@
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
 pub mod cifar;
+pub mod dcgan64;
 pub mod deep;
 pub mod device;
-pub mod face;
 pub mod kernels;
 pub mod mnist;
 pub mod ops;

@@ -333,7 +333,7 @@ impl Joined<'_> {
             .spawn(move || read_commands(stream, commands, queue))?;
         std::thread::Builder::new()
             .name("wgangp-viewer-out".into())
-            .spawn(move || writer.run())
+            .spawn(move || writer.serve())
             .map(Some)
     }
 }
@@ -349,7 +349,7 @@ struct ViewerWriter {
 }
 
 impl ViewerWriter {
-    fn run(self) {
+    fn serve(self) {
         let _ = self.send();
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }

@@ -9,10 +9,10 @@ use crate::config::Family;
 use crate::model::cifar::{
     CIFAR_CHANNELS, CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES, CifarCritic, CifarGenerator,
 };
-use crate::model::deep::{DEEP_HIDDEN, DeepCritic, DeepGenerator};
-use crate::model::face::{
+use crate::model::dcgan64::{
     FACE_CHANNELS, FACE_NOISE, FACE_SIDE, FACE_VALUES, Face64Critic, FaceGenerator,
 };
+use crate::model::deep::{DEEP_HIDDEN, DeepCritic, DeepGenerator};
 use crate::model::mnist::{MNIST_NOISE, MNIST_PIXELS, MNIST_SIDE, MnistCritic, MnistGenerator};
 use crate::model::params::load_named_params;
 use crate::model::toy::{TOY_DIM, TOY_HIDDEN, ToyCritic, ToyGenerator};
@@ -37,7 +37,7 @@ pub type Exact<M> = <M as TensorCollection<f32, Cpu>>::To<f64, Cpu>;
 pub trait FamilyJob {
     type Output;
 
-    fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
+    fn with_nets<G, D, const Z: usize, const X: usize>(self) -> Self::Output
     where
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
         D: Critic<f32, X> + BuildModule<Cpu, f32>,
@@ -48,11 +48,11 @@ pub trait FamilyJob {
 /// Runs `job` with the types of `family`.
 pub fn dispatch<J: FamilyJob>(family: Family, job: J) -> J::Output {
     match family {
-        Family::Toy => job.run::<ToyG, ToyD, TOY_DIM, TOY_DIM>(),
-        Family::DeepToy => job.run::<DeepG, DeepD, TOY_DIM, TOY_DIM>(),
-        Family::Mnist => job.run::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(),
-        Family::Cifar32 => job.run::<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>(),
-        Family::Face64 => job.run::<FaceG, FaceD, FACE_NOISE, FACE_VALUES>(),
+        Family::Toy => job.with_nets::<ToyG, ToyD, TOY_DIM, TOY_DIM>(),
+        Family::DeepToy => job.with_nets::<DeepG, DeepD, TOY_DIM, TOY_DIM>(),
+        Family::Mnist => job.with_nets::<MnistG, MnistD, MNIST_NOISE, MNIST_PIXELS>(),
+        Family::Cifar32 => job.with_nets::<CifarG, CifarD, CIFAR_NOISE, CIFAR_VALUES>(),
+        Family::Face64 => job.with_nets::<FaceG, FaceD, FACE_NOISE, FACE_VALUES>(),
     }
 }
 
@@ -72,7 +72,7 @@ pub fn check_checkpoint(ck: &Checkpoint) -> Result<(), String> {
     struct Check<'a>(&'a Checkpoint);
     impl FamilyJob for Check<'_> {
         type Output = Result<(), String>;
-        fn run<G, D, const Z: usize, const X: usize>(self) -> Self::Output
+        fn with_nets<G, D, const Z: usize, const X: usize>(self) -> Self::Output
         where
             G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
             D: Critic<f32, X> + BuildModule<Cpu, f32>,

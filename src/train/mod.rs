@@ -1,5 +1,6 @@
 //! Training: the penalty, the optimizers, one training run in memory (`trainer`), the worker
-//! thread around it, and the model families it dispatches over (`families`).
+//! thread around it, the model families it dispatches over (`families`), and the reference
+//! benchmark's configurations (`reference`).
 
 pub mod device;
 pub mod exact;
@@ -7,6 +8,7 @@ pub mod families;
 pub mod optim;
 pub mod penalty;
 pub mod readout;
+pub mod reference;
 pub mod resume;
 pub mod shards;
 pub mod stats;

@@ -530,12 +530,12 @@ struct CriticShard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::reference::{BenchConfig, reference};
     use crate::data::ImageFolder;
     use crate::event::SampleSet;
     use crate::model::cifar::{CIFAR_NOISE, CIFAR_SIDE, CIFAR_VALUES};
     use crate::model::toy::{TOY_DIM, ToyCritic, ToyGenerator};
     use crate::train::families::{CifarD, CifarG};
+    use crate::train::reference::{BenchConfig, reference};
 
     /// Trains `trainer` a little, then computes the gradients of one batch of `b` on one shard
     /// and on three: the figures and gradients must agree.

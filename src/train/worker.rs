@@ -97,12 +97,12 @@ fn train(
     }
     impl FamilyJob for Train {
         type Output = ();
-        fn run<G, D, const Z: usize, const X: usize>(self)
+        fn with_nets<G, D, const Z: usize, const X: usize>(self)
         where
             G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
             D: Critic<f32, X> + BuildModule<Cpu, f32>,
         {
-            run::<G, D, Z, X>(
+            train_loop::<G, D, Z, X>(
                 self.config,
                 self.data,
                 self.from,
@@ -128,7 +128,8 @@ enum Flow {
     Stop,
 }
 
-struct Run<G, D, const Z: usize, const X: usize> {
+/// The worker's state while it trains.
+struct TrainingLoop<G, D, const Z: usize, const X: usize> {
     trainer: Trainer<G, D, Z, X>,
     config: TrainConfig,
     events: Sender<TrainEvent>,
@@ -141,7 +142,7 @@ struct Run<G, D, const Z: usize, const X: usize> {
     last_log: (Instant, u64),
 }
 
-fn run<G, D, const Z: usize, const X: usize>(
+fn train_loop<G, D, const Z: usize, const X: usize>(
     config: TrainConfig,
     data: Dataset,
     from: Option<Box<Checkpoint>>,
@@ -178,7 +179,7 @@ fn run<G, D, const Z: usize, const X: usize>(
             .unwrap_or(started);
     }
     let now = Instant::now();
-    let mut run = Run {
+    let mut run = TrainingLoop {
         events,
         started,
         paused: false,
@@ -200,7 +201,7 @@ fn run<G, D, const Z: usize, const X: usize>(
     run.main_loop(&commands);
 }
 
-impl<G, D, const Z: usize, const X: usize> Run<G, D, Z, X>
+impl<G, D, const Z: usize, const X: usize> TrainingLoop<G, D, Z, X>
 where
     G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
     D: Critic<f32, X> + BuildModule<Cpu, f32>,

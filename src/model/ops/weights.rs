@@ -64,6 +64,9 @@ pub fn wants_transposed(map: &LinearMap, adjoint: bool) -> bool {
 /// with an empty cache of its own.
 pub struct LayoutCache<E> {
     slot: Mutex<Option<(u64, Arc<Vec<E>>)>>,
+    /// How often the copy was made, and how often a made copy was read again.
+    made: AtomicU64,
+    reused: AtomicU64,
 }
 
 impl<E: Float> LayoutCache<E> {
@@ -93,11 +96,24 @@ impl<E: Float> LayoutCache<E> {
                     .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
                 "a layer's weight changed without model::params::update_params"
             );
+            self.reused.fetch_add(1, Ordering::Relaxed);
             return copy.clone();
         }
+        self.made.fetch_add(1, Ordering::Relaxed);
         let copy = Arc::new(transpose_now());
         *slot = Some((epoch, copy.clone()));
         copy
+    }
+}
+
+impl<E> LayoutCache<E> {
+    /// How often the transposed copy was made, and how often it was read again without being
+    /// made anew.
+    pub fn uses(&self) -> (u64, u64) {
+        (
+            self.made.load(Ordering::Relaxed),
+            self.reused.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -105,6 +121,8 @@ impl<E> Default for LayoutCache<E> {
     fn default() -> Self {
         Self {
             slot: Mutex::new(None),
+            made: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
         }
     }
 }

@@ -19,7 +19,7 @@ fn register_font() -> Result<()> {
         result = plotters::style::register_font(
             FONT,
             FontStyle::Normal,
-            include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
+            include_bytes!("../../assets/fonts/DejaVuSans.ttf"),
         )
         .map_err(|_| anyhow!("the embedded font does not load"));
     });

@@ -1,13 +1,39 @@
 //! The configurations of the PyTorch reference benchmark (`shared/bench`'s `wgangp_ref.py`),
-//! which `bench`, `gpu-check` and `figures` start from.
+//! which `bench`, `gpu-check` and the figures' experiments start from.
 
 use std::path::PathBuf;
 
-pub use crate::cli::BenchConfig;
 use crate::config::{
     CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper, PenaltyMode, ToySet,
     TrainConfig,
 };
+
+/// The configurations of the PyTorch reference benchmark (`wgangp_ref.py`), which `bench` and
+/// `gpu-check` run: 5 critic steps, Adam 1e-4 with the reference code's betas, its batch and
+/// lambda.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchConfig {
+    /// 8gaussians, 3x512 MLPs, batch 256, lambda 0.1
+    Toy,
+    /// embedded MNIST, the DCGAN-like nets, batch 50, lambda 10
+    Mnist,
+    /// the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10
+    Cifar32,
+    /// gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam
+    /// (0.9, 0.999)
+    Face64,
+}
+
+impl BenchConfig {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchConfig::Toy => "toy",
+            BenchConfig::Mnist => "mnist",
+            BenchConfig::Cifar32 => "cifar32",
+            BenchConfig::Face64 => "face64",
+        }
+    }
+}
 
 /// What `DataSpec::Folder` names for the reference's random pictures (the benchmark makes them;
 /// speed does not depend on what the pictures show).

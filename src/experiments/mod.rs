@@ -1,6 +1,6 @@
-//! `wgangp-tui figures`: the clipping-versus-penalty experiments of the paper's section 3 (the
-//! article's Figures 1 and 2), run on the real trainer, written as `figures.json` (every number
-//! plotted) and three PNGs (see [`plot`]).
+//! The clipping-versus-penalty experiments of the paper's section 3 (the article's Figures 1
+//! and 2), run on the real trainer, written as `figures.json` (every number plotted) and three
+//! PNGs (see [`plot`]); `wgangp-tui figures` runs them.
 //!
 //! - Value surfaces: a 4-layer toy critic trained alone against real + N(0, I)
 //!   (`--fixed-generator noise`) on 8 Gaussians, 25 Gaussians and Swiss Roll, with weight
@@ -12,14 +12,12 @@
 
 pub mod plot;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::reference::{BenchConfig, reference};
-use crate::cli::FiguresArgs;
 use crate::config::{DataSpec, Family, FixedGenerator, PenaltyMode, ToySet, TrainConfig};
 use crate::data::Dataset;
 use crate::data::toy::centres;
@@ -27,9 +25,9 @@ use crate::event::SampleSet;
 use crate::model::{Critic, Generator};
 use crate::train::Trainer;
 use crate::train::families::{FamilyJob, dispatch};
+use crate::train::reference::{BenchConfig, reference};
 use crate::util::files::write_atomically;
 use crate::util::say;
-use crate::util::signals::{self, SignalWatch};
 
 /// The clipping bound of the value surfaces and of the weight histogram (the original WGAN's).
 pub const SURFACE_CLIP: f64 = 0.01;
@@ -107,6 +105,8 @@ pub struct WeightFigures {
     pub bound: f64,
     /// The share of weights with |w| within 1% of c of c.
     pub share_near_bound: f64,
+    /// The same share in the critic as it was built, before its first step.
+    pub share_near_bound_at_start: f64,
     pub count: usize,
     /// Histogram over [lo, hi] (99.5% of the weights and +-1.2 c), equal bins; weights beyond
     /// are counted in the end bins.
@@ -121,6 +121,8 @@ struct Trained {
     probe_values: Vec<f32>,
     input_norms: Vec<f64>,
     weights: Vec<f32>,
+    /// The critic's weights before its first step.
+    weights_at_start: Vec<f32>,
 }
 
 /// Trains one configuration for `steps` generator iterations, then reads its critic.
@@ -135,13 +137,14 @@ struct Experiment<'a> {
 impl FamilyJob for Experiment<'_> {
     type Output = Result<Trained>;
 
-    fn run<G, D, const Z: usize, const X: usize>(self) -> Result<Trained>
+    fn with_nets<G, D, const Z: usize, const X: usize>(self) -> Result<Trained>
     where
         G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
         D: Critic<f32, X> + BuildModule<Cpu, f32>,
     {
         let data = Dataset::load(&self.config.data)?;
         let mut trainer = Trainer::<G, D, Z, X>::new(&self.config, data);
+        let weights_at_start = trainer.critic_weights();
         let quarter = (self.steps / 4).max(1);
         for step in 1..=self.steps {
             trainer
@@ -163,6 +166,7 @@ impl FamilyJob for Experiment<'_> {
             },
             input_norms: trainer.activation_gradient_norms(),
             weights: trainer.critic_weights(),
+            weights_at_start,
         })
     }
 }
@@ -175,7 +179,7 @@ fn toy_config(
     penalty: PenaltyMode,
     clip: f64,
     fixed: bool,
-    args: &Run,
+    args: &Settings,
 ) -> TrainConfig {
     let mut config = reference(BenchConfig::Toy, args.threads, args.seed);
     config.data = DataSpec::Toy(set);
@@ -189,60 +193,16 @@ fn toy_config(
     config
 }
 
-/// The settings of a `figures` run, checked.
-pub struct Run {
-    out: PathBuf,
-    steps: u64,
-    seed: u64,
-    threads: usize,
+/// What the experiments are run with.
+pub struct Settings {
+    /// Generator iterations of each training.
+    pub steps: u64,
+    pub seed: u64,
+    /// Threads of the kernels.
+    pub threads: usize,
 }
 
-/// Checks the arguments: the output folder must exist or be creatable, and writable (found out
-/// now, not after the trainings).
-pub fn prepare(args: &FiguresArgs) -> Result<Run> {
-    let out = args.out.clone();
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create the folder {}", out.display()))?;
-    tempfile::NamedTempFile::new_in(&out)
-        .with_context(|| format!("cannot write into {}", out.display()))?;
-    Ok(Run {
-        out,
-        steps: args.steps,
-        seed: args.seed,
-        threads: args
-            .threads
-            .map(|t| t as usize)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-    })
-}
-
-/// Runs the experiments, writes the figures into the output folder; returns what to tell the
-/// user.
-pub fn run(run: &Run) -> Result<String> {
-    // A signal ends the experiments at once, saying so: their results are only in memory until
-    // the end, and each file is written whole (atomically) or not at all.
-    let _watch = SignalWatch::start(|signal| {
-        say(format_args!(
-            "figures: stopped by {}; no figures written",
-            signals::name(signal)
-        ));
-        std::process::exit(128 + signal);
-    })
-    .context("cannot watch for signals")?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(run.threads)
-        .build()
-        .context("cannot start the kernel threads")?;
-    let figures = pool.install(|| experiments(run))?;
-    write_figures(&run.out, &figures)?;
-    Ok(format!(
-        "figures in {}: fig-value-surfaces.png, fig-gradient-norms.png, fig-weights.png, \
-         figures.json",
-        run.out.display()
-    ))
-}
-
-/// Writes `figures.json` and the three PNGs into `out`.
+/// Writes `figures.json` and the three PNGs into `out`, each file whole or not at all.
 pub fn write_figures(out: &Path, figures: &Figures) -> Result<()> {
     let json = serde_json::to_vec_pretty(figures).context("cannot write the figures")?;
     let write = |name: &str, bytes: &[u8]| {
@@ -256,7 +216,8 @@ pub fn write_figures(out: &Path, figures: &Figures) -> Result<()> {
     Ok(())
 }
 
-fn experiments(run: &Run) -> Result<Figures> {
+/// Runs every experiment in the current thread pool, saying how far each is on stderr.
+pub fn experiments(run: &Settings) -> Result<Figures> {
     let sets = [
         ToySet::EightGaussians,
         ToySet::TwentyFiveGaussians,
@@ -297,7 +258,12 @@ fn experiments(run: &Run) -> Result<Figures> {
             norms,
             first_over_last,
         });
-        weights.push(weight_figures(setting, clip, &trained.weights));
+        weights.push(weight_figures(
+            setting,
+            clip,
+            &trained.weights,
+            &trained.weights_at_start,
+        ));
     }
     Ok(Figures {
         steps: run.steps,
@@ -411,11 +377,17 @@ fn mode_contrast(values: &[f32], lattice: &[f32]) -> ModeContrast {
     }
 }
 
-fn weight_figures(setting: String, bound: f64, weights: &[f32]) -> WeightFigures {
+/// The share of `weights` within [`NEAR_BOUND`] of `bound` of +-`bound`.
+fn share_near(bound: f64, weights: &[f32]) -> f64 {
     let near = weights
         .iter()
         .filter(|&&w| ((w.abs() as f64) - bound).abs() <= NEAR_BOUND * bound)
         .count();
+    near as f64 / weights.len().max(1) as f64
+}
+
+/// The figures of a critic's `weights`, and of the same critic's `at_start`.
+fn weight_figures(setting: String, bound: f64, weights: &[f32], at_start: &[f32]) -> WeightFigures {
     // The range holds 99.5% of the weights and the bound: a few large ones (the first layer's,
     // say) would otherwise squeeze the rest into a few bins.
     let mut sizes: Vec<f64> = weights.iter().map(|&w| w.abs() as f64).collect();
@@ -430,7 +402,8 @@ fn weight_figures(setting: String, bound: f64, weights: &[f32]) -> WeightFigures
     WeightFigures {
         setting,
         bound,
-        share_near_bound: near as f64 / weights.len().max(1) as f64,
+        share_near_bound: share_near(bound, weights),
+        share_near_bound_at_start: share_near(bound, at_start),
         count: weights.len(),
         lo: -m,
         hi: m,
@@ -482,9 +455,10 @@ mod tests {
     #[test]
     fn weight_share_counts_within_one_percent_of_the_bound() {
         let weights = [0.01, -0.01, 0.00995, -0.01005, 0.0098, 0.0, 0.5, -0.0102];
-        let w = weight_figures("clip c=0.01".into(), 0.01, &weights);
+        let w = weight_figures("clip c=0.01".into(), 0.01, &weights, &weights[..4]);
         // 0.01, -0.01, 0.00995 and -0.01005 are within 1e-4 of 0.01; 0.0098 and -0.0102 not.
         assert!((w.share_near_bound - 4.0 / 8.0).abs() < 1e-12);
+        assert_eq!(w.share_near_bound_at_start, 1.0);
         assert_eq!(w.counts.iter().sum::<u64>(), weights.len() as u64);
         assert!(w.hi >= 0.012 && w.lo == -w.hi);
     }
