@@ -35,56 +35,102 @@ pub enum Command {
     Stop,
 }
 
+/// What a command that changes hyperparameters does: whether its values are within their
+/// limits, the change itself, and how the run's events and log say it.
+pub struct Change {
+    /// Within the limits (`config`, the same ones the command line applies), or why not.
+    pub check: Result<(), String>,
+    apply: Box<dyn Fn(&mut Hyper)>,
+    describe: Box<dyn Fn(&Hyper) -> String>,
+}
+
+impl Change {
+    fn new(
+        check: Result<(), String>,
+        apply: impl Fn(&mut Hyper) + 'static,
+        describe: impl Fn(&Hyper) -> String + 'static,
+    ) -> Self {
+        Self {
+            check,
+            apply: Box::new(apply),
+            describe: Box::new(describe),
+        }
+    }
+
+    /// The hyperparameters after the change.
+    pub fn applied_to(&self, before: &Hyper) -> Hyper {
+        let mut after = before.clone();
+        (self.apply)(&mut after);
+        after
+    }
+
+    /// What the change does to `before`, as the run's events and log say it.
+    pub fn describe(&self, before: &Hyper) -> String {
+        (self.describe)(before)
+    }
+}
+
 impl Command {
+    /// The change of hyperparameters this command makes; `None` for a command that changes
+    /// none. Each such command is defined here and nowhere else: the worker, the socket and
+    /// the monitor's keys all go through this.
+    pub fn change(&self) -> Option<Change> {
+        Some(match *self {
+            Command::SetLambda { lambda } => Change::new(
+                check_lambda(lambda)
+                    .map(drop)
+                    .map_err(|e| format!("lambda {e}")),
+                move |h| h.lambda = lambda,
+                move |before| format!("lambda {} -> {lambda}", before.lambda),
+            ),
+            Command::SetLearningRates { generator, critic } => Change::new(
+                check_lr(generator)
+                    .map_err(|e| format!("the generator's learning rate {e}"))
+                    .and_then(|_| {
+                        check_lr(critic).map_err(|e| format!("the critic's learning rate {e}"))
+                    })
+                    .map(drop),
+                move |h| {
+                    h.lr_generator = generator;
+                    h.lr_critic = critic;
+                },
+                move |_| format!("learning rates G {generator:e} D {critic:e}"),
+            ),
+            Command::SetCriticSteps { n_critic } => Change::new(
+                check_n_critic(n_critic)
+                    .map(drop)
+                    .map_err(|e| format!("critic steps {e}")),
+                move |h| h.n_critic = n_critic,
+                move |before| format!("critic steps {} -> {n_critic}", before.n_critic),
+            ),
+            Command::SetPenalty { penalty } => Change::new(
+                Ok(()),
+                move |h| h.penalty = penalty,
+                move |before| format!("penalty {} -> {penalty}", before.penalty),
+            ),
+            Command::Pause
+            | Command::Resume
+            | Command::SampleNow
+            | Command::Checkpoint
+            | Command::Stop => return None,
+        })
+    }
+
     /// The hyperparameters after this command, for a command that changes them.
     pub fn applied_to(&self, hyper: &Hyper) -> Option<Hyper> {
-        let mut h = hyper.clone();
-        match *self {
-            Command::SetLambda { lambda } => h.lambda = lambda,
-            Command::SetLearningRates { generator, critic } => {
-                h.lr_generator = generator;
-                h.lr_critic = critic;
-            }
-            Command::SetCriticSteps { n_critic } => h.n_critic = n_critic,
-            Command::SetPenalty { penalty } => h.penalty = penalty,
-            _ => return None,
-        }
-        Some(h)
+        self.change().map(|c| c.applied_to(hyper))
     }
 
     /// What the command changes, from `before`, as the run's events and log say it (`None` for
     /// a command that changes no hyperparameter).
     pub fn describe(&self, before: &Hyper) -> Option<String> {
-        Some(match *self {
-            Command::SetLambda { lambda } => format!("lambda {} -> {lambda}", before.lambda),
-            Command::SetLearningRates { generator, critic } => {
-                format!("learning rates G {generator:e} D {critic:e}")
-            }
-            Command::SetCriticSteps { n_critic } => {
-                format!("critic steps {} -> {n_critic}", before.n_critic)
-            }
-            Command::SetPenalty { penalty } => format!("penalty {} -> {penalty}", before.penalty),
-            _ => return None,
-        })
+        self.change().map(|c| c.describe(before))
     }
 
     /// Checks a command's values against the hyperparameters' limits (`config`), the same ones
     /// the command line applies. The monitor's keys and the run's socket both call this.
     pub fn validate(&self) -> Result<(), String> {
-        match *self {
-            Command::SetLambda { lambda } => {
-                check_lambda(lambda).map_err(|e| format!("lambda {e}"))?;
-            }
-            Command::SetLearningRates { generator, critic } => {
-                check_lr(generator).map_err(|e| format!("the generator's learning rate {e}"))?;
-                check_lr(critic).map_err(|e| format!("the critic's learning rate {e}"))?;
-            }
-            Command::SetCriticSteps { n_critic } => {
-                check_n_critic(n_critic).map_err(|e| format!("critic steps {e}"))?;
-            }
-            _ => {}
-        }
-        Ok(())
+        self.change().map_or(Ok(()), |c| c.check)
     }
 }
 

@@ -277,3 +277,76 @@ fn a_folder_without_pictures_is_refused_in_one_line() {
         "--size",
     );
 }
+
+/// Files and folders the training user cannot read: skipped and named in
+/// `skipped-files.txt` with why, the rest trains. Root reads everything, so the run is made by
+/// another user (setpriv, as CI runs as root); elsewhere the permission bits do the same.
+#[test]
+fn unreadable_files_and_folders_are_skipped_and_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let data = dir.path().join("pictures");
+    write_folder(&data, 4);
+    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]))
+        .save(data.join("secret.png"))
+        .unwrap();
+    std::fs::create_dir(data.join("locked")).unwrap();
+    image::RgbImage::from_pixel(8, 8, image::Rgb([4, 5, 6]))
+        .save(data.join("locked/inside.png"))
+        .unwrap();
+    std::fs::set_permissions(
+        data.join("secret.png"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    std::fs::set_permissions(data.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    for folder in [
+        dir.path().to_path_buf(),
+        data.clone(),
+        data.join("a"),
+        data.join("b"),
+    ] {
+        let mode = if folder == dir.path() { 0o777 } else { 0o755 };
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let run = dir.path().join("run");
+    let root = std::process::Command::new("id").arg("-u").output().unwrap();
+    let as_root = String::from_utf8_lossy(&root.stdout).trim() == "0";
+    let mut command = if as_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid", "4321", "--regid", "4321", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_wgangp-tui"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wgangp-tui"))
+    };
+    let out = command
+        .args(["--no-ui", "--data", data.to_str().unwrap(), "--size", "32"])
+        .args(["--batch", "2", "--n-critic", "1", "--steps", "1"])
+        .args(["--out", run.to_str().unwrap()])
+        .env("WGANGP_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let skipped = std::fs::read_to_string(run.join("skipped-files.txt")).unwrap();
+    let line = |name: &str| {
+        skipped
+            .lines()
+            .find(|l| l.split('\t').next().is_some_and(|p| p.ends_with(name)))
+            .unwrap_or_else(|| panic!("{name} is not in skipped-files.txt:\n{skipped}"))
+            .to_string()
+    };
+    assert!(line("secret.png").contains("ermission denied"), "{skipped}");
+    assert!(
+        line("locked").contains("cannot read the folder"),
+        "{skipped}"
+    );
+    assert!(!skipped.contains("inside.png"), "{skipped}");
+    // The readable pictures trained: 4 of them.
+    assert!(
+        stderr.contains("4 pictures") || stderr.contains("4 usable"),
+        "{stderr}"
+    );
+}

@@ -137,6 +137,59 @@ fn snapshot(name: &str, app: &App) {
     }
 }
 
+/// One letter a named colour; pictures' own colours (RGB, 256-colour) are checked by the tests
+/// of the samples pane.
+fn colour_letter(c: Color) -> char {
+    match c {
+        Color::Reset => '.',
+        Color::Black => 'k',
+        Color::Red => 'r',
+        Color::Green => 'g',
+        Color::Yellow => 'y',
+        Color::Blue => 'b',
+        Color::Magenta => 'm',
+        Color::Cyan => 'c',
+        Color::Gray => 'a',
+        Color::DarkGray => 'd',
+        Color::LightRed => 'o',
+        Color::LightGreen => 'e',
+        Color::LightYellow => 'i',
+        Color::LightBlue => 'u',
+        Color::LightMagenta => 'p',
+        Color::LightCyan => 't',
+        Color::White => 'w',
+        Color::Rgb(..) => '*',
+        Color::Indexed(_) => '#',
+    }
+}
+
+/// The screen's colours at 80x24, a letter a cell: a drawn cell shows its foreground's letter,
+/// a blank one its background's in capitals (blank on the default background: a space).
+fn colours(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..24 {
+        for x in 0..80 {
+            let cell = &buf[(x, y)];
+            out.push(match (cell.symbol().trim().is_empty(), cell.bg) {
+                (false, _) => colour_letter(cell.fg),
+                (true, Color::Reset) => ' ',
+                (true, bg) => colour_letter(bg).to_ascii_uppercase(),
+            });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The text and the colours of a view.
+fn snapshot_in_colour(name: &str, app: &App) {
+    snapshot(name, app);
+    insta::assert_snapshot!(format!("{name}_colours_80x24"), colours(app));
+}
+
 fn mnist_app() -> App {
     let mut app = app("mnist", 120);
     app.on_event(TrainEvent::HyperChanged {
@@ -153,14 +206,14 @@ fn mnist_app() -> App {
 
 #[test]
 fn running_mnist() {
-    snapshot("running_mnist", &mnist_app());
+    snapshot_in_colour("running_mnist", &mnist_app());
 }
 
 #[test]
 fn running_toy() {
     let mut app = app("toy:8gaussians", 80);
     app.on_event(TrainEvent::Samples(Box::new(toy_samples(80))));
-    snapshot("running_toy", &app);
+    snapshot_in_colour("running_toy", &app);
 }
 
 #[test]
@@ -180,7 +233,7 @@ fn states_paused_nan_finished() {
         state: RunState::Paused,
         reason: None,
     });
-    snapshot("paused", &app);
+    snapshot_in_colour("paused", &app);
     app.on_event(TrainEvent::State {
         step: 121,
         state: RunState::NonFinite,
@@ -188,14 +241,14 @@ fn states_paused_nan_finished() {
             "the critic loss is not finite at step 121; the update was not applied".into(),
         ),
     });
-    snapshot("nonfinite", &app);
+    snapshot_in_colour("nonfinite", &app);
     let mut app = mnist_app();
     app.on_event(TrainEvent::State {
         step: 1000,
         state: RunState::Finished,
         reason: None,
     });
-    snapshot("finished", &app);
+    snapshot_in_colour("finished", &app);
 }
 
 #[test]
@@ -653,6 +706,34 @@ fn large_colour_pictures_fit_an_80x24_terminal() {
         .collect();
     assert!(blues.contains(&0), "no generated picture: {blues:?}");
     assert!(blues.contains(&31), "no real picture: {blues:?}");
+    // Red grows with x within a picture: the top row of generated picture 0 (blue 0) is, cell
+    // by cell, the mean red of the block of pixels it stands for, not any one pixel's.
+    let (top, first) = (0..24u16)
+        .flat_map(|y| (0..80u16).map(move |x| (y, x)))
+        .find(|&(y, x)| {
+            buf[(x, y)].symbol() == "▀"
+                && matches!(buf[(x, y)].fg, Color::Rgb(r, g, 0) if r > 0 && g > 0)
+        })
+        .expect("picture 0's first cell");
+    let reds: Vec<u8> = (first..80)
+        .map_while(|x| match buf[(x, top)].fg {
+            Color::Rgb(r, _, 0) if r > 0 && buf[(x, top)].symbol() == "▀" => Some(r),
+            _ => None,
+        })
+        .collect();
+    let factor = 64 / reds.len();
+    assert!(factor > 1, "not shrunk: {} cells across", reds.len());
+    for (j, &red) in reds.iter().enumerate() {
+        let mean = (0..factor)
+            .map(|i| (j * factor + i) as f64 / 64.0)
+            .sum::<f64>()
+            / factor as f64;
+        let want = (mean * 255.0) as i32;
+        assert!(
+            (red as i32 - want).abs() <= 1,
+            "cell {j}: red {red}, the block's mean {want} (factor {factor}, row {reds:?})"
+        );
+    }
 }
 
 /// The screen while a folder is decoded: the files done, their rate and the time left, and a

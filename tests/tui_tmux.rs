@@ -297,18 +297,31 @@ fn folder_run_shows_loading_then_colour_pictures() {
     }
     let out = dir.path().join("run");
     let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    // The monitor starts once everything it writes is recorded (tmux's pipe-pane), so that the
+    // loading screen is seen however briefly it shows.
     let script = format!(
-        "env TERM=xterm-256color COLORTERM=truecolor WGANGP_CACHE={dir}/cache {bin} --data {data} \
+        "while [ ! -e {dir}/go ]; do sleep 0.05; done; \
+         env TERM=xterm-256color COLORTERM=truecolor WGANGP_CACHE={dir}/cache {bin} --data {data} \
          --size 32 --batch 8 --n-critic 1 --sample-every 1 --seed 2 --out {out} 2> {dir}/stderr; \
-         echo $? > {dir}/exit; sleep 60",
+         echo $? > {dir}/exit.part; mv {dir}/exit.part {dir}/exit; sleep 60",
         data = data.display(),
         out = out.display(),
         dir = dir.path().display()
     );
     let tmux = Tmux::start("folder", &script);
+    let written = dir.path().join("terminal.log");
+    let record = format!("cat >> {}", written.display());
+    assert!(
+        tmux.run(&["pipe-pane", "-t", "t", &record])
+            .status
+            .success()
+    );
+    std::fs::write(dir.path().join("go"), "").unwrap();
 
-    tmux.wait("the loading screen", |s| {
-        s.contains("loading pictures") && s.contains("files decoded")
+    wait_for("the loading screen in what the monitor wrote", || {
+        let text =
+            String::from_utf8_lossy(&std::fs::read(&written).unwrap_or_default()).into_owned();
+        text.contains("loading pictures") && text.contains("give up")
     });
     let screen = tmux.wait("the monitor with samples", |s| {
         s.contains("generated | real") && s.contains("RUNNING")
@@ -360,7 +373,8 @@ fn fixed_generator_deep_critic_shows_its_layers_and_switches_to_clipping() {
     let bin = env!("CARGO_BIN_EXE_wgangp-tui");
     let script = format!(
         "env TERM=xterm-256color {bin} --data toy:8gaussians --deep --fixed-generator noise \
-         --seed 3 --n-critic 1 --sample-every 5 --out {out}; echo $? > {dir}/exit; sleep 60",
+         --seed 3 --n-critic 1 --sample-every 5 --out {out}; echo $? > {dir}/exit.part; \
+         mv {dir}/exit.part {dir}/exit; sleep 60",
         out = out.display(),
         dir = dir.path().display()
     );

@@ -8,8 +8,9 @@
 //! size and modification time: a changed, added or removed file makes a new entry. Deleting the
 //! folder clears the cache.
 
+use std::ffi::OsString;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -19,7 +20,7 @@ use super::folder::{self, FolderError, ImageFolder, Skipped};
 use crate::util::files::write_atomically;
 
 /// Bumped whenever the decoding changes what an entry would hold.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The cache folder this process uses, if a home for it is known.
 pub fn default_root() -> Option<PathBuf> {
@@ -39,7 +40,8 @@ struct Entry {
     version: u32,
     side: usize,
     count: usize,
-    skipped: Vec<(String, String)>,
+    /// The skipped files' paths as their bytes (a name need not be UTF-8), and why.
+    skipped: Vec<(Vec<u8>, String)>,
 }
 
 /// The key of `files` (and the folder) at `side`.
@@ -107,7 +109,7 @@ fn read(json: &Path, rgb: &Path, side: usize) -> Option<ImageFolder> {
             .skipped
             .into_iter()
             .map(|(path, why)| Skipped {
-                path: path.into(),
+                path: PathBuf::from(OsString::from_vec(path)),
                 why,
             })
             .collect(),
@@ -124,7 +126,7 @@ fn write(root: &Path, json: &Path, rgb: &Path, loaded: &ImageFolder) -> std::io:
         skipped: loaded
             .skipped
             .iter()
-            .map(|s| (s.path.display().to_string(), s.why.clone()))
+            .map(|s| (s.path.as_os_str().as_bytes().to_vec(), s.why.clone()))
             .collect(),
     };
     write_atomically(json, &serde_json::to_vec(&entry)?)
@@ -176,5 +178,25 @@ mod tests {
         std::fs::write(&rgb, &bytes[..bytes.len() - 1]).unwrap();
         let (reloaded, source) = load_fresh();
         assert_eq!((source, reloaded.count), (Source::Decoded, 2));
+    }
+
+    /// A file whose name is not UTF-8 and that is no picture: skipped the same, byte for byte,
+    /// whether the folder was decoded or read from the cache.
+    #[test]
+    fn a_skipped_name_that_is_not_utf8_comes_back_from_the_cache_as_it_was() {
+        use std::os::unix::ffi::OsStrExt;
+        let data = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        picture(&data.path().join("a.png"), [10, 20, 30]);
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.png");
+        std::fs::write(data.path().join(name), "not a picture").unwrap();
+        let load = || super::load(data.path(), 3, Some(cache.path()), &|_, _| {}).unwrap();
+        let (decoded, source) = load();
+        assert_eq!(source, Source::Decoded);
+        assert_eq!(decoded.skipped.len(), 1);
+        assert_eq!(decoded.skipped[0].path.file_name(), Some(name));
+        let (cached, source) = load();
+        assert_eq!(source, Source::Cache);
+        assert_eq!(cached.skipped, decoded.skipped);
     }
 }

@@ -426,6 +426,76 @@ mod tests {
         );
     }
 
+    /// A link to nothing, a FIFO (which would block a decoder for ever) and a picture under
+    /// the side limit whose pixels would take the decoder past its memory limit: each skipped,
+    /// saying why.
+    #[test]
+    fn dangling_links_fifos_and_pictures_too_large_to_decode_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        banded().save(root.join("ok.png")).unwrap();
+        std::os::unix::fs::symlink(root.join("gone.png"), root.join("dangling.png")).unwrap();
+        use std::os::unix::ffi::OsStrExt;
+        let fifo = std::ffi::CString::new(root.join("pipe.png").as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path and creates a file; nothing else.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        // An 8-bit RGBA PNG header of 16000 x 16000 pixels: 1 GB to decode, under the side
+        // limit.
+        let side = 16_000u32;
+        assert!(side < MAX_DECODED_SIDE);
+        assert!(u64::from(side).pow(2) * 4 > MAX_DECODER_ALLOC);
+        let mut png = Vec::new();
+        banded()
+            .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let mut huge = png[..33].to_vec();
+        huge[16..20].copy_from_slice(&side.to_be_bytes());
+        huge[20..24].copy_from_slice(&side.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&huge[12..29]);
+        huge[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        // A first data chunk (one row's filter byte) and the end: a decoder reads this far
+        // before it knows the picture's size in memory.
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut zlib, &[0]).unwrap();
+        for (kind, data) in [
+            (&b"IDAT"[..], zlib.finish().unwrap()),
+            (&b"IEND"[..], Vec::new()),
+        ] {
+            huge.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut crc = flate2::Crc::new();
+            crc.update(kind);
+            crc.update(&data);
+            huge.extend_from_slice(kind);
+            huge.extend_from_slice(&data);
+            huge.extend_from_slice(&crc.sum().to_be_bytes());
+        }
+        std::fs::write(root.join("huge.png"), &huge).unwrap();
+
+        let loaded = load(root, 4, &|_, _| {}).unwrap();
+        assert_eq!(loaded.count, 1);
+        let why = |name: &str| {
+            let found = loaded.skipped.iter().find(|s| s.path.ends_with(name));
+            found.map(|s| s.why.clone()).unwrap_or_default()
+        };
+        assert!(
+            why("dangling.png").contains("cannot follow"),
+            "{:?}",
+            loaded.skipped
+        );
+        assert!(
+            why("pipe.png").contains("not a regular file"),
+            "{:?}",
+            loaded.skipped
+        );
+        assert!(
+            why("huge.png").to_lowercase().contains("memory limit"),
+            "{:?}",
+            loaded.skipped
+        );
+        assert_eq!(loaded.skipped.len(), 3, "{:?}", loaded.skipped);
+    }
+
     #[test]
     fn a_folder_without_pictures_or_a_missing_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use super::trainer::{IterationStats, StepError, Trainer};
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
-use crate::event::{Command, RunState, StepMetrics, TrainEvent};
+use crate::event::{Change, Command, RunState, StepMetrics, TrainEvent};
 use crate::model::device;
 use crate::model::{Critic, Generator};
 
@@ -281,7 +281,11 @@ where
     }
 
     fn apply(&mut self, command: Command) -> Flow {
-        let change = match command {
+        if let Some(change) = command.change() {
+            self.change(change);
+            return Flow::Train;
+        }
+        match command {
             Command::Stop => return Flow::Stop,
             Command::Pause | Command::Resume => {
                 let pause = command == Command::Pause;
@@ -294,28 +298,21 @@ where
                     };
                     self.state(state, None);
                 }
-                return Flow::Train;
             }
-            Command::SampleNow => {
-                self.sample_now = true;
-                return Flow::Train;
-            }
-            Command::Checkpoint => {
-                self.send_checkpoint();
-                return Flow::Train;
-            }
-            Command::SetLambda { .. }
-            | Command::SetLearningRates { .. }
-            | Command::SetCriticSteps { .. }
-            | Command::SetPenalty { .. } => command,
-        };
+            Command::SampleNow => self.sample_now = true,
+            Command::Checkpoint => self.send_checkpoint(),
+            // A change of hyperparameters: taken above.
+            _ => {}
+        }
+        Flow::Train
+    }
+
+    /// Applies a change of hyperparameters, or refuses it, saying so either way.
+    fn change(&mut self, change: Change) {
         let before = &self.trainer.hyper;
-        let (Some(hyper), Some(description)) = (change.applied_to(before), change.describe(before))
-        else {
-            return Flow::Train;
-        };
+        let (hyper, description) = (change.applied_to(before), change.describe(before));
         // The worker's last word on a change (an in-process front end sends its own unchecked).
-        if let Err(reason) = change.validate().and_then(|()| hyper.validate()) {
+        if let Err(reason) = change.check.and_then(|()| hyper.validate()) {
             self.send(TrainEvent::ChangeRefused {
                 step: self.trainer.step,
                 reason: format!("refused {description}: {reason}"),
@@ -328,7 +325,6 @@ where
                 change: description,
             });
         }
-        Flow::Train
     }
 
     fn send_checkpoint(&mut self) {

@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 
 use super::history::Series;
-use super::keys::{Action, LAMBDA_FACTOR, LAMBDA_FLOOR, LAMBDA_FROM_ZERO, LR_FACTOR};
+use super::keys::{self, Action};
 use super::view::{ColorMode, Pane, View};
-use crate::config::{Hyper, PenaltyMode, TrainConfig};
+use crate::config::{Hyper, TrainConfig};
 use crate::event::{Command, RunState, SampleSet, StepMetrics, TrainEvent};
 pub use crate::run::session::{Feed, Link};
 
@@ -236,50 +236,14 @@ impl App {
         self.requested.back().unwrap_or(&self.hyper)
     }
 
-    /// The change of hyperparameters a key asks for, if it asks for one.
+    /// The change of hyperparameters a key asks for, if it asks for one (the key table makes
+    /// it); any other action changes the view.
     fn hyper_command(&mut self, action: Action) -> Option<Command> {
-        let h = self.target();
-        Some(match action {
-            Action::LambdaUp => {
-                let lambda = if h.lambda == 0.0 {
-                    LAMBDA_FROM_ZERO
-                } else {
-                    h.lambda * LAMBDA_FACTOR
-                };
-                Command::SetLambda { lambda }
-            }
-            Action::LambdaDown => {
-                let lambda = h.lambda / LAMBDA_FACTOR;
-                Command::SetLambda {
-                    lambda: if lambda < LAMBDA_FLOOR { 0.0 } else { lambda },
-                }
-            }
-            Action::LearningRateUp => Command::SetLearningRates {
-                generator: h.lr_generator * LR_FACTOR,
-                critic: h.lr_critic * LR_FACTOR,
-            },
-            Action::LearningRateDown => Command::SetLearningRates {
-                generator: h.lr_generator / LR_FACTOR,
-                critic: h.lr_critic / LR_FACTOR,
-            },
-            Action::CriticStepsUp => Command::SetCriticSteps {
-                n_critic: h.n_critic.saturating_add(1),
-            },
-            Action::CriticStepsDown => Command::SetCriticSteps {
-                n_critic: h.n_critic.saturating_sub(1),
-            },
-            Action::CyclePenalty => Command::SetPenalty {
-                penalty: match h.penalty {
-                    PenaltyMode::Gp => PenaltyMode::Lp,
-                    PenaltyMode::Lp => PenaltyMode::Clip,
-                    PenaltyMode::Clip => PenaltyMode::Gp,
-                },
-            },
-            _ => {
-                self.on_view_action(action);
-                return None;
-            }
-        })
+        let command = keys::change(action, self.target());
+        if command.is_none() {
+            self.on_view_action(action);
+        }
+        command
     }
 
     /// Toggles of the view: they change the picture, not the training.

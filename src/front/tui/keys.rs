@@ -3,6 +3,8 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::view::Pane;
+use crate::config::{Hyper, PenaltyMode};
+use crate::event::Command;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -44,18 +46,43 @@ enum Does {
     ZoomByDigit,
 }
 
-/// One row of the key table: the keys, the label the help shows for them, what they do.
+/// One row of the key table: the keys, the label the help shows for them, what they do, what
+/// the help says of it, and for a key that changes hyperparameters the command it sends (made
+/// from the values the run will have once the changes already asked for are applied).
 struct Binding {
     keys: &'static [KeyCode],
     label: &'static str,
     does: Does,
+    what: fn() -> String,
+    change: Option<fn(&Hyper) -> Command>,
 }
 
-const fn bind(keys: &'static [KeyCode], label: &'static str, action: Action) -> Binding {
+const fn bind(
+    keys: &'static [KeyCode],
+    label: &'static str,
+    action: Action,
+    what: fn() -> String,
+) -> Binding {
     Binding {
         keys,
         label,
         does: Does::Act(action),
+        what,
+        change: None,
+    }
+}
+
+/// A row whose keys change hyperparameters: `change` makes the command.
+const fn bind_change(
+    keys: &'static [KeyCode],
+    label: &'static str,
+    action: Action,
+    what: fn() -> String,
+    change: fn(&Hyper) -> Command,
+) -> Binding {
+    Binding {
+        change: Some(change),
+        ..bind(keys, label, action, what)
     }
 }
 
@@ -64,65 +91,140 @@ use KeyCode::{Char, Esc, Tab};
 /// Every key of the monitor (and Ctrl-C, which [`action`] reads first). The help overlay is
 /// made from this table.
 const BINDINGS: &[Binding] = &[
-    bind(&[Char(' '), Char('p')], "space p", Action::TogglePause),
-    bind(&[Char('+'), Char('=')], "+", Action::LambdaUp),
-    bind(&[Char('-'), Char('_')], "-", Action::LambdaDown),
-    bind(&[Char(']')], "]", Action::LearningRateUp),
-    bind(&[Char('[')], "[", Action::LearningRateDown),
-    bind(&[Char('}')], "}", Action::CriticStepsUp),
-    bind(&[Char('{')], "{", Action::CriticStepsDown),
-    bind(&[Char('m')], "m", Action::CyclePenalty),
-    bind(&[Char('n')], "n", Action::SampleNow),
-    bind(&[Char('s')], "s", Action::Checkpoint),
-    bind(&[Char('e')], "e", Action::ToggleSmoothing),
-    bind(&[Char('l')], "l", Action::ToggleLogScale),
-    bind(&[Char('w')], "w", Action::ToggleWindow),
-    bind(&[Tab], "tab", Action::NextPane),
+    bind(
+        &[Char(' '), Char('p')],
+        "space p",
+        Action::TogglePause,
+        || "pause / resume training".into(),
+    ),
+    bind_change(
+        &[Char('+'), Char('=')],
+        "+",
+        Action::LambdaUp,
+        || format!("lambda x{LAMBDA_FACTOR} (from 0: {LAMBDA_FROM_ZERO})"),
+        |h| Command::SetLambda {
+            lambda: if h.lambda == 0.0 {
+                LAMBDA_FROM_ZERO
+            } else {
+                h.lambda * LAMBDA_FACTOR
+            },
+        },
+    ),
+    bind_change(
+        &[Char('-'), Char('_')],
+        "-",
+        Action::LambdaDown,
+        || format!("lambda /{LAMBDA_FACTOR} (below {LAMBDA_FLOOR}: 0)"),
+        |h| {
+            let lambda = h.lambda / LAMBDA_FACTOR;
+            Command::SetLambda {
+                lambda: if lambda < LAMBDA_FLOOR { 0.0 } else { lambda },
+            }
+        },
+    ),
+    bind_change(
+        &[Char(']')],
+        "]",
+        Action::LearningRateUp,
+        || format!("learning rates x{LR_FACTOR}"),
+        |h| Command::SetLearningRates {
+            generator: h.lr_generator * LR_FACTOR,
+            critic: h.lr_critic * LR_FACTOR,
+        },
+    ),
+    bind_change(
+        &[Char('[')],
+        "[",
+        Action::LearningRateDown,
+        || format!("learning rates /{LR_FACTOR}"),
+        |h| Command::SetLearningRates {
+            generator: h.lr_generator / LR_FACTOR,
+            critic: h.lr_critic / LR_FACTOR,
+        },
+    ),
+    bind_change(
+        &[Char('}')],
+        "}",
+        Action::CriticStepsUp,
+        || "critic steps +1".into(),
+        |h| Command::SetCriticSteps {
+            n_critic: h.n_critic.saturating_add(1),
+        },
+    ),
+    bind_change(
+        &[Char('{')],
+        "{",
+        Action::CriticStepsDown,
+        || "critic steps -1".into(),
+        |h| Command::SetCriticSteps {
+            n_critic: h.n_critic.saturating_sub(1),
+        },
+    ),
+    bind_change(
+        &[Char('m')],
+        "m",
+        Action::CyclePenalty,
+        || "penalty mode gp -> lp -> clip".into(),
+        |h| Command::SetPenalty {
+            penalty: match h.penalty {
+                PenaltyMode::Gp => PenaltyMode::Lp,
+                PenaltyMode::Lp => PenaltyMode::Clip,
+                PenaltyMode::Clip => PenaltyMode::Gp,
+            },
+        },
+    ),
+    bind(&[Char('n')], "n", Action::SampleNow, || {
+        "draw samples now".into()
+    }),
+    bind(&[Char('s')], "s", Action::Checkpoint, || {
+        "write a checkpoint now".into()
+    }),
+    bind(&[Char('e')], "e", Action::ToggleSmoothing, || {
+        "EMA smoothing on / off".into()
+    }),
+    bind(&[Char('l')], "l", Action::ToggleLogScale, || {
+        "log scale on / off".into()
+    }),
+    bind(&[Char('w')], "w", Action::ToggleWindow, || {
+        "full history / recent window".into()
+    }),
+    bind(&[Tab], "tab", Action::NextPane, || {
+        "zoom the next pane".into()
+    }),
     Binding {
         keys: &[Char('1'), Char('2'), Char('3'), Char('4'), Char('5')],
         label: "1-5",
         does: Does::ZoomByDigit,
+        what: || "zoom a pane (again, or esc: all panes)".into(),
+        change: None,
     },
-    bind(&[Esc, Char('0')], "esc", Action::Back),
-    bind(&[Char('?'), Char('h')], "?", Action::Help),
-    bind(&[Char('d')], "d", Action::Detach),
-    bind(&[Char('q')], "q ctrl-c", Action::Quit),
+    bind(&[Esc, Char('0')], "esc", Action::Back, || {
+        "close the help or the zoomed pane".into()
+    }),
+    bind(&[Char('?'), Char('h')], "?", Action::Help, || {
+        "this help".into()
+    }),
+    bind(&[Char('d')], "d", Action::Detach, || {
+        "detach: keep training in background".into()
+    }),
+    bind(&[Char('q')], "q ctrl-c", Action::Quit, || {
+        "quit (stops training unless attached)".into()
+    }),
 ];
-
-/// What an action does, for the help.
-fn describe(does: Does) -> String {
-    let Does::Act(action) = does else {
-        return "zoom a pane (again, or esc: all panes)".into();
-    };
-    match action {
-        Action::TogglePause => "pause / resume training".into(),
-        Action::LambdaUp => format!("lambda x{LAMBDA_FACTOR} (from 0: {LAMBDA_FROM_ZERO})"),
-        Action::LambdaDown => format!("lambda /{LAMBDA_FACTOR} (below {LAMBDA_FLOOR}: 0)"),
-        Action::LearningRateUp => format!("learning rates x{LR_FACTOR}"),
-        Action::LearningRateDown => format!("learning rates /{LR_FACTOR}"),
-        Action::CriticStepsUp => "critic steps +1".into(),
-        Action::CriticStepsDown => "critic steps -1".into(),
-        Action::CyclePenalty => "penalty mode gp -> lp -> clip".into(),
-        Action::SampleNow => "draw samples now".into(),
-        Action::Checkpoint => "write a checkpoint now".into(),
-        Action::ToggleSmoothing => "EMA smoothing on / off".into(),
-        Action::ToggleLogScale => "log scale on / off".into(),
-        Action::ToggleWindow => "full history / recent window".into(),
-        Action::NextPane => "zoom the next pane".into(),
-        Action::Zoom(_) => "zoom a pane".into(),
-        Action::Help => "this help".into(),
-        Action::Back => "close the help or the zoomed pane".into(),
-        Action::Detach => "detach: keep training in background".into(),
-        Action::Quit => "quit (stops training unless attached)".into(),
-    }
-}
 
 /// The help overlay's rows: (keys, what they do), one per row of the key table.
 pub fn help() -> Vec<(&'static str, String)> {
+    BINDINGS.iter().map(|b| (b.label, (b.what)())).collect()
+}
+
+/// The command an action's keys send to change hyperparameters, made from `target` (the
+/// values the run will have); `None` for an action that changes none.
+pub fn change(action: Action, target: &Hyper) -> Option<Command> {
     BINDINGS
         .iter()
-        .map(|b| (b.label, describe(b.does)))
-        .collect()
+        .find(|b| matches!(b.does, Does::Act(a) if a == action))
+        .and_then(|b| b.change)
+        .map(|change| change(target))
 }
 
 pub fn action(key: KeyEvent) -> Option<Action> {
