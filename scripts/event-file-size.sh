@@ -4,13 +4,19 @@
 # folder:
 #
 #   scripts/event-file-size.sh [DATA] [STEPS]
+#
+# BIN: the wgangp-tui to run (default: a release build made here).
 set -euo pipefail
 data=${1:-toy:8gaussians} steps=${2:-1000}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet
+    bin=target/release/wgangp-tui
+fi
 run=$(mktemp -d)/run
 trap 'rm -rf "$(dirname "$run")"' EXIT
-target/release/wgangp-tui --no-ui --data "$data" --steps "$steps" --out "$run" 2>/dev/null
+"$bin" --no-ui --data "$data" --steps "$steps" --out "$run" 2>/dev/null
 events=$(stat -c %s "$run"/events.out.tfevents.*)
 pngs=$(cat "$run"/samples/*.png | wc -c)
 grids=$(ls "$run"/samples/*.png | wc -l)
