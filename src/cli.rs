@@ -10,6 +10,7 @@ use crate::config::{
     MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip, check_lambda,
     check_lr, check_n_critic,
 };
+use crate::front::tui::OnHangup;
 use crate::model::device::DeviceChoice;
 use crate::train::reference::BenchConfig;
 
@@ -124,6 +125,12 @@ pub struct Cli {
     #[arg(long)]
     pub no_ui: bool,
 
+    /// What the monitor does when its terminal goes away (an SSH connection that drops, a
+    /// closed tmux window): `detach` hands the run to a background process as `d` does
+    /// (`wgangp-tui attach` finds it), `stop` stops it with a checkpoint as `q` does
+    #[arg(long, value_enum, default_value = "detach", value_name = "WHAT")]
+    pub on_hangup: OnHangup,
+
     /// Draw the monitor with plain ASCII characters only (for fonts without block and braille
     /// characters)
     #[arg(long)]
@@ -145,7 +152,7 @@ pub struct Cli {
     /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
     /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
     /// --steps, --threads, --device, --paused, --checkpoint-every, --keep, --no-tensorboard,
-    /// --no-ui and --ascii may be given too
+    /// --no-ui, --ascii and --on-hangup may be given too
     #[arg(
         long,
         value_name = "DIR",
@@ -487,4 +494,9 @@ value_enum!(BenchConfig {
     BenchConfig::Mnist => "mnist": "embedded MNIST, the DCGAN-like nets, batch 50, lambda 10",
     BenchConfig::Cifar32 => "cifar32": "the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10",
     BenchConfig::Face64 => "face64": "gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam (0.9, 0.999)",
+});
+
+value_enum!(OnHangup {
+    OnHangup::Detach => "detach",
+    OnHangup::Stop => "stop",
 });

@@ -175,6 +175,11 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         &["--no-ui", "--batch", "20000", "--out", d],
         "larger than the data set",
     );
+    // It names the largest batch the data allows (the embedded MNIST's 10,000).
+    assert_bad_input(
+        &["--no-ui", "--batch", "20000", "--out", d],
+        "give --batch 10000 or less",
+    );
     assert_bad_input(
         &["--no-ui", "--data", "toy:circles"],
         "unknown toy set `circles`",

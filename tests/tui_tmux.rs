@@ -119,14 +119,14 @@ fn monitor_in_tmux_screen() {
 }
 
 /// A signal to the monitor: a checkpoint is written, the exit is clean (128 + the signal) and
-/// the terminal is restored.
-fn signal_to_the_monitor(name: &str, expected_code: &str) {
+/// the terminal is restored. `flags` go to the monitor.
+fn signal_to_the_monitor(name: &str, expected_code: &str, flags: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let bin = env!("CARGO_BIN_EXE_wgangp-tui");
     let script = format!(
         "echo $$ > {dir}/pid; env TERM=xterm-256color {bin} --data toy:8gaussians --seed 3 --n-critic 1 \
-         --checkpoint-every 0 --out {out} 2> {dir}/stderr; echo $? > {dir}/exit; stty -a > {dir}/stty.part; mv {dir}/stty.part {dir}/stty; sleep 60",
+         --checkpoint-every 0 {flags} --out {out} 2> {dir}/stderr; echo $? > {dir}/exit; stty -a > {dir}/stty.part; mv {dir}/stty.part {dir}/stty; sleep 60",
         out = out.display(),
         dir = dir.path().display()
     );
@@ -193,12 +193,14 @@ fn assert_cooked_mode(path: &Path) {
 
 #[test]
 fn sigterm_to_the_monitor_checkpoints_and_restores_the_terminal() {
-    signal_to_the_monitor("TERM", "143");
+    signal_to_the_monitor("TERM", "143", "");
 }
 
+/// With `--on-hangup stop`, a hang-up stops the run as SIGTERM does (by default it detaches:
+/// `a_hang_up_detaches_and_the_run_goes_on`).
 #[test]
 fn sighup_to_the_monitor_checkpoints_and_restores_the_terminal() {
-    signal_to_the_monitor("HUP", "129");
+    signal_to_the_monitor("HUP", "129", "--on-hangup stop");
 }
 
 /// After --resume the monitor's curves start at the run's first step, not at the resume step:
@@ -399,4 +401,89 @@ fn fixed_generator_deep_critic_shows_its_layers_and_switches_to_clipping() {
     wait_for("the monitor to exit", || dir.path().join("exit").exists());
     let code = std::fs::read_to_string(dir.path().join("exit")).unwrap();
     assert_eq!(code.trim(), "0");
+}
+
+/// The pid that serves the run in `out` on its socket (its hello), if one does.
+fn serving_pid(out: &Path) -> Option<u64> {
+    use std::io::BufRead;
+    let stream = std::os::unix::net::UnixStream::connect(out.join("control.sock")).ok()?;
+    let mut hello = String::new();
+    std::io::BufReader::new(stream).read_line(&mut hello).ok()?;
+    serde_json::from_str::<serde_json::Value>(&hello).ok()?["pid"].as_u64()
+}
+
+/// A hang-up (the tmux session killed, as when an SSH connection drops) hands the run to a
+/// background process as `d` does: training goes on from the step it had reached with no step
+/// twice, `train.log` says why, nothing is said to the terminal that is gone, and `attach`
+/// finds the run.
+#[test]
+fn a_hang_up_detaches_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bin = env!("CARGO_BIN_EXE_wgangp-tui");
+    let script = format!(
+        "{bin} --data toy:8gaussians --n-critic 1 --steps 100000 --checkpoint-every 0 \
+         --out {out} 2> {dir}/stderr; sleep 60",
+        out = out.display(),
+        dir = dir.path().display()
+    );
+    let tmux = Tmux::start("hangup", &script);
+    tmux.wait("training", |s| s.contains("RUNNING") && s.contains("step"));
+    let steps = || -> Vec<u64> {
+        metric_lines(&out)
+            .iter()
+            .filter(|l| l["kind"] == "metrics")
+            .map(|l| l["step"].as_u64().unwrap())
+            .collect()
+    };
+    wait_for("five steps", || steps().len() >= 5);
+    let monitor = serving_pid(&out).expect("the monitor serves its run");
+    assert!(tmux.run(&["kill-session", "-t", "t"]).status.success());
+
+    let mut background = None;
+    wait_for("another process serving the run", || {
+        background = serving_pid(&out).filter(|&pid| pid != monitor);
+        background.is_some()
+    });
+    let background = background.unwrap();
+    // Ended when the test ends, whether it passes or not.
+    struct Terminated(u64);
+    impl Drop for Terminated {
+        fn drop(&mut self) {
+            if let Some(pid) = rustix::process::Pid::from_raw(self.0 as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+    }
+    let _guard = Terminated(background);
+    let handed_on = std::fs::read_to_string(out.join("train.log")).unwrap();
+    assert!(
+        handed_on.contains("the terminal hung up at step")
+            && handed_on.contains("wgangp-tui attach"),
+        "{handed_on}"
+    );
+    let reached = *steps().last().unwrap();
+    wait_for("training past the hang-up", || {
+        steps().last().is_some_and(|&s| s >= reached + 5)
+    });
+    let all = steps();
+    assert!(
+        all.windows(2).all(|w| w[1] == w[0] + 1) && all[0] == 1,
+        "a step lost or twice: {all:?}"
+    );
+    let said = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert!(!said.contains("Failed to"), "{said}");
+
+    let viewer = Tmux::start(
+        "viewer",
+        &format!("{bin} attach {}; sleep 60", out.display()),
+    );
+    viewer.wait("the run attached", |s| {
+        s.contains(&format!("attached to pid {background}"))
+    });
+    viewer.keys("q");
+    drop(_guard);
+    wait_for("the background process to end", || {
+        !Path::new(&format!("/proc/{background}")).exists()
+    });
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::front::drive;
-use crate::front::tui::{self, Monitor};
+use crate::front::tui::{self, Monitor, OnHangup};
 use crate::run::client::{connect, read_config};
 use crate::run::viewing::{Attached, ReadOnly, Viewed};
 
@@ -18,7 +18,8 @@ pub fn run(dir: &Path, ascii: bool) -> Result<Viewed> {
     if !tui::available() {
         bail!("attach needs a terminal (stdin and stdout)");
     }
-    let mut monitor = Monitor::new(config, ascii);
+    // A viewer whose terminal goes away quits; the run goes on in its own process.
+    let mut monitor = Monitor::new(config, ascii, OnHangup::Detach);
     match conn {
         Some(conn) => drive(Attached::new(dir, conn)?, &mut monitor),
         None => drive(ReadOnly::new(dir), &mut monitor),

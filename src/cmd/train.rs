@@ -37,8 +37,10 @@ pub fn run(cli: &Cli) -> ExitCode {
         Err(exit) => return exit,
     };
     if let Some(n) = data.len().filter(|&n| config.batch > n) {
+        // Refused rather than shrunk: the batch size is part of what the person tuned.
         let why = format!(
-            "--batch {} is larger than the data set ({n} images)",
+            "--batch {} is larger than the data set ({n} images): give --batch {n} or less, or \
+             more images",
             config.batch
         );
         return fail(&why, BAD_INPUT);
@@ -50,7 +52,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     // The monitor lets a person mend a run that turned non-finite; headless, it ends there.
     let (mut front, on_non_finite): (Box<dyn FrontEnd>, _) = if monitor {
         (
-            Box::new(Monitor::new(config.clone(), cli.ascii)),
+            Box::new(Monitor::new(config.clone(), cli.ascii, cli.on_hangup)),
             OnNonFinite::Pause,
         )
     } else {
@@ -155,7 +157,15 @@ fn go_on_in_background(ended: &Ended, config: &TrainConfig) -> ExitCode {
     if ended.outcome != Outcome::Finished || !more_to_do {
         return report(ended);
     }
-    match detach::continue_in_background(config, &ended.dir, ended.left.paused) {
+    let why = ended.left.hung_up.then(|| {
+        format!(
+            "the terminal hung up at step {}: the run goes on here from its checkpoint; watch it \
+             with: wgangp-tui attach {}",
+            ended.checkpoint.as_ref().map_or(0, |(step, _)| *step),
+            ended.dir.display()
+        )
+    });
+    match detach::continue_in_background(config, &ended.dir, ended.left.paused, why.as_deref()) {
         Ok((pid, log)) => {
             let (what, how) = if ended.left.paused {
                 ("the run waits, paused,", "resume it (space) in")

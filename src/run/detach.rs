@@ -7,6 +7,7 @@
 //! resume is tested to match an uninterrupted run) and serves the run on its socket.
 
 use std::fs::OpenOptions;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,18 +27,24 @@ pub const LOG: &str = "train.log";
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Starts the background process going on with the run in `dir` (`paused`: paused, as the run
-/// was) and waits until it serves the run; returns its pid and log file.
+/// was) and waits until it serves the run; returns its pid and log file. `why`, if given, is
+/// written to the log first (the person may not see this process's own messages).
 pub fn continue_in_background(
     config: &TrainConfig,
     dir: &Path,
     paused: bool,
+    why: Option<&str>,
 ) -> Result<(u32, PathBuf)> {
     let log_path = dir.join(LOG);
-    let log = OpenOptions::new()
+    let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
+    if let Some(why) = why {
+        writeln!(log, "wgangp-tui: {why}")
+            .with_context(|| format!("cannot write {}", log_path.display()))?;
+    }
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let mut command = Command::new(exe);
     command

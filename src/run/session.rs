@@ -55,6 +55,8 @@ pub struct Left {
     pub detach: bool,
     /// The run was paused when the person detached: it goes on paused.
     pub paused: bool,
+    /// The terminal went away (a hang-up): nothing more can be shown there.
+    pub hung_up: bool,
 }
 
 /// A run as a front end drives it.
@@ -227,7 +229,10 @@ impl Session for Training {
                 panic_message(panic.as_ref())
             ),
             (None, Ok(())) => anyhow::bail!("the training thread ended unexpectedly"),
-            (Some(Outcome::Finished), Ok(())) if signal != 0 => Outcome::Interrupted(signal),
+            // A run handed on (`d`, or a hang-up that detaches) is not interrupted.
+            (Some(Outcome::Finished), Ok(())) if signal != 0 && !left.detach => {
+                Outcome::Interrupted(signal)
+            }
             (Some(outcome), Ok(())) => outcome,
         };
         Ok(Ended {
