@@ -167,6 +167,10 @@ pub enum Sub {
     /// Draw samples from a checkpoint's generator into a picture grid, or single pictures into
     /// a folder
     Sample(SampleArgs),
+    /// Score a checkpoint's generator on samples it draws now (the toy mixtures: the share of
+    /// points within 3 standard deviations of a mode, the modes covered, the KL divergence of
+    /// the modes' histogram from uniform); prints one JSON line
+    Eval(EvalArgs),
     /// Time the training work of the PyTorch reference benchmark; prints one JSON line
     Bench(BenchArgs),
     /// Watch and steer a run that another wgangp-tui process trains (e.g. `--no-ui` in the
@@ -182,6 +186,21 @@ pub enum Sub {
     /// every family that runs on a device, on 3 batches each; prints one JSON line and fails
     /// when any batch's relative error exceeds 1e-3
     GpuCheck(GpuCheckArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// A checkpoint folder, or a run folder (its newest checkpoint)
+    #[arg(value_name = "RUN_OR_CHECKPOINT")]
+    pub checkpoint: PathBuf,
+
+    /// Samples to draw
+    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub count: u64,
+
+    /// Seed of the noise
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(clap::Args, Debug, Clone)]

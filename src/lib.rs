@@ -8,6 +8,7 @@
 //!   commands in);
 //! - `data`: MNIST, IDX files and the toy sets;
 //! - `model`: kernels, the taped layer ops, the device (GPU and CPU twin) and the model families;
+//! - `quality`: how good a generator's samples are (the toy mixtures' measures);
 //! - `train`: the penalty, the optimizers, the trainer, the worker thread and the one dispatch
 //!   over the families;
 //! - `experiments`: the paper's clipping-versus-penalty experiments and their figures;
@@ -24,6 +25,7 @@ pub mod event;
 pub mod experiments;
 pub mod front;
 pub mod model;
+pub mod quality;
 pub mod run;
 pub mod train;
 pub mod util;

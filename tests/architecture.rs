@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["event"],
     &["data"],
     &["model"],
+    &["quality"],
     &["train"],
     &["experiments", "run"],
     &["front"],

@@ -606,3 +606,63 @@ fn deep_and_fixed_generator_runs_record_what_they_are_for() {
         .unwrap();
     assert!(m["layers"][0].get("input_grad_norm").is_none(), "{m}");
 }
+
+/// `eval` through the binary: a toy checkpoint's scores as one JSON line; a checkpoint it
+/// cannot score yet, or none, a clear message and status 2.
+#[test]
+fn eval_scores_a_toy_checkpoint_and_refuses_what_it_cannot_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let toy = dir.path().join("toy");
+    let toy_s = toy.to_str().unwrap();
+    let trained = wgangp(&[
+        "--no-ui",
+        "--data",
+        "toy:25gaussians",
+        "--steps",
+        "3",
+        "--no-tensorboard",
+        "--out",
+        toy_s,
+    ]);
+    assert!(trained.status.success());
+    let o = wgangp(&["eval", toy_s, "--count", "400"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["step"], 3);
+    assert_eq!(v["toy"]["points"], 400);
+    assert_eq!(v["toy"]["modes"], 25);
+    let per_mode: u64 = v["toy"]["per_mode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_u64().unwrap())
+        .sum();
+    let share = v["toy"]["high_quality"].as_f64().unwrap();
+    assert!((share - per_mode as f64 / 400.0).abs() < 1e-12, "{v}");
+    // The same seed: the same samples and scores.
+    let again = wgangp(&["eval", toy_s, "--count", "400"]);
+    assert_eq!(again.stdout, o.stdout);
+
+    let mnist = dir.path().join("mnist");
+    let mnist_s = mnist.to_str().unwrap();
+    let trained = wgangp(&[
+        "--no-ui",
+        "--steps",
+        "1",
+        "--batch",
+        "8",
+        "--n-critic",
+        "1",
+        "--out",
+        mnist_s,
+    ]);
+    assert!(trained.status.success());
+    assert_bad_input(
+        &["eval", mnist_s],
+        "eval scores the toy mixtures' checkpoints",
+    );
+    assert_bad_input(
+        &["eval", dir.path().join("none").to_str().unwrap()],
+        "no checkpoint there",
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod bench;
+pub mod eval;
 pub mod exit;
 pub mod figures;
 pub mod gpu_check;
@@ -28,6 +29,10 @@ pub fn run(cli: &Cli) -> ExitCode {
                 say(format_args!("{done}"));
                 ExitCode::SUCCESS
             }
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        },
+        Sub::Eval(args) => match eval::run(args) {
+            Ok(evaluation) => print_json(&evaluation),
             Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
         },
         Sub::Bench(args) => match bench::run(args) {

@@ -94,6 +94,23 @@ impl FamilyJob for Generate<'_> {
     }
 }
 
+/// Runs the checkpoint's generator on `count` noise vectors drawn from `seed`, handing `sink`
+/// the samples a chunk at a time.
+pub fn generate(
+    ck: &Checkpoint,
+    count: usize,
+    seed: u64,
+    sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+) -> Result<()> {
+    let job = Generate {
+        ck,
+        count,
+        seed,
+        sink,
+    };
+    dispatch(ck.config.family, job)
+}
+
 /// Draws the samples and writes the file; returns a line saying what was written.
 pub fn run(args: &SampleArgs) -> Result<String> {
     let format = format_of(&args.out)?;
@@ -118,15 +135,8 @@ pub fn run(args: &SampleArgs) -> Result<String> {
             );
         }
     }
-    let generate = |sink: &mut dyn FnMut(&[f32]) -> Result<()>| {
-        let job = Generate {
-            ck: &ck,
-            count,
-            seed: args.seed,
-            sink,
-        };
-        dispatch(family, job)
-    };
+    let generate =
+        |sink: &mut dyn FnMut(&[f32]) -> Result<()>| generate(&ck, count, args.seed, sink);
     // Everything, as the pictures' brightness in [0, 1] (the toys' points as they are).
     let collect_all = || -> Result<Vec<f32>> {
         let mut all = Vec::new();

@@ -46,6 +46,13 @@ pub fn centres(set: ToySet) -> Vec<[f32; 2]> {
         .collect()
 }
 
+/// The standard deviation of each mode of a Gaussian mixture in data space (`None` for the
+/// swiss roll).
+pub fn mode_std(set: ToySet) -> Option<f32> {
+    let (centres, std, scale) = mixture(set);
+    (!centres.is_empty()).then_some((std / scale) as f32)
+}
+
 fn normal<R: Rng>(rng: &mut R) -> f64 {
     StandardNormal.sample(rng)
 }
