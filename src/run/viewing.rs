@@ -39,7 +39,8 @@ struct Heard {
 /// A live run, watched and steered through its socket.
 pub struct Attached {
     dir: PathBuf,
-    conn: Option<Connection>,
+    /// What the server sends, until the feed takes it.
+    reader: Option<BufReader<UnixStream>>,
     pid: u32,
     stream: UnixStream,
     commands: Sender<Command>,
@@ -51,16 +52,20 @@ impl Attached {
     /// The session on `conn`, the connection to the run in `dir`; commands are sent over it
     /// from now on.
     pub fn new(dir: &Path, conn: Connection) -> Result<Self> {
-        let stream = conn.stream.try_clone()?;
-        let out = conn.stream.try_clone()?;
+        let Connection {
+            stream,
+            reader,
+            pid,
+        } = conn;
+        let out = stream.try_clone()?;
         let (commands, commands_rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("wgangp-attach-out".into())
             .spawn(move || send_commands(out, commands_rx))?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            pid: conn.pid,
-            conn: Some(conn),
+            pid,
+            reader: Some(reader),
             stream,
             commands,
             heard: Arc::default(),
@@ -77,14 +82,17 @@ impl Session for Attached {
     }
 
     fn feed(&mut self) -> Result<UnboundedReceiver<Feed>> {
-        let conn = self.conn.take().context("the run's feed was taken twice")?;
+        let reader = self
+            .reader
+            .take()
+            .context("the run's feed was taken twice")?;
         let (tx, rx) = unbounded_channel();
         let heard = self.heard.clone();
         self.incoming = Some(
             std::thread::Builder::new()
                 .name("wgangp-attach-in".into())
                 .spawn(move || {
-                    read_server(conn.reader, &tx, &heard);
+                    read_server(reader, &tx, &heard);
                     lock(&heard).lost = true;
                 })?,
         );
