@@ -24,6 +24,14 @@ pub struct OptimizerState {
     pub v: Vec<Vec<f32>>,
 }
 
+/// The averaged generator (`--ema`): its weights and how many updates made them (the decay's
+/// warm-up depends on it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AveragedState {
+    pub generator: Vec<NamedTensor>,
+    pub updates: u64,
+}
+
 /// Everything a run needs to go on exactly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
@@ -37,6 +45,8 @@ pub struct Checkpoint {
     pub opt_generator: OptimizerState,
     pub opt_critic: OptimizerState,
     pub rng: ChaCha8Rng,
+    /// The averaged generator, in runs that keep one.
+    pub averaged: Option<AveragedState>,
     /// The training data's fingerprint (its number of pictures, their size, a CRC of their
     /// pixels; see `Dataset::fingerprint`), if it has one.
     pub data: Option<String>,

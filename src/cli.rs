@@ -6,9 +6,9 @@ use clap::builder::PossibleValue;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Family, FixedGenerator, Hyper,
-    MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas, check_clip, check_lambda,
-    check_lr, check_n_critic,
+    CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_EMA, DEFAULT_KEEP, DataSpec, Family,
+    FixedGenerator, Hyper, MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas,
+    check_clip, check_ema, check_lambda, check_lr, check_n_critic,
 };
 use crate::front::tui::OnHangup;
 use crate::model::device::DeviceChoice;
@@ -98,6 +98,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 0.01, value_parser = clip)]
     pub clip: f64,
 
+    /// Decay of the averaged generator (an exponential moving average of its weights, as
+    /// StyleGAN's G_ema), which the samples, `sample` and `eval` use; its decay at update t is
+    /// min(BETA, (1 + t) / (10 + t)), so that early samples follow training; 0: none
+    #[arg(long, default_value_t = DEFAULT_EMA, value_name = "BETA", value_parser = ema)]
+    pub ema: f64,
+
     /// Write sample pictures every N generator steps
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_every: u64,
@@ -156,7 +162,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "DIR",
-        conflicts_with_all = ["data", "size", "deep", "fixed_generator", "betas", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "sample_every", "log_every"]
+        conflicts_with_all = ["data", "size", "deep", "fixed_generator", "betas", "out", "seed", "batch", "lambda", "lr", "n_critic", "penalty", "clip", "ema", "sample_every", "log_every"]
     )]
     pub resume: Option<PathBuf>,
 }
@@ -197,6 +203,10 @@ pub struct EvalArgs {
     /// Samples to draw
     #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub count: u64,
+
+    /// Score the raw generator, not the averaged one
+    #[arg(long)]
+    pub raw: bool,
 
     /// Seed of the noise
     #[arg(long, default_value_t = 0)]
@@ -297,6 +307,11 @@ pub struct SampleArgs {
     /// Seed of the noise
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// Draw from the raw generator, not the averaged one (runs with --ema keep both; without
+    /// an averaged generator the raw one is used anyway)
+    #[arg(long)]
+    pub raw: bool,
 }
 
 fn number(s: &str) -> Result<f64, String> {
@@ -332,6 +347,10 @@ fn betas(s: &str) -> Result<[f64; 2], String> {
         return Err(format!("`{s}` is not two numbers B1,B2"));
     };
     check_betas([number(b1)?, number(b2)?])
+}
+
+fn ema(s: &str) -> Result<f64, String> {
+    check_ema(number(s)?)
 }
 
 fn critic_steps(s: &str) -> Result<u32, String> {
@@ -438,6 +457,7 @@ impl Cli {
             device: CPU_DEVICE.into(),
             tensorboard: !self.no_tensorboard,
             fixed_generator: self.fixed_generator,
+            ema: self.ema,
         })
     }
 

@@ -209,6 +209,10 @@ pub struct TrainConfig {
     /// Train the critic alone against a fixed distribution (`--fixed-generator`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_generator: Option<FixedGenerator>,
+    /// The averaged generator's decay beta (`--ema`); 0: no averaged generator. Runs
+    /// configured before it existed have none.
+    #[serde(default)]
+    pub ema: f64,
 }
 
 fn default_tensorboard() -> bool {
@@ -292,6 +296,18 @@ pub fn check_n_critic(n_critic: u32) -> Result<u32, String> {
     }
 }
 
+/// The averaged generator's decay (`--ema`): 0 (none) or in (0, 1).
+pub fn check_ema(beta: f64) -> Result<f64, String> {
+    if (0.0..1.0).contains(&beta) {
+        Ok(beta)
+    } else {
+        Err(format!("must be >= 0 and < 1 (0: none), got {beta}"))
+    }
+}
+
+/// The default `--ema`: StyleGAN's and Yazici et al.'s order of magnitude.
+pub const DEFAULT_EMA: f64 = 0.999;
+
 /// The clipping bound c: finite and > 0.
 pub fn check_clip(clip: f64) -> Result<f64, String> {
     if clip.is_finite() && clip > 0.0 {
@@ -330,6 +346,10 @@ mod tests {
             assert!(check_clip(bad).is_err(), "{bad}");
         }
         assert!(check_lr(0.0).is_err());
+        assert_eq!(check_ema(0.0), Ok(0.0));
+        assert!(
+            check_ema(1.0).is_err() && check_ema(-0.1).is_err() && check_ema(f64::NAN).is_err()
+        );
         assert!(check_clip(0.0).is_err());
     }
 }

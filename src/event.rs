@@ -265,6 +265,10 @@ pub enum SampleSet {
         count: usize,
         generated: Vec<f32>,
         real: Vec<f32>,
+        /// The raw (not averaged) generator's images of the same noise, where `generated`
+        /// comes from the averaged generator (`--ema`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<Vec<f32>>,
     },
     /// Generated and real 2-d points, and the critic's value on a `grid`x`grid` lattice over
     /// `[-extent, extent]^2` (row 0 at y = +extent).
@@ -275,6 +279,9 @@ pub enum SampleSet {
         extent: f32,
         grid: usize,
         critic: Vec<f32>,
+        /// The raw generator's points, as for images.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<Vec<[f32; 2]>>,
     },
 }
 
@@ -345,6 +352,25 @@ impl ToyPicture {
 }
 
 impl SampleSet {
+    /// This set with the raw generator's samples in place of the averaged ones (`None` where
+    /// the set has no raw samples).
+    pub fn raw_view(&self) -> Option<SampleSet> {
+        let mut view = self.clone();
+        match &mut view {
+            SampleSet::Images { generated, raw, .. } => *generated = raw.take()?,
+            SampleSet::Points { generated, raw, .. } => *generated = raw.take()?,
+        }
+        Some(view)
+    }
+
+    /// Whether `generated` comes from the averaged generator (the set also holds the raw one's).
+    pub fn averaged(&self) -> bool {
+        match self {
+            SampleSet::Images { raw, .. } => raw.is_some(),
+            SampleSet::Points { raw, .. } => raw.is_some(),
+        }
+    }
+
     pub fn step(&self) -> u64 {
         match self {
             SampleSet::Images { step, .. } | SampleSet::Points { step, .. } => *step,
@@ -360,6 +386,7 @@ impl SampleSet {
                 count,
                 generated,
                 real,
+                raw,
                 ..
             } => {
                 if !(1..=MAX_SAMPLE_SIDE).contains(side) || *count > MAX_SAMPLE_COUNT {
@@ -379,6 +406,9 @@ impl SampleSet {
                         generated.len()
                     ));
                 }
+                if raw.as_ref().is_some_and(|raw| raw.len() != generated.len()) {
+                    return Err("the raw generator's images are not as many as the others".into());
+                }
                 if real.len() % pixels != 0 || real.len() / pixels > MAX_SAMPLE_COUNT {
                     return Err(format!(
                         "{} real values are not whole images of {side}x{side}",
@@ -390,8 +420,13 @@ impl SampleSet {
                 extent,
                 grid,
                 critic,
+                generated,
+                raw,
                 ..
             } => {
+                if raw.as_ref().is_some_and(|raw| raw.len() != generated.len()) {
+                    return Err("the raw generator's points are not as many as the others".into());
+                }
                 if !(extent.is_finite() && *extent > 0.0) {
                     return Err(format!("the extent {extent} is not a finite number > 0"));
                 }
@@ -424,6 +459,10 @@ enum UncheckedSampleSet {
         count: usize,
         generated: Vec<f32>,
         real: Vec<f32>,
+        /// The raw (not averaged) generator's images of the same noise, where `generated`
+        /// comes from the averaged generator (`--ema`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<Vec<f32>>,
     },
     Points {
         step: u64,
@@ -432,6 +471,9 @@ enum UncheckedSampleSet {
         extent: f32,
         grid: usize,
         critic: Vec<f32>,
+        /// The raw generator's points, as for images.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<Vec<[f32; 2]>>,
     },
 }
 
@@ -447,6 +489,7 @@ impl TryFrom<UncheckedSampleSet> for SampleSet {
                 count,
                 generated,
                 real,
+                raw,
             } => SampleSet::Images {
                 step,
                 side,
@@ -454,6 +497,7 @@ impl TryFrom<UncheckedSampleSet> for SampleSet {
                 count,
                 generated,
                 real,
+                raw,
             },
             UncheckedSampleSet::Points {
                 step,
@@ -462,6 +506,7 @@ impl TryFrom<UncheckedSampleSet> for SampleSet {
                 extent,
                 grid,
                 critic,
+                raw,
             } => SampleSet::Points {
                 step,
                 generated,
@@ -469,6 +514,7 @@ impl TryFrom<UncheckedSampleSet> for SampleSet {
                 extent,
                 grid,
                 critic,
+                raw,
             },
         };
         set.validate().map_err(|e| format!("bad samples: {e}"))?;
@@ -496,6 +542,7 @@ mod tests {
             extent: 2.0,
             grid: 2,
             critic: critic.to_vec(),
+            raw: None,
         };
         let p = set.toy_picture(8).unwrap();
         // Inside: the top-left corner, the centre, the bottom-right pixel; outside: x > 2 and
@@ -518,20 +565,30 @@ mod tests {
             count,
             generated: vec![0.5; generated],
             real: vec![0.5; real],
+            raw: None,
         }
+    }
+
+    fn with_raw(mut set: SampleSet, values: usize) -> SampleSet {
+        if let SampleSet::Images { raw, .. } = &mut set {
+            *raw = Some(vec![0.5; values]);
+        }
+        set
     }
 
     #[test]
     fn sample_sets_whose_sizes_do_not_match_their_data_do_not_parse() {
-        let good = images(2, 3, 12, 8);
-        let json = serde_json::to_string(&good).unwrap();
-        assert_eq!(serde_json::from_str::<SampleSet>(&json).unwrap(), good);
+        for good in [images(2, 3, 12, 8), with_raw(images(2, 3, 12, 8), 12)] {
+            let json = serde_json::to_string(&good).unwrap();
+            assert_eq!(serde_json::from_str::<SampleSet>(&json).unwrap(), good);
+        }
         for bad in [
-            images(2, 4, 12, 8),      // count larger than the data
-            images(3, 3, 12, 8),      // side larger than the data
-            images(0, 0, 0, 0),       // no side
-            images(2, 3, 12, 7),      // a partial real image
-            images(100_000, 0, 0, 0), // an absurd side
+            images(2, 4, 12, 8),              // count larger than the data
+            images(3, 3, 12, 8),              // side larger than the data
+            images(0, 0, 0, 0),               // no side
+            images(2, 3, 12, 7),              // a partial real image
+            images(100_000, 0, 0, 0),         // an absurd side
+            with_raw(images(2, 3, 12, 8), 8), // fewer raw images than averaged ones
         ] {
             let json = serde_json::to_string(&bad).unwrap();
             let err = serde_json::from_str::<SampleSet>(&json).unwrap_err();
@@ -544,6 +601,7 @@ mod tests {
             extent,
             grid,
             critic: vec![0.0; values],
+            raw: None,
         };
         assert!(points(3, 9, 2.5).validate().is_ok());
         for bad in [points(3, 8, 2.5), points(0, 0, 2.5), points(3, 9, f32::NAN)] {

@@ -125,6 +125,20 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one_exactly() {
     );
     assert_eq!(a.opt_critic, b.opt_critic);
     assert_eq!(a.rng, b.rng);
+    // The averaged generator (on by default) goes on exactly too, with its update count.
+    let averaged = a
+        .averaged
+        .as_ref()
+        .expect("an averaged generator by default");
+    assert_eq!(averaged.updates, 60);
+    assert!(
+        averaged.generator != a.generator,
+        "the average is the generator itself"
+    );
+    assert!(
+        a.averaged == b.averaged,
+        "the averaged generators differ after resuming"
+    );
     // The metrics file holds each step once, with the same figures.
     assert_eq!(figures(&straight), figures(&broken));
     // The safetensors files are byte for byte the same.
@@ -132,6 +146,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one_exactly() {
         "generator.safetensors",
         "critic.safetensors",
         "optimizer.safetensors",
+        "generator_ema.safetensors",
     ] {
         let read =
             |run: &Path| std::fs::read(run.join("checkpoints/step-0000060").join(file)).unwrap();
@@ -454,4 +469,58 @@ fn bad_resume_and_sample_requests_get_clear_messages() {
         ],
         "does not fit",
     );
+}
+
+/// `sample` draws from the averaged generator unless `--raw`; a run with `--ema 0` keeps none,
+/// and its samples are the raw generator's whichever is asked for.
+#[test]
+fn sample_draws_from_the_averaged_generator_unless_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let draw = |run: &Path, raw: bool| {
+        let file = dir
+            .path()
+            .join(format!("{}-{raw}.csv", run.display()).replace('/', "_"));
+        let mut args = vec!["sample", "--from", run.to_str().unwrap(), "--count", "50"];
+        args.extend(["--out", file.to_str().unwrap()]);
+        if raw {
+            args.push("--raw");
+        }
+        let out = wgangp(&args);
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        (std::fs::read_to_string(file).unwrap(), said)
+    };
+    let averaged_run = dir.path().join("averaged");
+    let out = wgangp(&toy_args(averaged_run.to_str().unwrap(), "5", &[]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let step = averaged_run.join("checkpoints/step-0000005");
+    assert!(step.join("generator_ema.safetensors").is_file());
+    let (averaged, said) = draw(&averaged_run, false);
+    let (raw, said_raw) = draw(&averaged_run, true);
+    assert!(said.contains("of the averaged generator"), "{said}");
+    assert!(said_raw.contains("of the generator"), "{said_raw}");
+    assert_ne!(averaged, raw);
+
+    let plain_run = dir.path().join("plain");
+    let out = wgangp(&toy_args(plain_run.to_str().unwrap(), "5", &["--ema", "0"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !plain_run
+            .join("checkpoints/step-0000005/generator_ema.safetensors")
+            .exists()
+    );
+    let (plain, said) = draw(&plain_run, false);
+    assert!(said.contains("of the generator"), "{said}");
+    // The same seed and steps: the raw generators of both runs are the same net.
+    assert_eq!(plain, raw);
+    assert_eq!(draw(&plain_run, true).0, plain);
 }

@@ -519,6 +519,7 @@ fn colour_samples_render_as_a_colour_grid() {
         count: 4,
         generated,
         real: vec![],
+        raw: None,
     };
     let picture = render(&set).to_rgb8();
     let g = GRID_GAP;

@@ -102,3 +102,25 @@ fn betas_are_checked_and_recorded() {
         .unwrap();
     assert_eq!(default.betas, [0.5, 0.9]);
 }
+
+/// `--ema`: 0 (none) or a decay in (0, 1), recorded in the run's configuration; the binary
+/// names the range.
+#[test]
+fn ema_is_checked_and_recorded() {
+    let config = |beta: &str| {
+        Cli::try_parse_from(["wgangp-tui", "--ema", beta])
+            .map_err(|e| e.to_string())
+            .and_then(|cli| cli.to_config())
+    };
+    assert_eq!(config("0.99").unwrap().ema, 0.99);
+    assert_eq!(config("0").unwrap().ema, 0.0);
+    for bad in ["1", "1.5", "-0.1", "nan", "x"] {
+        assert!(config(bad).is_err(), "{bad}");
+    }
+    let default = Cli::try_parse_from(["wgangp-tui"])
+        .unwrap()
+        .to_config()
+        .unwrap();
+    assert_eq!(default.ema, 0.999);
+    common::assert_bad_input(&["--ema", "1", "--no-ui"], ">= 0 and < 1");
+}

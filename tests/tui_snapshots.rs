@@ -99,6 +99,7 @@ fn mnist_samples(step: u64) -> SampleSet {
         count: 64,
         generated,
         real,
+        raw: None,
     }
 }
 
@@ -122,6 +123,7 @@ fn toy_samples(step: u64) -> SampleSet {
         extent: 2.5,
         grid,
         critic,
+        raw: None,
     }
 }
 
@@ -654,6 +656,7 @@ fn colour_samples(side: usize, count: usize) -> SampleSet {
         count,
         generated: images(0.0),
         real: images(0.5),
+        raw: None,
     }
 }
 
@@ -927,4 +930,46 @@ fn a_refused_change_is_said_on_the_status_line() {
         change: "lambda 10 -> 12.5".into(),
     });
     assert!(!render(&app, 80, 24).contains("refused"));
+}
+
+/// With an averaged generator the pane shows its pictures, titled so; `g` shows the raw
+/// generator's (in their own colours), and `g` again the averaged ones.
+#[test]
+fn g_switches_the_samples_between_the_averaged_and_the_raw_generator() {
+    let mut app = app("mnist", 10);
+    let (side, count) = (16, 8);
+    let mut set = colour_samples(side, count);
+    let SampleSet::Images { generated, raw, .. } = &mut set else {
+        unreachable!()
+    };
+    // The raw pictures: the averaged ones with their blue channel full.
+    let mut raw_pictures = generated.clone();
+    raw_pictures
+        .iter_mut()
+        .skip(2)
+        .step_by(3)
+        .for_each(|b| *b = 1.0);
+    *raw = Some(raw_pictures);
+    app.on_event(TrainEvent::Samples(Box::new(set)));
+    let shown = |app: &mut App| {
+        let buf = samples_buffer(app, 160, 48);
+        let title: String = (0..48u16)
+            .flat_map(|y| (0..160u16).map(move |x| (x, y)))
+            .map(|p| buf[p].symbol().to_string())
+            .collect();
+        let blue = match buf[(1, 1)].fg {
+            Color::Rgb(_, _, b) => b,
+            other => panic!("{other:?} is not a true colour"),
+        };
+        (title, blue)
+    };
+    let (title, blue) = shown(&mut app);
+    assert!(title.contains("averaged G | real"), "{title}");
+    assert_eq!(blue, 0, "the first averaged picture has no blue");
+    assert_eq!(app.on_action(Action::ToggleRawSamples), None);
+    let (title, blue) = shown(&mut app);
+    assert!(title.contains("raw G | real"), "{title}");
+    assert_eq!(blue, 255, "the raw pictures' blue is full");
+    app.on_action(Action::ToggleRawSamples);
+    assert_eq!(shown(&mut app).1, 0);
 }

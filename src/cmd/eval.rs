@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use super::sample::generate;
+use super::sample::{chosen_generator, generate};
 use crate::checkpoint::Checkpoint;
 use crate::cli::EvalArgs;
 use crate::config::DataSpec;
@@ -18,6 +18,8 @@ pub struct Evaluation {
     pub step: u64,
     pub data: String,
     pub seed: u64,
+    /// `averaged generator` or `generator` (the raw one).
+    pub generator: &'static str,
     pub toy: ToyScores,
 }
 
@@ -32,10 +34,16 @@ pub fn run(args: &EvalArgs) -> Result<Evaluation> {
         );
     };
     let mut points = Vec::with_capacity(2 * args.count as usize);
-    generate(&ck, args.count as usize, args.seed, &mut |chunk| {
-        points.extend_from_slice(chunk);
-        Ok(())
-    })?;
+    generate(
+        &ck,
+        args.raw,
+        args.count as usize,
+        args.seed,
+        &mut |chunk| {
+            points.extend_from_slice(chunk);
+            Ok(())
+        },
+    )?;
     let Some(toy) = score(set, &points) else {
         bail!(
             "{}: {} has no modes to score (the measures are the Gaussian mixtures')",
@@ -48,6 +56,7 @@ pub fn run(args: &EvalArgs) -> Result<Evaluation> {
         step: ck.step,
         data: ck.config.data.to_string(),
         seed: args.seed,
+        generator: chosen_generator(&ck, args.raw).1,
         toy,
     })
 }

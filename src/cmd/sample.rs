@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, NamedTensor};
 use crate::cli::SampleArgs;
 use crate::data::idx::{IdxImages, encode_images};
 use crate::model::params::load_named_params;
@@ -62,7 +62,7 @@ fn format_of(path: &Path) -> Result<Format> {
 /// Runs the checkpoint's generator on `count` noise vectors drawn from `seed`, handing `sink`
 /// the samples a chunk at a time (flattened, one after another).
 struct Generate<'a> {
-    ck: &'a Checkpoint,
+    weights: &'a [NamedTensor],
     count: usize,
     seed: u64,
     sink: &'a mut dyn FnMut(&[f32]) -> Result<()>,
@@ -78,7 +78,7 @@ impl FamilyJob for Generate<'_> {
     {
         let dev = Cpu::default();
         let mut generator = G::build(&dev);
-        load_named_params(&mut generator, &self.ck.generator).map_err(anyhow::Error::msg)?;
+        load_named_params(&mut generator, self.weights).map_err(anyhow::Error::msg)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut left = self.count;
         while left > 0 {
@@ -94,16 +94,26 @@ impl FamilyJob for Generate<'_> {
     }
 }
 
-/// Runs the checkpoint's generator on `count` noise vectors drawn from `seed`, handing `sink`
-/// the samples a chunk at a time.
+/// Which of a checkpoint's generators draws: the averaged one unless `raw` is asked for or
+/// the run keeps none. Returns its weights and a word for the messages.
+pub fn chosen_generator(ck: &Checkpoint, raw: bool) -> (&[NamedTensor], &'static str) {
+    match &ck.averaged {
+        Some(averaged) if !raw => (&averaged.generator, "averaged generator"),
+        _ => (&ck.generator, "generator"),
+    }
+}
+
+/// Runs the checkpoint's generator (averaged unless `raw`, see [`chosen_generator`]) on `count`
+/// noise vectors drawn from `seed`, handing `sink` the samples a chunk at a time.
 pub fn generate(
     ck: &Checkpoint,
+    raw: bool,
     count: usize,
     seed: u64,
     sink: &mut dyn FnMut(&[f32]) -> Result<()>,
 ) -> Result<()> {
     let job = Generate {
-        ck,
+        weights: chosen_generator(ck, raw).0,
         count,
         seed,
         sink,
@@ -135,8 +145,10 @@ pub fn run(args: &SampleArgs) -> Result<String> {
             );
         }
     }
-    let generate =
-        |sink: &mut dyn FnMut(&[f32]) -> Result<()>| generate(&ck, count, args.seed, sink);
+    let generate = |sink: &mut dyn FnMut(&[f32]) -> Result<()>| {
+        generate(&ck, args.raw, count, args.seed, sink)
+    };
+    let which = chosen_generator(&ck, args.raw).1;
     // Everything, as the pictures' brightness in [0, 1] (the toys' points as they are).
     let collect_all = || -> Result<Vec<f32>> {
         let mut all = Vec::new();
@@ -153,7 +165,7 @@ pub fn run(args: &SampleArgs) -> Result<String> {
             };
             let written = write_folder(&args.out, count, shape, generate)?;
             return Ok(format!(
-                "wrote {written} samples of the generator at step {} ({}) as PNGs in {}",
+                "wrote {written} samples of the {which} at step {} ({}) as PNGs in {}",
                 ck.step,
                 folder.display(),
                 args.out.display()
@@ -210,7 +222,7 @@ pub fn run(args: &SampleArgs) -> Result<String> {
     write_atomically(&args.out, &bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     Ok(format!(
-        "wrote {count} samples of the generator at step {} ({}) to {}",
+        "wrote {count} samples of the {which} at step {} ({}) to {}",
         ck.step,
         folder.display(),
         args.out.display()

@@ -7,10 +7,12 @@
 //!   the model (`c1.weight`, `c1.bias`, ..., see the README), in the shapes the model uses
 //!   (conv weights `[out, in, k, k]`, transposed conv weights `[in, out, k, k]`, linear weights
 //!   `[out, in]`).
+//! - `generator_ema.safetensors`: the averaged generator's weights (`--ema`), named as the
+//!   generator's; absent in runs without one.
 //! - `optimizer.safetensors`: the optimizers' moments, `generator.m.NAME`, `generator.v.NAME`,
 //!   `critic.m.NAME`, `critic.v.NAME` (RMSprop keeps only `v`), absent before the first update.
 //! - `state.json`: format version, step, elapsed time, the optimizers' kind, learning rate and
-//!   update count, the random number generator's state, and the full configuration with the
+//!   update count, the averaged generator's update count, the random number generator's state, and the full configuration with the
 //!   hyperparameters as they are now (live changes included).
 //!
 //! `checkpoints/latest` names the newest complete one. A checkpoint is written into a hidden
@@ -27,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
+use crate::checkpoint::{AveragedState, Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::util::files;
 
@@ -35,6 +37,8 @@ use crate::util::files;
 pub const FORMAT: u32 = 1;
 pub const DIR: &str = "checkpoints";
 pub const LATEST: &str = "latest";
+/// The averaged generator's weights in a checkpoint folder.
+pub const EMA_FILE: &str = "generator_ema.safetensors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -79,6 +83,9 @@ struct State {
     /// Absent in checkpoints written before it was kept.
     #[serde(default)]
     data: Option<String>,
+    /// Updates of the averaged generator; absent where there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ema_updates: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -201,6 +208,9 @@ impl Checkpoint {
             &weights(&self.generator),
         )?;
         write_synced(&dir.join("critic.safetensors"), &weights(&self.critic))?;
+        if let Some(averaged) = &self.averaged {
+            write_synced(&dir.join(EMA_FILE), &weights(&averaged.generator))?;
+        }
         let mut moments = Vec::new();
         for (net, opt, tensors) in [
             ("generator", &self.opt_generator, &self.generator),
@@ -236,6 +246,7 @@ impl Checkpoint {
             rng: self.rng.clone(),
             config: self.config.clone(),
             data: self.data.clone(),
+            ema_updates: self.averaged.as_ref().map(|a| a.updates),
         };
         let json = serde_json::to_string_pretty(&state).expect("state serialises") + "\n";
         // Last: a folder with state.json is complete.
@@ -334,6 +345,13 @@ impl Checkpoint {
                     v: take("v")?,
                 })
             };
+        let averaged = match state.ema_updates {
+            Some(updates) => Some(AveragedState {
+                generator: weights(EMA_FILE)?,
+                updates,
+            }),
+            None => None,
+        };
         let opt_generator = optimizer("generator", &state.optimizers.generator, &generator)?;
         let opt_critic = optimizer("critic", &state.optimizers.critic, &critic)?;
         Ok(Checkpoint {
@@ -345,6 +363,7 @@ impl Checkpoint {
             opt_generator,
             opt_critic,
             rng: state.rng,
+            averaged,
             data: state.data,
         })
     }

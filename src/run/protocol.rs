@@ -110,6 +110,7 @@ mod tests {
                 count: 1,
                 generated: vec![0.0, 0.25, 0.5, 1.0],
                 real: vec![1.0, 0.5, 0.25, 0.0],
+                raw: None,
             }))),
         ];
         for m in messages {

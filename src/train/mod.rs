@@ -1,7 +1,8 @@
-//! Training: the penalty, the optimizers, one training run in memory (`trainer`), the worker
+//! Training: the penalty, the optimizers, the averaged generator, one training run in memory (`trainer`), the worker
 //! thread around it, the model families it dispatches over (`families`), and the reference
 //! benchmark's configurations (`reference`).
 
+pub mod average;
 pub mod device;
 pub mod exact;
 pub mod families;

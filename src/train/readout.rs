@@ -127,10 +127,16 @@ where
         critic.activation_gradient_norms(&self.batch_tensor::<X>(x), &d_score)
     }
 
-    /// What the generator makes of the fixed noise (and, for 2-d data, the critic's surface).
+    /// What the generator makes of the fixed noise (and, for 2-d data, the critic's surface):
+    /// the averaged generator's samples where there is one, with the raw generator's beside.
     pub fn samples(&self) -> SampleSet {
         let (generator, critic) = self.nets();
-        let generated = self.fixed_fakes(&generator, self.sample_noise.len() / Z);
+        let count = self.sample_noise.len() / Z;
+        let raw = self.fixed_fakes(&generator, count);
+        let (generated, raw) = match &self.averaged {
+            Some(averaged) => (self.fixed_fakes(&averaged.net, count), Some(raw)),
+            None => (raw, None),
+        };
         if X == 2 {
             let pairs = |v: &[f32]| v.chunks(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>();
             let g = SURFACE_GRID;
@@ -152,6 +158,7 @@ where
                 extent: SURFACE_EXTENT,
                 grid: g,
                 critic,
+                raw: raw.as_deref().map(pairs),
             }
         } else {
             let channels = self.data.channels();
@@ -163,6 +170,7 @@ where
                 count: SAMPLE_IMAGES,
                 generated: unit(&generated),
                 real: unit(&self.sample_real),
+                raw: raw.as_deref().map(unit),
             }
         }
     }
@@ -185,15 +193,17 @@ where
             .collect()
     }
 
-    /// Draws `n` samples from the generator with fresh noise from `seed` (flattened rows).
+    /// Draws `n` samples from the generator (the averaged one where there is one) with fresh
+    /// noise from `seed` (flattened rows).
     pub fn draw(&self, n: usize, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let noise = (0..n * Z)
             .map(|_| StandardNormal.sample(&mut rng))
             .collect();
-        self.nets()
-            .0
-            .generate(self.batch_tensor::<Z>(noise))
-            .as_vec()
+        match &self.averaged {
+            Some(averaged) => averaged.net.generate(self.batch_tensor::<Z>(noise)),
+            None => self.nets().0.generate(self.batch_tensor::<Z>(noise)),
+        }
+        .as_vec()
     }
 }

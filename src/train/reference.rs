@@ -75,5 +75,7 @@ pub fn reference(which: BenchConfig, threads: usize, seed: u64) -> TrainConfig {
         device: CPU_DEVICE.into(),
         tensorboard: false,
         fixed_generator: None,
+        // PyTorch's reference keeps no averaged generator: the benchmark does the same work.
+        ema: 0.0,
     }
 }

@@ -2,9 +2,10 @@
 
 use dfdx::prelude::*;
 
+use super::average::Averaged;
 use super::optim::Optimizer;
 use super::{StepError, Trainer};
-use crate::checkpoint::{Checkpoint, NamedTensor, OptimizerState};
+use crate::checkpoint::{AveragedState, Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::model::params::{load_named_params, named_params, read_params};
 use crate::model::{Critic, Generator};
@@ -60,6 +61,10 @@ where
             opt_generator: opt(&self.opt_generator, false)?,
             opt_critic: opt(&self.opt_critic, true)?,
             rng: self.rng.clone(),
+            averaged: self.averaged.as_ref().map(|a| AveragedState {
+                generator: named_params(&a.net),
+                updates: a.updates,
+            }),
             data: self.data_fingerprint.clone(),
         })
     }
@@ -84,6 +89,18 @@ where
         self.opt_critic = opt_critic;
         self.rng = ck.rng.clone();
         self.step = ck.step;
+        // A checkpoint without an average (made before runs kept one) starts one at its
+        // generator.
+        if let Some(averaged) = &mut self.averaged {
+            match &ck.averaged {
+                Some(saved) => {
+                    load_named_params(&mut averaged.net, &saved.generator)
+                        .map_err(|e| format!("averaged generator: {e}"))?;
+                    averaged.updates = saved.updates;
+                }
+                None => *averaged = Averaged::new(&self.generator, averaged.beta),
+            }
+        }
         self.hyper = ck.config.hyper.clone();
         if let Some(device) = &self.device {
             let params = [read_params(&self.generator), read_params(&self.critic)];

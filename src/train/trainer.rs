@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 
+use super::average::Averaged;
 use super::device::{DeviceTraining, Draws};
 use super::optim::Optimizer;
 use super::penalty::{critic_objective, interpolate};
@@ -38,6 +39,9 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     pub(super) dev: Cpu,
     pub generator: G,
     pub critic: D,
+    /// The averaged generator (`--ema`), updated after each generator step of
+    /// [`Self::iteration`].
+    pub averaged: Option<Averaged<G>>,
     pub opt_generator: Optimizer<f32>,
     pub opt_critic: Optimizer<f32>,
     pub hyper: Hyper,
@@ -103,8 +107,11 @@ where
             !fixed_generator || Z == X,
             "a fixed generator adds noise of the data's size"
         );
+        let averaged =
+            (config.ema > 0.0 && !fixed_generator).then(|| Averaged::new(&generator, config.ema));
         Self {
             device: None,
+            averaged,
             critic_layers,
             fixed_generator,
             shards: None,
@@ -466,11 +473,31 @@ where
         } else {
             self.generator_step()?
         };
+        if !self.fixed_generator {
+            self.update_average()?;
+        }
         self.step += 1;
         Ok(IterationStats {
             critic,
             generator_loss,
         })
+    }
+
+    /// Moves the averaged generator towards the generator as it is now (on a device, read back
+    /// first).
+    fn update_average(&mut self) -> Result<(), StepError> {
+        if self.averaged.is_none() {
+            return Ok(());
+        }
+        let read_back = match self.device {
+            Some(_) => Some(self.host_nets()?.0.into_owned()),
+            None => None,
+        };
+        let generator = read_back.as_ref().unwrap_or(&self.generator);
+        if let Some(averaged) = &mut self.averaged {
+            averaged.update(generator);
+        }
+        Ok(())
     }
 
     /// One iteration's draws from the run's RNG, in the CPU path's order: `critic_steps`

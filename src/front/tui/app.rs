@@ -95,6 +95,7 @@ impl App {
                 smoothing: false,
                 log_scale: false,
                 recent_window: false,
+                raw_samples: false,
                 zoom: None,
                 help: false,
                 colors,
@@ -252,6 +253,7 @@ impl App {
         match action {
             Action::ToggleSmoothing => view.smoothing = !view.smoothing,
             Action::ToggleLogScale => view.log_scale = !view.log_scale,
+            Action::ToggleRawSamples => view.raw_samples = !view.raw_samples,
             Action::ToggleWindow => view.recent_window = !view.recent_window,
             Action::NextPane => {
                 let next = match view.zoom {

@@ -21,6 +21,8 @@ pub enum Action {
     ToggleSmoothing,
     ToggleLogScale,
     ToggleWindow,
+    /// The samples pane shows the raw generator's samples instead of the averaged one's.
+    ToggleRawSamples,
     NextPane,
     Zoom(Pane),
     Help,
@@ -187,6 +189,9 @@ const BINDINGS: &[Binding] = &[
     }),
     bind(&[Char('w')], "w", Action::ToggleWindow, || {
         "full history / recent window".into()
+    }),
+    bind(&[Char('g')], "g", Action::ToggleRawSamples, || {
+        "samples: averaged / raw generator".into()
     }),
     bind(&[Tab], "tab", Action::NextPane, || {
         "zoom the next pane".into()

@@ -15,15 +15,27 @@ const FAKE: [u8; 3] = [255, 140, 0];
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, block: Block) {
     let inner = block.inner(area);
-    let title = match &app.samples {
-        Some(SampleSet::Images { step, .. }) => format!("step {step}: generated | real"),
+    // The averaged generator's samples, or with `g` the raw one's (where the run keeps both).
+    let raw = app
+        .view
+        .raw_samples
+        .then(|| app.samples.as_ref().and_then(SampleSet::raw_view))
+        .flatten();
+    let shown = raw.as_ref().or(app.samples.as_ref());
+    let who = match &app.samples {
+        Some(set) if set.averaged() && raw.is_some() => "raw G",
+        Some(set) if set.averaged() => "averaged G",
+        _ => "generated",
+    };
+    let title = match shown {
+        Some(SampleSet::Images { step, .. }) => format!("step {step}: {who} | real"),
         Some(SampleSet::Points { step, .. }) => {
-            format!("step {step}: generated (orange), real (green), critic")
+            format!("step {step}: {who} (orange), real (green), critic")
         }
         None => String::new(),
     };
     frame.render_widget(block.title_bottom(title), area);
-    let Some(samples) = &app.samples else {
+    let Some(samples) = shown else {
         frame.render_widget(Paragraph::new("waiting for the first samples..."), inner);
         return;
     };

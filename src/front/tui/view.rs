@@ -73,6 +73,8 @@ pub struct View {
     pub smoothing: bool,
     pub log_scale: bool,
     pub recent_window: bool,
+    /// The samples pane shows the raw generator, not the averaged one.
+    pub raw_samples: bool,
     pub zoom: Option<Pane>,
     pub help: bool,
     pub colors: ColorMode,
