@@ -213,6 +213,11 @@ pub struct TrainConfig {
     /// configured before it existed have none.
     #[serde(default)]
     pub ema: f64,
+    /// An evaluation every this many generator steps (`--eval-every`), on data held out of
+    /// training (see `data::held_out_count`); 0: none, and nothing is held out. Runs
+    /// configured before it existed have none.
+    #[serde(default)]
+    pub eval_every: u64,
 }
 
 fn default_tensorboard() -> bool {
@@ -304,6 +309,9 @@ pub fn check_ema(beta: f64) -> Result<f64, String> {
         Err(format!("must be >= 0 and < 1 (0: none), got {beta}"))
     }
 }
+
+/// The default `--eval-every`.
+pub const DEFAULT_EVAL_EVERY: u64 = 100;
 
 /// The default `--ema`: StyleGAN's and Yazici et al.'s order of magnitude.
 pub const DEFAULT_EMA: f64 = 0.999;

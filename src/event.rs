@@ -158,6 +158,7 @@ pub enum TrainEvent {
     },
     Metrics(Box<StepMetrics>),
     Samples(Box<SampleSet>),
+    Eval(Box<EvalRecord>),
     /// A hyperparameter changed; it takes effect from generator step `step + 1`.
     #[serde(rename = "hyper")]
     HyperChanged {
@@ -187,6 +188,43 @@ pub enum TrainEvent {
         step: u64,
         path: PathBuf,
     },
+}
+
+/// The toy mixtures' quality measures of a generator's points (`quality::toy`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToyScores {
+    pub points: usize,
+    /// The share of points within three standard deviations of their nearest mode.
+    pub high_quality: f64,
+    pub modes_covered: usize,
+    pub modes: usize,
+    /// KL(p || uniform) of the high-quality points' histogram over the modes: 0 when they are
+    /// spread evenly, ln(modes) when all sit at one mode (and when there is none).
+    pub mode_kl: f64,
+    /// High-quality points per mode, in the order of the data's centres.
+    pub per_mode: Vec<usize>,
+}
+
+/// How good the run is at `step`, measured every `--eval-every` steps: the critic's cost on
+/// held-out data beside its cost on training data, and the generator's quality measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: u64,
+    /// mean D(G(z)) - mean D(x) over held-out real samples (the paper's `dev disc cost`,
+    /// without the penalty); `None` when nothing is held out.
+    pub held_out_critic_cost: Option<f64>,
+    /// The same on as many training samples, with the same fakes.
+    pub train_critic_cost: f64,
+    /// Real samples each cost was taken on.
+    pub samples: usize,
+    /// The toy mixtures' measures of the averaged generator (of the generator where the run
+    /// keeps no average), and of the raw generator where there is an average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toy: Option<ToyScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toy_raw: Option<ToyScores>,
+    /// Seconds the evaluation took.
+    pub seconds: f64,
 }
 
 /// Per-layer figures of the critic (the article's Figure 1: clipping drives weights to +-c).

@@ -175,9 +175,22 @@ fn bad_input_gets_a_clear_message_and_status_2() {
         &["--no-ui", "--batch", "20000", "--out", d],
         "larger than the data set",
     );
-    // It names the largest batch the data allows (the embedded MNIST's 10,000).
+    // It names the largest batch the data allows: the embedded MNIST's 10,000 less the 2%
+    // held out for the evaluations, or all of them without evaluations.
     assert_bad_input(
         &["--no-ui", "--batch", "20000", "--out", d],
+        "(9800 images to train on, 200 more held out for --eval-every): give --batch 9800 or less",
+    );
+    assert_bad_input(
+        &[
+            "--no-ui",
+            "--batch",
+            "20000",
+            "--eval-every",
+            "0",
+            "--out",
+            d,
+        ],
         "give --batch 10000 or less",
     );
     assert_bad_input(

@@ -59,6 +59,8 @@ fn a_run_writes_what_tensorboard_shows_and_a_resumed_run_a_second_file() {
                 "6",
                 "--sample-every",
                 "3",
+                "--eval-every",
+                "3",
                 "--out",
                 run_s,
             ],
@@ -102,6 +104,29 @@ fn a_run_writes_what_tensorboard_shows_and_a_resumed_run_a_second_file() {
         }
         let layer = m["layers"][0]["name"].as_str().unwrap();
         assert!(written.contains_key(&(step, format!("layer_grad_norm/{layer}"))));
+    }
+
+    // Each evaluation's critic costs, as metrics.jsonl has them.
+    let evaluations: Vec<_> = records(&run)
+        .into_iter()
+        .filter(|r| r["kind"] == "eval")
+        .collect();
+    assert_eq!(evaluations.len(), 2);
+    for e in &evaluations {
+        let step = e["step"].as_i64().unwrap();
+        for (tag, key) in [
+            ("eval/held_out_critic_cost", "held_out_critic_cost"),
+            ("eval/train_critic_cost", "train_critic_cost"),
+        ] {
+            let (got, want) = (
+                scalar(&written[&(step, tag.to_string())]),
+                e[key].as_f64().unwrap(),
+            );
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{tag} at {step}: {got} vs {want}"
+            );
+        }
     }
 
     // The weight histograms: at step 1 and at the samples' cadence, all the critic's weights.

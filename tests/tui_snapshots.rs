@@ -10,7 +10,7 @@ use wgangp_tui::cli::Cli;
 use wgangp_tui::config::{Hyper, PenaltyMode};
 use wgangp_tui::data::{EMBEDDED_MNIST, idx::parse_images};
 use wgangp_tui::event::{
-    Command, Histogram, LayerStats, RunState, SampleSet, StepMetrics, TrainEvent,
+    Command, EvalRecord, Histogram, LayerStats, RunState, SampleSet, StepMetrics, TrainEvent,
 };
 use wgangp_tui::front::tui::app::{App, Link};
 use wgangp_tui::front::tui::keys::{Action, action};
@@ -972,4 +972,44 @@ fn g_switches_the_samples_between_the_averaged_and_the_raw_generator() {
     assert_eq!(blue, 255, "the raw pictures' blue is full");
     app.on_action(Action::ToggleRawSamples);
     assert_eq!(shown(&mut app).1, 0);
+}
+
+/// The held-out Wasserstein estimate of the evaluations is a line of its own in the losses
+/// pane (light blue), drawn only once there is one, at the steps it was taken; in the recent
+/// window, only its points within the window.
+#[test]
+fn the_losses_pane_draws_the_held_out_estimate() {
+    let light_blue_cells = |app: &mut App| {
+        app.view.zoom = Some(Pane::Curves);
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        terminal.draw(|f| ui::draw(f, app)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        (0..40u16)
+            .flat_map(|y| (0..120u16).map(move |x| (x, y)))
+            .filter(|&p| buf[p].fg == Color::LightBlue && buf[p].symbol() != " ")
+            .count()
+    };
+    let mut app = app("mnist", 1000);
+    assert_eq!(light_blue_cells(&mut app), 0);
+    for step in [100, 200, 300] {
+        app.on_event(TrainEvent::Eval(Box::new(EvalRecord {
+            step,
+            held_out_critic_cost: Some(-0.5),
+            train_critic_cost: -0.6,
+            samples: 200,
+            toy: None,
+            toy_raw: None,
+            seconds: 0.1,
+        })));
+    }
+    // The line from step 100 to 300 and its legend.
+    let full = light_blue_cells(&mut app);
+    assert!(full > 20, "{full} light blue cells");
+    // The recent window (the last 400 steps, 601 to 1000) holds none of its points.
+    app.on_action(Action::ToggleWindow);
+    let recent = light_blue_cells(&mut app);
+    assert!(
+        recent < full / 2,
+        "{recent} light blue cells in the recent window, {full} in all"
+    );
 }

@@ -326,7 +326,7 @@ fn folder_run_shows_loading_then_colour_pictures() {
         text.contains("loading pictures") && text.contains("give up")
     });
     let screen = tmux.wait("the monitor with samples", |s| {
-        s.contains("generated | real") && s.contains("RUNNING")
+        s.contains("averaged G | real") && s.contains("RUNNING")
     });
     // The real pictures' colour (the low bit of each channel aside), as tmux holds the cells.
     let cells = String::from_utf8_lossy(&tmux.run(&["capture-pane", "-p", "-e", "-t", "t"]).stdout)

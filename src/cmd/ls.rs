@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::event::{RunState, TrainEvent};
+use crate::event::{EvalRecord, RunState, TrainEvent};
 use crate::run::client::read_config;
 use crate::run::protocol;
 use crate::run::server::live_pid;
@@ -28,11 +28,30 @@ pub struct RunSummary {
     /// The steps the run was started for.
     pub steps: Option<u64>,
     pub wasserstein: Option<f64>,
+    /// The last evaluation (`--eval-every`).
+    pub evaluation: Option<EvalRecord>,
     /// Time since `metrics.jsonl` last changed.
     pub age: Option<Duration>,
 }
 
 impl RunSummary {
+    /// The last evaluation in a few words: the toy measures, else the held-out estimate.
+    pub fn quality(&self) -> String {
+        let Some(e) = &self.evaluation else {
+            return "-".into();
+        };
+        match (&e.toy, e.held_out_critic_cost) {
+            (Some(t), _) => format!(
+                "{:.0}% within 3 std, {}/{} modes",
+                100.0 * t.high_quality,
+                t.modes_covered,
+                t.modes
+            ),
+            (None, Some(cost)) => format!("held-out W {:.4}", -cost),
+            (None, None) => "-".into(),
+        }
+    }
+
     /// What the run is doing, in a word or two.
     pub fn status(&self) -> String {
         match (self.live, self.state) {
@@ -76,6 +95,7 @@ fn summarise(dir: &Path) -> RunSummary {
         step: None,
         steps: read_config(dir).ok().and_then(|c| c.steps),
         wasserstein: None,
+        evaluation: None,
         age: fs::metadata(&metrics)
             .and_then(|m| m.modified())
             .ok()
@@ -87,6 +107,7 @@ fn summarise(dir: &Path) -> RunSummary {
                 summary.step = Some(m.step);
                 summary.wasserstein = Some(m.wasserstein);
             }
+            TrainEvent::Eval(e) => summary.evaluation = Some(*e),
             TrainEvent::State { step, state, .. } => {
                 summary.state = Some(state);
                 summary.step = Some(summary.step.unwrap_or(0).max(step));
@@ -123,6 +144,7 @@ pub fn table(runs: &[RunSummary]) -> String {
         "PID".into(),
         "STEP".into(),
         "W".into(),
+        "QUALITY".into(),
         "AGE".into(),
     ]];
     for r in runs {
@@ -134,12 +156,13 @@ pub fn table(runs: &[RunSummary]) -> String {
             r.wasserstein
                 .map(|w| format!("{w:.4}"))
                 .unwrap_or("-".into()),
+            r.quality(),
             r.age
                 .map(|a| format!("{} ago", format_duration(a.as_secs_f64())))
                 .unwrap_or("-".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     rows.iter()

@@ -8,7 +8,7 @@ use super::exit::{BAD_INPUT, FAILED, fail, signal_status};
 use crate::checkpoint::Checkpoint;
 use crate::cli::Cli;
 use crate::config::{DataSpec, TrainConfig};
-use crate::data::Dataset;
+use crate::data::{Dataset, held_out_count};
 use crate::front::headless::Headless;
 use crate::front::tui::loading::{self, Loaded};
 use crate::front::tui::{self, Monitor};
@@ -36,14 +36,27 @@ pub fn run(cli: &Cli) -> ExitCode {
         Ok(data) => data,
         Err(exit) => return exit,
     };
-    if let Some(n) = data.len().filter(|&n| config.batch > n) {
-        // Refused rather than shrunk: the batch size is part of what the person tuned.
-        let why = format!(
-            "--batch {} is larger than the data set ({n} images): give --batch {n} or less, or \
-             more images",
-            config.batch
-        );
-        return fail(&why, BAD_INPUT);
+    if let Some(total) = data.len() {
+        // The pictures held out for the evaluations are never in a batch.
+        let held = if config.eval_every > 0 {
+            held_out_count(total)
+        } else {
+            0
+        };
+        let n = total - held;
+        if config.batch > n {
+            // Refused rather than shrunk: the batch size is part of what the person tuned.
+            let held = match held {
+                0 => String::new(),
+                held => format!(", {held} more held out for --eval-every"),
+            };
+            let why = format!(
+                "--batch {} is larger than the data set ({n} images to train on{held}): give \
+                 --batch {n} or less, or more images",
+                config.batch
+            );
+            return fail(&why, BAD_INPUT);
+        }
     }
     let changed = from.as_ref().and_then(|ck| data_changed(ck, &data));
     if let Some(changed) = &changed {

@@ -8,7 +8,7 @@ pub mod toy;
 
 use std::path::Path;
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Uniform};
 
 use crate::config::{DataSpec, ToySet};
@@ -125,6 +125,60 @@ impl Dataset {
     }
 
     /// Values per pixel of the pictures (1: grey, 3: colour; the toy sets have none).
+    /// Splits off the part held out of training for the evaluations (`--eval-every`),
+    /// [`held_out_count`] pictures chosen at random by `seed`: (training, held out). A toy set
+    /// is not split (its held-out points are fresh draws), so both are the set itself; a
+    /// picture set too small to spare one gives `None`.
+    pub fn split_held_out(self, seed: u64) -> (Dataset, Option<Dataset>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut choose = |count: usize| {
+            let mut held =
+                rand::seq::index::sample(&mut rng, count, held_out_count(count)).into_vec();
+            held.sort_unstable();
+            held
+        };
+        match self {
+            Dataset::Toy(set) => (Dataset::Toy(set), Some(Dataset::Toy(set))),
+            Dataset::Images(images) => {
+                let held = choose(images.count);
+                if held.is_empty() {
+                    return (Dataset::Images(images), None);
+                }
+                let size = images.rows * images.cols;
+                let (train, out) = split_rows(&images.pixels, size, images.count, &held);
+                let part = |pixels: Vec<u8>| IdxImages {
+                    count: pixels.len() / size,
+                    pixels,
+                    ..images
+                };
+                (
+                    Dataset::Images(part(train)),
+                    Some(Dataset::Images(part(out))),
+                )
+            }
+            Dataset::Folder(folder) => {
+                let held = choose(folder.count);
+                if held.is_empty() {
+                    return (Dataset::Folder(folder), None);
+                }
+                let size = folder.image_len();
+                let (train, out) = split_rows(&folder.pixels, size, folder.count, &held);
+                let held_out = ImageFolder {
+                    side: folder.side,
+                    count: out.len() / size,
+                    pixels: out,
+                    skipped: Vec::new(),
+                };
+                let training = ImageFolder {
+                    count: train.len() / size,
+                    pixels: train,
+                    ..folder
+                };
+                (Dataset::Folder(training), Some(Dataset::Folder(held_out)))
+            }
+        }
+    }
+
     pub fn channels(&self) -> usize {
         match self {
             Dataset::Folder(_) => 3,
@@ -181,6 +235,30 @@ impl Dataset {
 
 /// Loads a folder of pictures at `side`, from the cache when it has them; returns them and the
 /// lines that say what was found and which files were skipped.
+/// Pictures of a set of `total` held out of training when the run evaluates: 2%, at least one
+/// of a set of two or more, at most 1,000.
+pub fn held_out_count(total: usize) -> usize {
+    if total < 2 {
+        0
+    } else {
+        (total * 2 / 100).clamp(1, 1000)
+    }
+}
+
+/// The rows of `pixels` (`count` rows of `size`) not in `held` (sorted), and those in it.
+fn split_rows(pixels: &[u8], size: usize, count: usize, held: &[usize]) -> (Vec<u8>, Vec<u8>) {
+    let (mut train, mut out) = (Vec::new(), Vec::new());
+    let mut next = held.iter().peekable();
+    for (i, row) in pixels.chunks_exact(size).take(count).enumerate() {
+        if next.next_if_eq(&&i).is_some() {
+            out.extend_from_slice(row);
+        } else {
+            train.extend_from_slice(row);
+        }
+    }
+    (train, out)
+}
+
 fn load_folder(
     path: &Path,
     side: usize,
@@ -233,4 +311,56 @@ pub fn load_idx(path: &Path) -> Result<IdxImages, DataError> {
         });
     }
     Ok(images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2% held out, at least one of two or more, at most 1,000.
+    #[test]
+    fn the_held_out_share_has_its_floor_and_ceiling() {
+        let counts: Vec<usize> = [0, 1, 2, 49, 100, 10_000, 49_999, 50_000, 1_000_000]
+            .map(held_out_count)
+            .to_vec();
+        assert_eq!(counts, [0, 0, 1, 1, 2, 200, 999, 1000, 1000]);
+    }
+
+    /// The held-out pictures and the training ones are the set's pictures, each once, chosen
+    /// by the seed: the same seed holds out the same ones, another seed others.
+    #[test]
+    fn a_split_puts_each_picture_on_one_side() {
+        // Picture i is 4 bytes of value i.
+        let images = IdxImages {
+            count: 150,
+            rows: 2,
+            cols: 2,
+            pixels: (0..150u8).flat_map(|i| [i; 4]).collect(),
+        };
+        let split = |seed| match Dataset::Images(images.clone()).split_held_out(seed) {
+            (Dataset::Images(train), Some(Dataset::Images(held))) => (train, held),
+            other => panic!("{other:?}"),
+        };
+        let (train, held) = split(1);
+        assert_eq!((train.count, held.count), (147, 3));
+        let ids = |set: &IdxImages| -> Vec<u8> { set.pixels.chunks(4).map(|p| p[0]).collect() };
+        let mut all: Vec<u8> = ids(&train).into_iter().chain(ids(&held)).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..150u8).collect::<Vec<_>>());
+        assert!(
+            images
+                .pixels
+                .chunks(4)
+                .all(|p| p.iter().all(|&b| b == p[0]))
+        );
+        assert_eq!(split(1).1, held);
+        assert_ne!(split(2).1, held);
+        // One picture cannot spare one.
+        let one = IdxImages {
+            count: 1,
+            pixels: vec![7; 4],
+            ..images
+        };
+        assert!(Dataset::Images(one).split_held_out(1).1.is_none());
+    }
 }

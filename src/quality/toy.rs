@@ -3,10 +3,9 @@
 //! covered when it holds at least [`COVERED_SHARE`] of the points as high-quality ones; and the
 //! histogram of the high-quality points over the modes is compared with the uniform one (KL).
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::ToySet;
 use crate::data::toy::{centres, mode_std};
+pub use crate::event::ToyScores;
 
 /// A mode is covered when this share of all points are high-quality points of it (1%: 25 of
 /// 2,500 points, an eighth of what each of 8 modes would hold in a perfect sample).
@@ -14,20 +13,6 @@ pub const COVERED_SHARE: f64 = 0.01;
 
 /// How far from its mode a high-quality point may be, in standard deviations.
 pub const HIGH_QUALITY_STDS: f64 = 3.0;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ToyScores {
-    pub points: usize,
-    /// The share of points within three standard deviations of their nearest mode.
-    pub high_quality: f64,
-    pub modes_covered: usize,
-    pub modes: usize,
-    /// KL(p || uniform) of the high-quality points' histogram over the modes: 0 when they are
-    /// spread evenly, ln(modes) when all sit at one mode (and when there is none).
-    pub mode_kl: f64,
-    /// High-quality points per mode, in the order of the data's centres.
-    pub per_mode: Vec<usize>,
-}
 
 /// The scores of `points` (x, y interleaved) against the mixture `set`; `None` for a set
 /// without modes (the Swiss roll).

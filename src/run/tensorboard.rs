@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use prost::Message;
 
-use crate::event::StepMetrics;
+use crate::event::{EvalRecord, StepMetrics};
 
 /// `tensorflow.Event`.
 #[derive(Clone, PartialEq, Message)]
@@ -318,6 +318,41 @@ impl RunEvents {
                 .value(m.step, "critic/weights", Kind::Histo(histo))?;
         }
         Ok(())
+    }
+
+    /// An evaluation's figures: `eval/` the critic's costs, `quality/` the toy measures (of
+    /// the averaged generator; `quality_raw/` of the raw one).
+    pub fn evaluation(&mut self, e: &EvalRecord) -> Result<()> {
+        let mut scalars = vec![("eval/train_critic_cost", e.train_critic_cost)];
+        if let Some(cost) = e.held_out_critic_cost {
+            scalars.push(("eval/held_out_critic_cost", cost));
+        }
+        let groups = [
+            (
+                &e.toy,
+                [
+                    "quality/high_quality",
+                    "quality/modes_covered",
+                    "quality/mode_kl",
+                ],
+            ),
+            (
+                &e.toy_raw,
+                [
+                    "quality_raw/high_quality",
+                    "quality_raw/modes_covered",
+                    "quality_raw/mode_kl",
+                ],
+            ),
+        ];
+        for (scores, [high_quality, covered, kl]) in groups {
+            if let Some(t) = scores {
+                scalars.push((high_quality, t.high_quality));
+                scalars.push((covered, t.modes_covered as f64));
+                scalars.push((kl, t.mode_kl));
+            }
+        }
+        self.writer.scalars(e.step, &scalars)
     }
 
     /// A sample grid as a PNG (`samples/generated`: the pictures, or the toy plot), and the

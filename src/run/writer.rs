@@ -220,6 +220,12 @@ impl RunWriter {
                     tensorboard.metrics(m)?;
                 }
             }
+            TrainEvent::Eval(e) => {
+                self.record(&event)?;
+                if let Some(tensorboard) = &mut self.tensorboard {
+                    tensorboard.evaluation(e)?;
+                }
+            }
             TrainEvent::HyperChanged { .. }
             | TrainEvent::ChangeRefused { .. }
             | TrainEvent::CheckpointSaved { .. } => self.record(&event)?,

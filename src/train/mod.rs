@@ -1,9 +1,10 @@
-//! Training: the penalty, the optimizers, the averaged generator, one training run in memory (`trainer`), the worker
+//! Training: the penalty, the optimizers, the averaged generator, the evaluations, one training run in memory (`trainer`), the worker
 //! thread around it, the model families it dispatches over (`families`), and the reference
 //! benchmark's configurations (`reference`).
 
 pub mod average;
 pub mod device;
+pub mod evaluate;
 pub mod exact;
 pub mod families;
 pub mod optim;

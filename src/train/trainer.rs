@@ -47,6 +47,10 @@ pub struct Trainer<G, D, const Z: usize, const X: usize> {
     pub hyper: Hyper,
     pub batch: usize,
     pub(super) data: Dataset,
+    /// The data held out of training for the evaluations (`--eval-every`; see
+    /// `Dataset::split_held_out`).
+    pub(super) held_out: Option<Dataset>,
+    pub(super) seed: u64,
     pub(super) rng: ChaCha8Rng,
     /// Generator steps done.
     pub step: u64,
@@ -89,10 +93,16 @@ where
         let sample_noise = (0..count * Z)
             .map(|_| StandardNormal.sample(&mut picture_rng))
             .collect();
+        // The fingerprint is the whole set's, however much of it is held out.
+        let data_fingerprint = data.fingerprint();
+        let (data, held_out) = if config.eval_every > 0 {
+            data.split_held_out(config.seed.wrapping_add(3))
+        } else {
+            (data, None)
+        };
         let mut sample_real = Vec::with_capacity(count * X);
         data.sample(&mut picture_rng, count, &mut sample_real);
         let names = named_params(&critic);
-        let data_fingerprint = data.fingerprint();
         let critic_layers = critic
             .layer_weights()
             .into_iter()
@@ -124,6 +134,8 @@ where
             hyper,
             batch: config.batch,
             data,
+            held_out,
+            seed: config.seed,
             rng: ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1)),
             step: 0,
             sample_noise,

@@ -361,6 +361,12 @@ where
         if step % self.config.sample_every == 0 {
             self.send_samples();
         }
+        if self.config.eval_every > 0 && step % self.config.eval_every == 0 {
+            // A device that cannot be read back shows at the next step.
+            if let Ok(record) = self.trainer.evaluate() {
+                self.send(TrainEvent::Eval(Box::new(record)));
+            }
+        }
         if self.config.checkpoint_every > 0 && step % self.config.checkpoint_every == 0 {
             self.send_checkpoint();
         }

@@ -7,7 +7,7 @@ use super::history::Series;
 use super::keys::{self, Action};
 use super::view::{ColorMode, Pane, View};
 use crate::config::{Hyper, TrainConfig};
-use crate::event::{Command, RunState, SampleSet, StepMetrics, TrainEvent};
+use crate::event::{Command, EvalRecord, RunState, SampleSet, StepMetrics, TrainEvent};
 pub use crate::run::session::{Feed, Link};
 
 /// The curves' series.
@@ -20,6 +20,8 @@ pub struct Curves {
     pub weighted_penalty: Series,
     pub grad_norm_mean: Series,
     pub grad_norm_std: Series,
+    /// The Wasserstein estimate on held-out data (minus the evaluations' held-out critic cost).
+    pub held_out_wasserstein: Series,
 }
 
 impl Default for Curves {
@@ -32,6 +34,7 @@ impl Default for Curves {
             weighted_penalty: Series::new(),
             grad_norm_mean: Series::new(),
             grad_norm_std: Series::new(),
+            held_out_wasserstein: Series::new(),
         }
     }
 }
@@ -53,6 +56,8 @@ pub struct App {
     pub curves: Curves,
     pub latest: Option<StepMetrics>,
     pub samples: Option<SampleSet>,
+    /// The newest evaluation (`--eval-every`).
+    pub evaluation: Option<EvalRecord>,
     /// Steps at which a hyperparameter changed, for the marks on the curves.
     pub marks: Vec<u64>,
     /// Step of the newest checkpoint written.
@@ -89,6 +94,7 @@ impl App {
             curves: Curves::default(),
             latest: None,
             samples: None,
+            evaluation: None,
             marks: Vec::new(),
             last_checkpoint: None,
             view: View {
@@ -132,6 +138,13 @@ impl App {
                 self.latest = Some(*m);
             }
             TrainEvent::Samples(s) => self.samples = Some(*s),
+            TrainEvent::Eval(e) => {
+                if let Some(cost) = e.held_out_critic_cost {
+                    let c = &mut self.curves;
+                    c.held_out_wasserstein.push(e.step as f64, -cost);
+                }
+                self.evaluation = Some(*e);
+            }
             TrainEvent::Checkpoint(ck) => self.last_checkpoint = Some(ck.step),
             TrainEvent::CheckpointSaved { step, .. } => self.last_checkpoint = Some(step),
             TrainEvent::HyperChanged { step, hyper, .. } => {

@@ -20,6 +20,7 @@ const LEGEND_MIN_HEIGHT: u16 = 14;
 pub const CRITIC_LOSS: Color = Color::Cyan;
 pub const GENERATOR_LOSS: Color = Color::Magenta;
 pub const WASSERSTEIN: Color = Color::Yellow;
+pub const HELD_OUT_WASSERSTEIN: Color = Color::LightBlue;
 pub const WEIGHTED_PENALTY: Color = Color::Red;
 pub const GRAD_NORM: Color = Color::Green;
 
@@ -174,14 +175,28 @@ fn chart(
     frame.render_widget(chart, area);
 }
 
-/// Critic loss, generator loss and the Wasserstein estimate over generator steps.
+/// Critic loss, generator loss and the Wasserstein estimate over generator steps, with the
+/// estimate on held-out data where the run evaluates (a critic that memorises its training
+/// data shows as a gap between the two estimates).
 pub fn draw_losses(frame: &mut Frame, area: Rect, app: &App, block: Block) {
     let c = &app.curves;
-    let lines = vec![
+    let mut lines = vec![
         series(app, &c.critic_loss, "D loss", CRITIC_LOSS),
         series(app, &c.generator_loss, "G loss", GENERATOR_LOSS),
         series(app, &c.wasserstein, "W estimate", WASSERSTEIN),
     ];
+    if c.held_out_wasserstein.last().is_some() {
+        let mut held_out = series(
+            app,
+            &c.held_out_wasserstein,
+            "W held-out",
+            HELD_OUT_WASSERSTEIN,
+        );
+        // Its points are sparse: only those within the steps the other lines show.
+        let first = lines[2].points.first().map_or(f64::INFINITY, |p| p.0);
+        held_out.points.retain(|p| p.0 >= first);
+        lines.push(held_out);
+    }
     chart(frame, area, app, block, lines, None, true);
 }
 

@@ -1,0 +1,116 @@
+//! The evaluations of `--eval-every`: the critic's cost on held-out data beside its cost on
+//! training data (the paper's `dev disc cost`: a critic that memorises the training data
+//! scores it above data it never saw), and the generator's quality measures.
+
+use std::time::Instant;
+
+use dfdx::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::{StepError, Trainer};
+use crate::data::Dataset;
+use crate::event::EvalRecord;
+use crate::model::{Batch, Critic, Generator};
+use crate::quality::toy;
+
+/// Real samples each critic cost is taken on (fewer where fewer pictures are held out).
+pub const EVAL_SAMPLES: usize = 256;
+/// Points the toy measures are taken on.
+pub const TOY_POINTS: usize = 2500;
+/// Samples per forward pass.
+const CHUNK: usize = 64;
+
+impl<G, D, const Z: usize, const X: usize> Trainer<G, D, Z, X>
+where
+    G: Generator<f32, Z, X> + BuildModule<Cpu, f32>,
+    D: Critic<f32, X> + BuildModule<Cpu, f32>,
+{
+    /// Evaluates the nets as they are now. Its draws come from a stream of their own, set by
+    /// the seed and the step, so that evaluating changes nothing in training and a resumed run
+    /// evaluates as the uninterrupted one.
+    pub fn evaluate(&self) -> Result<EvalRecord, StepError> {
+        let started = Instant::now();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed.wrapping_add(4));
+        rng.set_stream(self.step);
+        let (generator, critic) = self.host_nets()?;
+        let mut held_out = Vec::new();
+        match &self.held_out {
+            // The same held-out pictures each time, so that the curve compares like with like.
+            Some(Dataset::Images(images)) => {
+                let n = images.count.min(EVAL_SAMPLES);
+                held_out.extend(images.pixels[..n * X].iter().map(|&p| p as f32 / 255.0));
+            }
+            Some(Dataset::Folder(folder)) => {
+                let n = folder.count.min(EVAL_SAMPLES);
+                held_out.extend(
+                    folder.pixels[..n * X]
+                        .iter()
+                        .map(|&p| p as f32 / 127.5 - 1.0),
+                );
+            }
+            Some(toy @ Dataset::Toy(_)) => toy.sample(&mut rng, EVAL_SAMPLES, &mut held_out),
+            None => {}
+        }
+        let n = if held_out.is_empty() {
+            EVAL_SAMPLES
+        } else {
+            held_out.len() / X
+        };
+        let mut train = Vec::with_capacity(n * X);
+        self.data.sample(&mut rng, n, &mut train);
+        let fakes = self.forward(&noise::<Z>(&mut rng, n), |z| generator.generate(z).as_vec());
+        let mean_score = |x: &[f32]| {
+            let scores = self.forward(x, |x| critic.score(x).as_vec());
+            scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64
+        };
+        let d_fake = mean_score(&fakes);
+        let cost = |real: &[f32]| d_fake - mean_score(real);
+        let held_out_critic_cost = (!held_out.is_empty()).then(|| cost(&held_out));
+        let train_critic_cost = cost(&train);
+
+        let (mut toy, mut toy_raw) = (None, None);
+        if let Dataset::Toy(set) = self.data {
+            let z = noise::<Z>(&mut rng, TOY_POINTS);
+            let raw = toy::score(set, &self.forward(&z, |z| generator.generate(z).as_vec()));
+            match &self.averaged {
+                Some(averaged) => {
+                    toy = toy::score(
+                        set,
+                        &self.forward(&z, |z| averaged.net.generate(z).as_vec()),
+                    );
+                    toy_raw = raw;
+                }
+                None => toy = raw,
+            }
+        }
+        Ok(EvalRecord {
+            step: self.step,
+            held_out_critic_cost,
+            train_critic_cost,
+            samples: n,
+            toy,
+            toy_raw,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// `f` on the rows of `N` values in `input`, [`CHUNK`] rows at a time, the outputs one
+    /// after another.
+    fn forward<const N: usize>(
+        &self,
+        input: &[f32],
+        f: impl Fn(Batch<N, f32>) -> Vec<f32>,
+    ) -> Vec<f32> {
+        input
+            .chunks(CHUNK * N)
+            .flat_map(|rows| f(self.batch_tensor::<N>(rows.to_vec())))
+            .collect()
+    }
+}
+
+/// `n` noise vectors of `Z` values from `rng`, one after another.
+fn noise<const Z: usize>(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n * Z).map(|_| StandardNormal.sample(rng)).collect()
+}
