@@ -110,6 +110,12 @@ pub struct Cli {
     #[arg(long, default_value_t = DEFAULT_EVAL_EVERY, value_name = "N")]
     pub eval_every: u64,
 
+    /// Run CMD (with `sh -c`) on each alert of the watchdog, with the alert in its environment:
+    /// WGANGP_ALERT (the sentence), WGANGP_ALERT_KIND, WGANGP_STEP and WGANGP_RUN (the run
+    /// folder); e.g. a notification to a phone. Its output is discarded
+    #[arg(long, value_name = "CMD")]
+    pub on_alert: Option<String>,
+
     /// Write sample pictures every N generator steps
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_every: u64,
@@ -164,7 +170,7 @@ pub struct Cli {
     /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
     /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
     /// --steps, --threads, --device, --paused, --checkpoint-every, --keep, --no-tensorboard,
-    /// --no-ui, --ascii and --on-hangup may be given too
+    /// --no-ui, --ascii, --on-hangup and --on-alert may be given too
     #[arg(
         long,
         value_name = "DIR",
@@ -465,6 +471,7 @@ impl Cli {
             fixed_generator: self.fixed_generator,
             ema: self.ema,
             eval_every: self.eval_every,
+            on_alert: self.on_alert.clone(),
         })
     }
 
@@ -484,6 +491,9 @@ impl Cli {
         config.checkpoint_every = self.checkpoint_every;
         config.keep = self.keep as usize;
         config.tensorboard = !self.no_tensorboard;
+        if self.on_alert.is_some() {
+            config.on_alert = self.on_alert.clone();
+        }
         config
     }
 }

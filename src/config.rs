@@ -218,6 +218,9 @@ pub struct TrainConfig {
     /// configured before it existed have none.
     #[serde(default)]
     pub eval_every: u64,
+    /// A shell command run on each alert of the watchdog (`--on-alert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_alert: Option<String>,
 }
 
 fn default_tensorboard() -> bool {

@@ -159,6 +159,8 @@ pub enum TrainEvent {
     Metrics(Box<StepMetrics>),
     Samples(Box<SampleSet>),
     Eval(Box<EvalRecord>),
+    /// The watchdog (`quality::watchdog`) saw a run going wrong.
+    Alert(Alert),
     /// A hyperparameter changed; it takes effect from generator step `step + 1`.
     #[serde(rename = "hyper")]
     HyperChanged {
@@ -225,6 +227,46 @@ pub struct EvalRecord {
     pub toy_raw: Option<ToyScores>,
     /// Seconds the evaluation took.
     pub seconds: f64,
+}
+
+/// What the watchdog saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The critic's gradient norm on the interpolates far from 1 for long.
+    GradientNorm,
+    /// The Wasserstein estimate below 0 for long.
+    WassersteinNegative,
+    /// The Wasserstein estimate growing for long.
+    WassersteinGrowing,
+    /// The generated samples far less spread out than the real ones.
+    Diversity,
+    /// The quality measures getting worse over several evaluations.
+    QualityWorse,
+    /// A loss or gradient that is not finite.
+    NonFinite,
+}
+
+impl AlertKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::GradientNorm => "gradient_norm",
+            AlertKind::WassersteinNegative => "wasserstein_negative",
+            AlertKind::WassersteinGrowing => "wasserstein_growing",
+            AlertKind::Diversity => "diversity",
+            AlertKind::QualityWorse => "quality_worse",
+            AlertKind::NonFinite => "non_finite",
+        }
+    }
+}
+
+/// A sentence saying what was seen at `step` and what to try.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub step: u64,
+    #[serde(rename = "alert")]
+    pub kind: AlertKind,
+    pub message: String,
 }
 
 /// Per-layer figures of the critic (the article's Figure 1: clipping drives weights to +-c).

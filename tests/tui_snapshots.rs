@@ -10,7 +10,8 @@ use wgangp_tui::cli::Cli;
 use wgangp_tui::config::{Hyper, PenaltyMode};
 use wgangp_tui::data::{EMBEDDED_MNIST, idx::parse_images};
 use wgangp_tui::event::{
-    Command, EvalRecord, Histogram, LayerStats, RunState, SampleSet, StepMetrics, TrainEvent,
+    Alert, AlertKind, Command, EvalRecord, Histogram, LayerStats, RunState, SampleSet, StepMetrics,
+    TrainEvent,
 };
 use wgangp_tui::front::tui::app::{App, Link};
 use wgangp_tui::front::tui::keys::{Action, action};
@@ -1012,4 +1013,66 @@ fn the_losses_pane_draws_the_held_out_estimate() {
         recent < full / 2,
         "{recent} light blue cells in the recent window, {full} in all"
     );
+}
+
+/// The rows of the monitor drawn at 80x24 from its status line down (the line saying
+/// RUNNING), each with whether any of its characters is yellow.
+fn status_rows(app: &App) -> Vec<(String, bool)> {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let rows: Vec<(String, bool)> = (0..24u16)
+        .map(|y| {
+            let text = (0..80u16)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            let yellow =
+                (0..80u16).any(|x| buf[(x, y)].fg == Color::Yellow && buf[(x, y)].symbol() != " ");
+            (text, yellow)
+        })
+        .collect();
+    let status = rows
+        .iter()
+        .position(|(text, _)| text.contains("RUNNING"))
+        .unwrap();
+    rows[status..].to_vec()
+}
+
+/// A watchdog alert shows under the status line in yellow, its sentence wrapped to the width
+/// (at most three lines), and asks for the bell; a non-finite alert is said by the red lines of
+/// that state instead.
+#[test]
+fn an_alert_shows_in_yellow_under_the_status_line() {
+    let mut alerted = app("toy:8gaussians", 250);
+    let message = "the critic's gradient norm on the interpolates has averaged 208.39 over the \
+                   last 100 records, far from the 1 the penalty aims at: raise lambda (+) or lower \
+                   the learning rates ([)";
+    alerted.on_event(TrainEvent::Alert(Alert {
+        step: 200,
+        kind: AlertKind::GradientNorm,
+        message: message.into(),
+    }));
+    assert!(alerted.ring);
+    let rows = status_rows(&alerted);
+    let yellow: Vec<&str> = rows.iter().filter(|r| r.1).map(|r| r.0.trim()).collect();
+    // The two status lines, then the alert's three.
+    assert_eq!((rows.len(), yellow.len()), (5, 3), "{rows:?}");
+    let shown = yellow.join(" ");
+    assert!(
+        shown.starts_with("! step 200: the critic's gradient norm"),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with("raise lambda (+) or lower the learning rates ([)"),
+        "{shown}"
+    );
+
+    let mut non_finite = app("toy:8gaussians", 250);
+    non_finite.on_event(TrainEvent::Alert(Alert {
+        step: 251,
+        kind: AlertKind::NonFinite,
+        message: "a critic gradient is not finite".into(),
+    }));
+    let rows = status_rows(&non_finite);
+    assert!(rows.iter().all(|r| !r.1), "{rows:?}");
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::FrontEnd;
 use crate::config::TrainConfig;
-use crate::event::{Command, StepMetrics, TrainEvent};
+use crate::event::{Alert, Command, StepMetrics, TrainEvent};
 use crate::run::session::{Feed, Left, Link};
 use crate::util::say;
 use crate::util::time::eta;
@@ -55,6 +55,20 @@ impl Progress {
             writeln!(err, "{line}")
         };
         let _ = err.flush();
+    }
+
+    /// An alert on a line of its own (the progress line goes on below it).
+    fn alert(&mut self, alert: &Alert) {
+        let mut err = std::io::stderr().lock();
+        let clear = if self.tty { "\r\x1b[2K" } else { "" };
+        let _ = writeln!(
+            err,
+            "{clear}alert at step {}: {}",
+            alert.step, alert.message
+        );
+        let _ = err.flush();
+        // The progress line comes back at once.
+        self.last = None;
     }
 
     fn done(&self) {
@@ -109,6 +123,7 @@ impl FrontEnd for Headless {
                             self.progress.show(&m, false);
                             last_metrics = Some(m);
                         }
+                        Some(Feed::Event(TrainEvent::Alert(alert))) => self.progress.alert(&alert),
                         Some(_) => {}
                         None => return,
                     },

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use prost::Message;
 
-use crate::event::{EvalRecord, StepMetrics};
+use crate::event::{Alert, EvalRecord, StepMetrics};
 
 /// `tensorflow.Event`.
 #[derive(Clone, PartialEq, Message)]
@@ -60,9 +60,42 @@ pub struct Summary {
 pub struct Value {
     #[prost(string, tag = "1")]
     pub tag: String,
-    #[prost(oneof = "Kind", tags = "2, 4, 5")]
+    #[prost(oneof = "Kind", tags = "2, 4, 5, 8")]
     pub kind: Option<Kind>,
+    /// Which TensorBoard plugin shows a tensor value (text: `"text"`).
+    #[prost(message, optional, tag = "9")]
+    pub metadata: Option<SummaryMetadata>,
 }
+
+/// `tensorflow.SummaryMetadata`, its plugin data alone.
+#[derive(Clone, PartialEq, Message)]
+pub struct SummaryMetadata {
+    #[prost(message, optional, tag = "1")]
+    pub plugin_data: Option<PluginData>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PluginData {
+    #[prost(string, tag = "1")]
+    pub plugin_name: String,
+}
+
+/// `tensorflow.TensorProto` holding strings (a scalar of dtype `DT_STRING`, 7).
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorProto {
+    #[prost(int32, tag = "1")]
+    pub dtype: i32,
+    #[prost(message, optional, tag = "2")]
+    pub tensor_shape: Option<TensorShape>,
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub string_val: Vec<Vec<u8>>,
+}
+
+/// `tensorflow.TensorShapeProto`: no dimensions, a scalar.
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorShape {}
+
+pub const DT_STRING: i32 = 7;
 
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Kind {
@@ -72,6 +105,8 @@ pub enum Kind {
     Image(Image),
     #[prost(message, tag = "5")]
     Histo(Histogram),
+    #[prost(message, tag = "8")]
+    Tensor(TensorProto),
 }
 
 /// `tensorflow.Summary.Image`: an encoded PNG.
@@ -239,6 +274,7 @@ impl EventWriter {
         let value = scalars
             .iter()
             .map(|(tag, v)| Value {
+                metadata: None,
                 tag: tag.to_string(),
                 kind: Some(Kind::SimpleValue(*v as f32)),
             })
@@ -248,11 +284,27 @@ impl EventWriter {
 
     /// One summary value at `step`.
     pub fn value(&mut self, step: u64, tag: &str, kind: Kind) -> Result<()> {
+        // A tensor says which plugin shows it; the other kinds are their own.
+        let metadata = matches!(kind, Kind::Tensor(_)).then(|| SummaryMetadata {
+            plugin_data: Some(PluginData {
+                plugin_name: "text".into(),
+            }),
+        });
         let value = vec![Value {
             tag: tag.into(),
             kind: Some(kind),
+            metadata,
         }];
         self.write(step, What::Summary(Summary { value }))
+    }
+}
+
+/// `text` as a string tensor, the way TensorBoard's text plugin reads it (Markdown).
+pub fn text_tensor(text: &str) -> TensorProto {
+    TensorProto {
+        dtype: DT_STRING,
+        tensor_shape: Some(TensorShape {}),
+        string_val: vec![text.as_bytes().to_vec()],
     }
 }
 
@@ -355,6 +407,13 @@ impl RunEvents {
         self.writer.scalars(e.step, &scalars)
     }
 
+    /// An alert as text (TensorBoard's text tab, `alerts`).
+    pub fn alert(&mut self, alert: &Alert) -> Result<()> {
+        let text = format!("**{}**: {}", alert.kind.name(), alert.message);
+        self.writer
+            .value(alert.step, "alerts", Kind::Tensor(text_tensor(&text)))
+    }
+
     /// A sample grid as a PNG (`samples/generated`: the pictures, or the toy plot), and the
     /// first time, the real pictures beside which they are drawn (`samples/real`).
     pub fn samples(
@@ -430,6 +489,7 @@ mod tests {
             value: vec![Value {
                 tag: "a".into(),
                 kind: Some(Kind::SimpleValue(1.0)),
+                metadata: None,
             }],
         };
         // Summary.value is 1; Value.tag 1 and simple_value 2 (a 32-bit float).

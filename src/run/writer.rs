@@ -17,7 +17,7 @@ use super::pictures;
 use super::server::{Listener, Server};
 use super::tensorboard::RunEvents;
 use crate::config::TrainConfig;
-use crate::event::{Command, RunState, SampleSet, TrainEvent};
+use crate::event::{Alert, Command, RunState, SampleSet, TrainEvent};
 use crate::util::files::write_atomically;
 
 /// The latest sample set as JSON (a [`SampleSet`]), in the run's `samples` folder.
@@ -62,6 +62,8 @@ pub struct RunWriter {
     last_checkpoint: Option<(u64, PathBuf)>,
     /// The TensorBoard event file, unless `--no-tensorboard`.
     tensorboard: Option<RunEvents>,
+    /// The command run on each alert (`--on-alert`).
+    on_alert: Option<String>,
 }
 
 impl RunWriter {
@@ -93,6 +95,7 @@ impl RunWriter {
             server: None,
             last_checkpoint: None,
             tensorboard,
+            on_alert: config.on_alert.clone(),
         })
     }
 
@@ -132,6 +135,7 @@ impl RunWriter {
             server: None,
             last_checkpoint: None,
             tensorboard,
+            on_alert: config.on_alert.clone(),
         })
     }
 
@@ -226,6 +230,15 @@ impl RunWriter {
                     tensorboard.evaluation(e)?;
                 }
             }
+            TrainEvent::Alert(alert) => {
+                self.record(&event)?;
+                if let Some(tensorboard) = &mut self.tensorboard {
+                    tensorboard.alert(alert)?;
+                }
+                if let Some(command) = &self.on_alert {
+                    run_on_alert(command, alert, &self.dir);
+                }
+            }
             TrainEvent::HyperChanged { .. }
             | TrainEvent::ChangeRefused { .. }
             | TrainEvent::CheckpointSaved { .. } => self.record(&event)?,
@@ -246,5 +259,28 @@ impl RunWriter {
             server.publish(&event, self.recorded);
         }
         Ok((event, outcome))
+    }
+}
+
+/// Starts `command` with `sh -c` and the alert in its environment, its output discarded; a
+/// thread of its own waits for it so that it leaves no zombie. Whether the command works is its
+/// own business: the alert is in `metrics.jsonl` and on screen either way, and nothing is
+/// written to a terminal the monitor holds.
+fn run_on_alert(command: &str, alert: &Alert, dir: &Path) {
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("WGANGP_ALERT", &alert.message)
+        .env("WGANGP_ALERT_KIND", alert.kind.name())
+        .env("WGANGP_STEP", alert.step.to_string())
+        .env("WGANGP_RUN", dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        let _ = std::thread::Builder::new()
+            .name("wgangp-on-alert".into())
+            .spawn(move || child.wait());
     }
 }

@@ -78,5 +78,6 @@ pub fn reference(which: BenchConfig, threads: usize, seed: u64) -> TrainConfig {
         // PyTorch's reference keeps no averaged generator: the benchmark does the same work.
         ema: 0.0,
         eval_every: 0,
+        on_alert: None,
     }
 }

@@ -12,9 +12,10 @@ use super::trainer::{IterationStats, StepError, Trainer};
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
-use crate::event::{Change, Command, RunState, StepMetrics, TrainEvent};
+use crate::event::{Alert, AlertKind, Change, Command, RunState, StepMetrics, TrainEvent};
 use crate::model::device;
 use crate::model::{Critic, Generator};
+use crate::quality::watchdog::Watchdog;
 
 /// A running worker thread and its two channels.
 pub struct Worker {
@@ -140,6 +141,7 @@ struct TrainingLoop<G, D, const Z: usize, const X: usize> {
     last_checkpoint: Option<u64>,
     /// (time, step) of the previous metrics, for iterations per second.
     last_log: (Instant, u64),
+    watchdog: Watchdog,
 }
 
 fn train_loop<G, D, const Z: usize, const X: usize>(
@@ -187,6 +189,7 @@ fn train_loop<G, D, const Z: usize, const X: usize>(
         last_sampled: None,
         last_checkpoint: from.as_ref().map(|ck| ck.step),
         last_log: (now, trainer.step),
+        watchdog: Watchdog::new(),
         config,
         trainer,
     };
@@ -236,8 +239,18 @@ where
                     // Nothing of the bad update was applied: pause, say why, and let the user
                     // change the hyperparameters and resume (or stop).
                     self.paused = true;
-                    let state = match e {
-                        StepError::NonFinite(_) => RunState::NonFinite,
+                    let state = match &e {
+                        StepError::NonFinite(_) => {
+                            self.send(TrainEvent::Alert(Alert {
+                                step: self.trainer.step + 1,
+                                kind: AlertKind::NonFinite,
+                                message: format!(
+                                    "{e}: nothing of that step was applied; lower the learning \
+                                     rates ([) or raise lambda (+), then resume"
+                                ),
+                            }));
+                            RunState::NonFinite
+                        }
                         StepError::Device { .. } => RunState::Paused,
                     };
                     if !self.state(state, Some(e.to_string())) {
@@ -346,7 +359,16 @@ where
 
     fn send_samples(&mut self) {
         self.last_sampled = Some(self.trainer.step);
-        self.send(TrainEvent::Samples(Box::new(self.trainer.samples())));
+        let samples = self.trainer.samples();
+        let alerts = self.watchdog.on_samples(&samples);
+        self.send(TrainEvent::Samples(Box::new(samples)));
+        self.send_alerts(alerts);
+    }
+
+    fn send_alerts(&self, alerts: Vec<Alert>) {
+        for alert in alerts {
+            self.send(TrainEvent::Alert(alert));
+        }
     }
 
     /// Sends metrics and samples when due; false when the receiver is gone.
@@ -354,9 +376,11 @@ where
         let step = self.trainer.step;
         if step % self.config.log_every == 0 {
             let metrics = self.metrics(stats);
+            let alerts = self.watchdog.on_metrics(&metrics);
             if !self.send(TrainEvent::Metrics(Box::new(metrics))) {
                 return false;
             }
+            self.send_alerts(alerts);
         }
         if step % self.config.sample_every == 0 {
             self.send_samples();
@@ -364,7 +388,9 @@ where
         if self.config.eval_every > 0 && step % self.config.eval_every == 0 {
             // A device that cannot be read back shows at the next step.
             if let Ok(record) = self.trainer.evaluate() {
+                let alerts = self.watchdog.on_eval(&record);
                 self.send(TrainEvent::Eval(Box::new(record)));
+                self.send_alerts(alerts);
             }
         }
         if self.config.checkpoint_every > 0 && step % self.config.checkpoint_every == 0 {

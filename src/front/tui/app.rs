@@ -7,7 +7,7 @@ use super::history::Series;
 use super::keys::{self, Action};
 use super::view::{ColorMode, Pane, View};
 use crate::config::{Hyper, TrainConfig};
-use crate::event::{Command, EvalRecord, RunState, SampleSet, StepMetrics, TrainEvent};
+use crate::event::{Alert, Command, EvalRecord, RunState, SampleSet, StepMetrics, TrainEvent};
 pub use crate::run::session::{Feed, Link};
 
 /// The curves' series.
@@ -58,6 +58,10 @@ pub struct App {
     pub samples: Option<SampleSet>,
     /// The newest evaluation (`--eval-every`).
     pub evaluation: Option<EvalRecord>,
+    /// The watchdog's newest alert.
+    pub alert: Option<Alert>,
+    /// An alert came in that the terminal has not been told of yet (bell, window title).
+    pub ring: bool,
     /// Steps at which a hyperparameter changed, for the marks on the curves.
     pub marks: Vec<u64>,
     /// Step of the newest checkpoint written.
@@ -95,6 +99,8 @@ impl App {
             latest: None,
             samples: None,
             evaluation: None,
+            alert: None,
+            ring: false,
             marks: Vec::new(),
             last_checkpoint: None,
             view: View {
@@ -144,6 +150,10 @@ impl App {
                     c.held_out_wasserstein.push(e.step as f64, -cost);
                 }
                 self.evaluation = Some(*e);
+            }
+            TrainEvent::Alert(alert) => {
+                self.alert = Some(alert);
+                self.ring = true;
             }
             TrainEvent::Checkpoint(ck) => self.last_checkpoint = Some(ck.step),
             TrainEvent::CheckpointSaved { step, .. } => self.last_checkpoint = Some(step),

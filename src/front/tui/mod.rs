@@ -15,7 +15,7 @@ pub mod samples;
 pub mod ui;
 pub mod view;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
@@ -138,6 +138,23 @@ impl Watch<'_> {
     }
 }
 
+/// Tells a person looking elsewhere of the newest alert: the terminal's bell, and the window
+/// title (tmux shows both on the window's tab).
+fn ring(terminal: &mut DefaultTerminal, app: &App) -> std::io::Result<()> {
+    let Some(alert) = &app.alert else {
+        return Ok(());
+    };
+    let title = format!(
+        "wgangp-tui: alert at step {} ({})",
+        alert.step,
+        alert.kind.name()
+    );
+    let backend = terminal.backend_mut();
+    ratatui::crossterm::execute!(backend, ratatui::crossterm::terminal::SetTitle(title))?;
+    backend.write_all(b"\x07")?;
+    backend.flush()
+}
+
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     watch: &mut Watch<'_>,
@@ -154,6 +171,9 @@ async fn event_loop(
                 if watch.app.dirty {
                     terminal.draw(|frame| ui::draw(frame, watch.app))?;
                     watch.app.dirty = false;
+                }
+                if std::mem::take(&mut watch.app.ring) {
+                    ring(terminal, watch.app)?;
                 }
             }
             event = input.next(), if !watch.hung_up => match event {

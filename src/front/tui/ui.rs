@@ -11,7 +11,7 @@ use super::app::{App, Link};
 use super::charts::{self, format_value};
 use super::view::Pane;
 use super::{health, keys, samples};
-use crate::event::RunState;
+use crate::event::{AlertKind, RunState};
 use crate::util::time::{eta, format_duration};
 
 /// Below this the panes cannot show anything useful (80x23 fits: an 80x24 session with tmux's
@@ -213,6 +213,49 @@ fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     for message in [&app.refused, &app.problem].into_iter().flatten() {
         let text = format!(" {message}");
         lines.push(Line::from(Span::styled(text, Style::new().fg(Color::Red))));
+    }
+    // The watchdog's newest alert, whole (a non-finite value is said above already).
+    if let Some(alert) = app
+        .alert
+        .as_ref()
+        .filter(|a| a.kind != AlertKind::NonFinite)
+    {
+        let text = format!("! step {}: {}", alert.step, alert.message);
+        let style = Style::new().fg(Color::Yellow);
+        let width = (width as usize).saturating_sub(2).max(20);
+        let wrapped = wrap(&text, width);
+        let shown = wrapped.len().min(ALERT_LINES);
+        for line in wrapped.into_iter().take(shown) {
+            lines.push(Line::from(Span::styled(format!(" {line}"), style)));
+        }
+    }
+    lines
+}
+
+/// The most lines an alert takes on the status line (its sentence is cut after them).
+const ALERT_LINES: usize = 3;
+
+/// `text` broken into lines of at most `width` characters at spaces (a longer word is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let rest: String = line.chars().skip(width).collect();
+            lines.push(line.chars().take(width).collect());
+            line = rest;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
     }
     lines
 }
