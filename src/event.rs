@@ -207,6 +207,17 @@ pub struct ToyScores {
     pub per_mode: Vec<usize>,
 }
 
+/// The sliced Wasserstein distance of two sets of pictures (`quality::swd`), x 1000.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwdScores {
+    /// Each level of the Laplacian pyramid: its side and the distance there, finest first.
+    pub levels: Vec<(usize, f64)>,
+    /// The mean over the levels.
+    pub mean: f64,
+    /// Pictures in each set.
+    pub pictures: usize,
+}
+
 /// How good the run is at `step`, measured every `--eval-every` steps: the critic's cost on
 /// held-out data beside its cost on training data, and the generator's quality measures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -225,6 +236,13 @@ pub struct EvalRecord {
     pub toy: Option<ToyScores>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toy_raw: Option<ToyScores>,
+    /// Pictures: the sliced Wasserstein distance of the averaged generator's pictures (the
+    /// generator's where the run keeps no average) from the held-out ones, and of the raw
+    /// generator's where there is an average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swd: Option<SwdScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swd_raw: Option<SwdScores>,
     /// Seconds the evaluation took.
     pub seconds: f64,
 }

@@ -172,6 +172,20 @@ fn mnist_evaluates_on_held_out_digits_and_resumes_exactly() {
             "{e}"
         );
         assert!(e.get("toy").is_none(), "{e}");
+        // The sliced Wasserstein distance of the averaged and the raw generator's digits from
+        // the held-out ones, at the pyramid's two levels (28 and 14).
+        for which in ["swd", "swd_raw"] {
+            let swd = &e[which];
+            assert_eq!(swd["pictures"], 200, "{e}");
+            let sides: Vec<u64> = swd["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l[0].as_u64().unwrap())
+                .collect();
+            assert_eq!(sides, [28, 14], "{e}");
+            assert!(swd["mean"].as_f64().unwrap() > 0.0, "{e}");
+        }
     }
     let timeless_evals =
         |run: &Path| -> Vec<Value> { of_kind(run, "eval").into_iter().map(timeless).collect() };

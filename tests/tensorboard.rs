@@ -114,13 +114,16 @@ fn a_run_writes_what_tensorboard_shows_and_a_resumed_run_a_second_file() {
     assert_eq!(evaluations.len(), 2);
     for e in &evaluations {
         let step = e["step"].as_i64().unwrap();
-        for (tag, key) in [
-            ("eval/held_out_critic_cost", "held_out_critic_cost"),
-            ("eval/train_critic_cost", "train_critic_cost"),
+        for (tag, want) in [
+            ("eval/held_out_critic_cost", &e["held_out_critic_cost"]),
+            ("eval/train_critic_cost", &e["train_critic_cost"]),
+            ("quality/swd", &e["swd"]["mean"]),
+            ("quality/swd_14", &e["swd"]["levels"][1][1]),
+            ("quality_raw/swd", &e["swd_raw"]["mean"]),
         ] {
             let (got, want) = (
                 scalar(&written[&(step, tag.to_string())]),
-                e[key].as_f64().unwrap(),
+                want.as_f64().unwrap(),
             );
             assert!(
                 (got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),

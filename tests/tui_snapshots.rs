@@ -1000,6 +1000,8 @@ fn the_losses_pane_draws_the_held_out_estimate() {
             samples: 200,
             toy: None,
             toy_raw: None,
+            swd: None,
+            swd_raw: None,
             seconds: 0.1,
         })));
     }

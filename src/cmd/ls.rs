@@ -40,6 +40,13 @@ impl RunSummary {
         let Some(e) = &self.evaluation else {
             return "-".into();
         };
+        match (&e.swd, e.held_out_critic_cost) {
+            (Some(swd), Some(cost)) => {
+                return format!("SWD {:.1}, held-out W {:.4}", swd.mean, -cost);
+            }
+            (Some(swd), None) => return format!("SWD {:.1}", swd.mean),
+            _ => {}
+        }
         match (&e.toy, e.held_out_critic_cost) {
             (Some(t), _) => format!(
                 "{:.0}% within 3 std, {}/{} modes",

@@ -444,6 +444,8 @@ mod tests {
                 per_mode: vec![0; 8],
             }),
             toy_raw: None,
+            swd: None,
+            swd_raw: None,
             seconds: 0.0,
         }
     }

@@ -372,8 +372,9 @@ impl RunEvents {
         Ok(())
     }
 
-    /// An evaluation's figures: `eval/` the critic's costs, `quality/` the toy measures (of
-    /// the averaged generator; `quality_raw/` of the raw one).
+    /// An evaluation's figures: `eval/` the critic's costs, `quality/` the toy measures or the
+    /// pictures' sliced Wasserstein distance, mean and per level (of the averaged generator;
+    /// `quality_raw/` of the raw one).
     pub fn evaluation(&mut self, e: &EvalRecord) -> Result<()> {
         let mut scalars = vec![("eval/train_critic_cost", e.train_critic_cost)];
         if let Some(cost) = e.held_out_critic_cost {
@@ -404,6 +405,16 @@ impl RunEvents {
                 scalars.push((kl, t.mode_kl));
             }
         }
+        let mut named: Vec<(String, f64)> = Vec::new();
+        for (group, scores) in [("quality", &e.swd), ("quality_raw", &e.swd_raw)] {
+            if let Some(swd) = scores {
+                named.push((format!("{group}/swd"), swd.mean));
+                for &(side, d) in &swd.levels {
+                    named.push((format!("{group}/swd_{side}"), d));
+                }
+            }
+        }
+        scalars.extend(named.iter().map(|(t, v)| (t.as_str(), *v)));
         self.writer.scalars(e.step, &scalars)
     }
 

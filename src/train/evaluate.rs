@@ -1,6 +1,7 @@
 //! The evaluations of `--eval-every`: the critic's cost on held-out data beside its cost on
 //! training data (the paper's `dev disc cost`: a critic that memorises the training data
-//! scores it above data it never saw), and the generator's quality measures.
+//! scores it above data it never saw), and the generator's quality measures: the toy
+//! mixtures' measures, or the pictures' sliced Wasserstein distance from the held-out ones.
 
 use std::time::Instant;
 
@@ -11,8 +12,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::{StepError, Trainer};
 use crate::data::Dataset;
-use crate::event::EvalRecord;
+use crate::event::{EvalRecord, SwdScores};
 use crate::model::{Batch, Critic, Generator};
+use crate::quality::swd::{self, Pictures};
 use crate::quality::toy;
 
 /// Real samples each critic cost is taken on (fewer where fewer pictures are held out).
@@ -70,6 +72,34 @@ where
         let held_out_critic_cost = (!held_out.is_empty()).then(|| cost(&held_out));
         let train_critic_cost = cost(&train);
 
+        let (mut swd, mut swd_raw) = (None, None);
+        if X != 2 && !held_out.is_empty() {
+            let side = ((X / self.data.channels()) as f64).sqrt().round() as usize;
+            let score = |fakes: &[f32]| {
+                let pictures = |values| Pictures {
+                    values,
+                    side,
+                    channels: self.data.channels(),
+                };
+                let levels = swd::swd(pictures(fakes), pictures(&held_out), self.seed);
+                let mean = levels.iter().map(|l| l.1).sum::<f64>() / levels.len() as f64;
+                SwdScores {
+                    levels,
+                    mean,
+                    pictures: n,
+                }
+            };
+            match &self.averaged {
+                Some(averaged) => {
+                    let z = noise::<Z>(&mut rng, n);
+                    swd = Some(score(
+                        &self.forward(&z, |z| averaged.net.generate(z).as_vec()),
+                    ));
+                    swd_raw = Some(score(&fakes));
+                }
+                None => swd = Some(score(&fakes)),
+            }
+        }
         let (mut toy, mut toy_raw) = (None, None);
         if let Dataset::Toy(set) = self.data {
             let z = noise::<Z>(&mut rng, TOY_POINTS);
@@ -92,6 +122,8 @@ where
             samples: n,
             toy,
             toy_raw,
+            swd,
+            swd_raw,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
