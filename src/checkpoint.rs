@@ -32,6 +32,14 @@ pub struct AveragedState {
     pub updates: u64,
 }
 
+/// The best evaluation of a run so far: its step and score (lower is better; see
+/// `EvalRecord::score`).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Best {
+    pub step: u64,
+    pub score: f64,
+}
+
 /// Everything a run needs to go on exactly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
@@ -47,6 +55,9 @@ pub struct Checkpoint {
     pub rng: ChaCha8Rng,
     /// The averaged generator, in runs that keep one.
     pub averaged: Option<AveragedState>,
+    /// The best evaluation so far (`--eval-every`), whose step's checkpoint `checkpoints/best`
+    /// names.
+    pub best: Option<Best>,
     /// The training data's fingerprint (its number of pictures, their size, a CRC of their
     /// pixels; see `Dataset::fingerprint`), if it has one.
     pub data: Option<String>,

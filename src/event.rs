@@ -207,6 +207,19 @@ pub struct ToyScores {
     pub per_mode: Vec<usize>,
 }
 
+impl EvalRecord {
+    /// The one number a run's evaluations are ranked by, lower better: the pictures' SWD mean,
+    /// or the share of toy points that are not of high quality (`None` for the Swiss roll,
+    /// and where nothing was measured).
+    pub fn score(&self) -> Option<f64> {
+        match (&self.swd, &self.toy) {
+            (Some(swd), _) => Some(swd.mean),
+            (None, Some(toy)) => Some(1.0 - toy.high_quality),
+            (None, None) => None,
+        }
+    }
+}
+
 /// The sliced Wasserstein distance of two sets of pictures (`quality::swd`), x 1000.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SwdScores {

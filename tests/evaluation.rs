@@ -191,3 +191,84 @@ fn mnist_evaluates_on_held_out_digits_and_resumes_exactly() {
         |run: &Path| -> Vec<Value> { of_kind(run, "eval").into_iter().map(timeless).collect() };
     assert_eq!(timeless_evals(&straight), timeless_evals(&resumed));
 }
+
+/// `checkpoints/best` names the checkpoint of the best evaluation, written at that step;
+/// `--keep` never removes it; `sample`, `eval` and `--resume` take it.
+#[test]
+fn the_best_checkpoint_is_kept_and_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // A run that collapses (no penalty, a fast learning rate): its best is not its last.
+    let run_s = run.to_str().unwrap();
+    succeed(&[
+        "--no-ui",
+        "--data",
+        "toy:8gaussians",
+        "--seed",
+        "1",
+        "--steps",
+        "300",
+        "--lambda",
+        "0",
+        "--lr",
+        "0.003",
+        "--n-critic",
+        "1",
+        "--eval-every",
+        "50",
+        "--checkpoint-every",
+        "100",
+        "--keep",
+        "1",
+        "--out",
+        run_s,
+    ]);
+    // The best: the first evaluation with the most points of high quality.
+    let evals = of_kind(&run, "eval");
+    let share = |e: &Value| e["toy"]["high_quality"].as_f64().unwrap();
+    let top = evals.iter().map(share).fold(f64::MIN, f64::max);
+    let best = evals.iter().find(|e| share(e) == top).unwrap()["step"]
+        .as_u64()
+        .unwrap();
+    assert!(best < 300, "the best is the last step: {evals:?}");
+    let name = format!("step-{best:07}");
+    let checkpoints = run.join("checkpoints");
+    assert_eq!(
+        std::fs::read_to_string(checkpoints.join("best"))
+            .unwrap()
+            .trim(),
+        name
+    );
+    let mut kept: Vec<String> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, [name.clone(), "step-0000300".to_string()]);
+
+    let best_path = checkpoints.join("best");
+    let best_s = best_path.to_str().unwrap();
+    let csv = dir.path().join("best.csv");
+    let out = succeed(&[
+        "sample",
+        "--from",
+        best_s,
+        "--count",
+        "10",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("at step {best}")), "{said}");
+    let scored: Value = serde_json::from_slice(&succeed(&["eval", best_s]).stdout).unwrap();
+    assert_eq!(scored["step"], best);
+    let more = (best + 10).to_string();
+    let out = succeed(&["--no-ui", "--resume", best_s, "--steps", &more]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("going on from step {best}")),
+        "{stderr}"
+    );
+}

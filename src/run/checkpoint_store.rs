@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{AveragedState, Checkpoint, NamedTensor, OptimizerState};
+use crate::checkpoint::{AveragedState, Best, Checkpoint, NamedTensor, OptimizerState};
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::util::files;
 
@@ -37,6 +37,8 @@ use crate::util::files;
 pub const FORMAT: u32 = 1;
 pub const DIR: &str = "checkpoints";
 pub const LATEST: &str = "latest";
+/// Names the checkpoint of the best evaluation so far; pruning never removes it.
+pub const BEST: &str = "best";
 /// The averaged generator's weights in a checkpoint folder.
 pub const EMA_FILE: &str = "generator_ema.safetensors";
 
@@ -86,6 +88,8 @@ struct State {
     /// Updates of the averaged generator; absent where there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ema_updates: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    best: Option<Best>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -188,6 +192,10 @@ impl Checkpoint {
         sync_dir(&root)?;
         let latest = root.join(LATEST);
         files::write_atomically(&latest, format!("{name}\n").as_bytes()).map_err(io(&latest))?;
+        if self.best.is_some_and(|b| b.step == self.step) {
+            let best = root.join(BEST);
+            files::write_atomically(&best, format!("{name}\n").as_bytes()).map_err(io(&best))?;
+        }
         if replacing {
             fs::remove_dir_all(&old).map_err(io(&old))?;
         }
@@ -247,6 +255,7 @@ impl Checkpoint {
             config: self.config.clone(),
             data: self.data.clone(),
             ema_updates: self.averaged.as_ref().map(|a| a.updates),
+            best: self.best,
         };
         let json = serde_json::to_string_pretty(&state).expect("state serialises") + "\n";
         // Last: a folder with state.json is complete.
@@ -259,6 +268,12 @@ impl Checkpoint {
         let with = |folder: &Path| Self::load_folder(folder).map(|ck| (ck, folder.to_path_buf()));
         if path.join("state.json").is_file() {
             return with(path);
+        }
+        // `checkpoints/best` or `checkpoints/latest`: the folder it names.
+        if path.is_file() {
+            let name = fs::read_to_string(path).map_err(io(path))?;
+            let dir = path.parent().unwrap_or(Path::new(".")).join(name.trim());
+            return with(&dir);
         }
         let root = if path.join(DIR).is_dir() {
             path.join(DIR)
@@ -364,6 +379,7 @@ impl Checkpoint {
             opt_critic,
             rng: state.rng,
             averaged,
+            best: state.best,
             data: state.data,
         })
     }
@@ -393,11 +409,18 @@ fn complete_folders(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(folders.into_iter().map(|(_, _, p)| p).collect())
 }
 
-/// Keeps the newest `keep` checkpoints and removes what interrupted writes left behind.
+/// Keeps the newest `keep` checkpoints and the one `best` names, and removes what interrupted
+/// writes left behind.
 fn prune(root: &Path, keep: usize) -> Result<()> {
+    let best = fs::read_to_string(root.join(BEST))
+        .ok()
+        .map(|name| root.join(name.trim()));
     let folders = complete_folders(root)?;
     let excess = folders.len().saturating_sub(keep.max(1));
-    for old in &folders[..excess] {
+    for old in folders[..excess]
+        .iter()
+        .filter(|f| Some(*f) != best.as_ref())
+    {
         fs::remove_dir_all(old).map_err(io(old))?;
     }
     for entry in fs::read_dir(root).map_err(io(root))?.filter_map(|e| e.ok()) {

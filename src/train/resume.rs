@@ -65,6 +65,8 @@ where
                 generator: named_params(&a.net),
                 updates: a.updates,
             }),
+            // The worker fills it in: it keeps the evaluations' best.
+            best: None,
             data: self.data_fingerprint.clone(),
         })
     }

@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 
 use super::families::{FamilyJob, dispatch};
 use super::trainer::{IterationStats, StepError, Trainer};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Best, Checkpoint};
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::event::{Alert, AlertKind, Change, Command, RunState, StepMetrics, TrainEvent};
@@ -142,6 +142,8 @@ struct TrainingLoop<G, D, const Z: usize, const X: usize> {
     /// (time, step) of the previous metrics, for iterations per second.
     last_log: (Instant, u64),
     watchdog: Watchdog,
+    /// The best evaluation so far; a new best is checkpointed at once.
+    best: Option<Best>,
 }
 
 fn train_loop<G, D, const Z: usize, const X: usize>(
@@ -190,6 +192,7 @@ fn train_loop<G, D, const Z: usize, const X: usize>(
         last_checkpoint: from.as_ref().map(|ck| ck.step),
         last_log: (now, trainer.step),
         watchdog: Watchdog::new(),
+        best: from.as_ref().and_then(|ck| ck.best),
         config,
         trainer,
     };
@@ -344,7 +347,8 @@ where
         self.last_checkpoint = Some(self.trainer.step);
         let wall_s = self.started.elapsed().as_secs_f64();
         match self.trainer.checkpoint(&self.config, wall_s) {
-            Ok(ck) => {
+            Ok(mut ck) => {
+                ck.best = self.best;
                 self.send(TrainEvent::Checkpoint(Box::new(ck)));
             }
             Err(e) => {
@@ -389,11 +393,17 @@ where
             // A device that cannot be read back shows at the next step.
             if let Ok(record) = self.trainer.evaluate() {
                 let alerts = self.watchdog.on_eval(&record);
+                let score = record.score();
                 self.send(TrainEvent::Eval(Box::new(record)));
                 self.send_alerts(alerts);
+                if let Some(score) = score.filter(|&s| self.best.is_none_or(|b| s < b.score)) {
+                    self.best = Some(Best { step, score });
+                    self.send_checkpoint();
+                }
             }
         }
-        if self.config.checkpoint_every > 0 && step % self.config.checkpoint_every == 0 {
+        let due = self.config.checkpoint_every > 0 && step % self.config.checkpoint_every == 0;
+        if due && self.last_checkpoint != Some(step) {
             self.send_checkpoint();
         }
         true
