@@ -396,7 +396,9 @@ where
                 let score = record.score();
                 self.send(TrainEvent::Eval(Box::new(record)));
                 self.send_alerts(alerts);
-                if let Some(score) = score.filter(|&s| self.best.is_none_or(|b| s < b.score)) {
+                // A score that is not finite (a generator turned NaN) is never the best.
+                let better = |s: f64| s.is_finite() && self.best.is_none_or(|b| s < b.score);
+                if let Some(score) = score.filter(|&s| better(s)) {
                     self.best = Some(Best { step, score });
                     self.send_checkpoint();
                 }
