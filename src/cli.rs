@@ -187,7 +187,8 @@ pub enum Sub {
     Sample(SampleArgs),
     /// Score a checkpoint's generator on samples it draws now (the toy mixtures: the share of
     /// points within 3 standard deviations of a mode, the modes covered, the KL divergence of
-    /// the modes' histogram from uniform); prints one JSON line
+    /// the modes' histogram from uniform; pictures: the sliced Wasserstein distance from the
+    /// run's held-out pictures); prints one JSON line
     Eval(EvalArgs),
     /// Time the training work of the PyTorch reference benchmark; prints one JSON line
     Bench(BenchArgs),
@@ -212,7 +213,8 @@ pub struct EvalArgs {
     #[arg(value_name = "RUN_OR_CHECKPOINT")]
     pub checkpoint: PathBuf,
 
-    /// Samples to draw
+    /// Samples to draw (pictures: at most as many as there are real pictures to compare with,
+    /// the run's held-out ones or up to 1000)
     #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub count: u64,
 

@@ -624,7 +624,7 @@ fn deep_and_fixed_generator_runs_record_what_they_are_for() {
 /// `eval` through the binary: a toy checkpoint's scores as one JSON line; a checkpoint it
 /// cannot score yet, or none, a clear message and status 2.
 #[test]
-fn eval_scores_a_toy_checkpoint_and_refuses_what_it_cannot_score() {
+fn eval_scores_toy_and_picture_checkpoints_and_refuses_what_it_cannot_score() {
     let dir = tempfile::tempdir().unwrap();
     let toy = dir.path().join("toy");
     let toy_s = toy.to_str().unwrap();
@@ -657,24 +657,36 @@ fn eval_scores_a_toy_checkpoint_and_refuses_what_it_cannot_score() {
     let again = wgangp(&["eval", toy_s, "--count", "400"]);
     assert_eq!(again.stdout, o.stdout);
 
-    let mnist = dir.path().join("mnist");
-    let mnist_s = mnist.to_str().unwrap();
-    let trained = wgangp(&[
-        "--no-ui",
-        "--steps",
-        "1",
-        "--batch",
-        "8",
-        "--n-critic",
-        "1",
-        "--out",
-        mnist_s,
-    ]);
-    assert!(trained.status.success());
-    assert_bad_input(
-        &["eval", mnist_s],
-        "eval scores the toy mixtures' checkpoints",
-    );
+    // Pictures: the sliced Wasserstein distance from the run's 200 held-out digits, or from
+    // training digits for a run that held none out.
+    for (eval_every, real, count) in [
+        ("100", "held-out pictures", 200),
+        ("0", "training pictures", 300),
+    ] {
+        let mnist = dir.path().join(format!("mnist{eval_every}"));
+        let mnist_s = mnist.to_str().unwrap();
+        let trained = wgangp(&[
+            "--no-ui",
+            "--steps",
+            "1",
+            "--batch",
+            "8",
+            "--n-critic",
+            "1",
+            "--eval-every",
+            eval_every,
+            "--out",
+            mnist_s,
+        ]);
+        assert!(trained.status.success());
+        let o = wgangp(&["eval", mnist_s, "--count", "300"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["real"], real, "{v}");
+        assert_eq!(v["swd"]["pictures"], count, "{v}");
+        assert_eq!(v["swd"]["levels"].as_array().unwrap().len(), 2, "{v}");
+        assert!(v.get("toy").is_none(), "{v}");
+    }
     assert_bad_input(
         &["eval", dir.path().join("none").to_str().unwrap()],
         "no checkpoint there",

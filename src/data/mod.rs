@@ -11,7 +11,7 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Uniform};
 
-use crate::config::{DataSpec, ToySet};
+use crate::config::{DataSpec, ToySet, TrainConfig};
 pub use crate::util::progress::Decoding;
 use crate::util::say;
 pub use folder::{FolderError, ImageFolder};
@@ -176,6 +176,38 @@ impl Dataset {
                 };
                 (Dataset::Folder(training), Some(Dataset::Folder(held_out)))
             }
+        }
+    }
+
+    /// The run's split of this set (`config`'s): with evaluations, the held-out part as
+    /// `split_held_out` chooses it by the run's seed; without, the whole set and none.
+    pub fn held_out_of(self, config: &TrainConfig) -> (Dataset, Option<Dataset>) {
+        if config.eval_every > 0 {
+            self.split_held_out(config.seed.wrapping_add(3))
+        } else {
+            (self, None)
+        }
+    }
+
+    /// The first `max` pictures in order, as the nets take them (MNIST in [0, 1], colour in
+    /// [-1, 1]), one after another; nothing for a toy set.
+    pub fn first_pictures(&self, max: usize) -> Vec<f32> {
+        match self {
+            Dataset::Images(images) => {
+                let n = images.count.min(max) * images.rows * images.cols;
+                images.pixels[..n]
+                    .iter()
+                    .map(|&p| p as f32 / 255.0)
+                    .collect()
+            }
+            Dataset::Folder(folder) => {
+                let n = folder.count.min(max) * folder.image_len();
+                folder.pixels[..n]
+                    .iter()
+                    .map(|&p| p as f32 / 127.5 - 1.0)
+                    .collect()
+            }
+            Dataset::Toy(_) => Vec::new(),
         }
     }
 

@@ -39,20 +39,9 @@ where
         let (generator, critic) = self.host_nets()?;
         let mut held_out = Vec::new();
         match &self.held_out {
-            // The same held-out pictures each time, so that the curve compares like with like.
-            Some(Dataset::Images(images)) => {
-                let n = images.count.min(EVAL_SAMPLES);
-                held_out.extend(images.pixels[..n * X].iter().map(|&p| p as f32 / 255.0));
-            }
-            Some(Dataset::Folder(folder)) => {
-                let n = folder.count.min(EVAL_SAMPLES);
-                held_out.extend(
-                    folder.pixels[..n * X]
-                        .iter()
-                        .map(|&p| p as f32 / 127.5 - 1.0),
-                );
-            }
             Some(toy @ Dataset::Toy(_)) => toy.sample(&mut rng, EVAL_SAMPLES, &mut held_out),
+            // The same held-out pictures each time, so that the curve compares like with like.
+            Some(pictures) => held_out = pictures.first_pictures(EVAL_SAMPLES),
             None => {}
         }
         let n = if held_out.is_empty() {

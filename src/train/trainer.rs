@@ -95,11 +95,7 @@ where
             .collect();
         // The fingerprint is the whole set's, however much of it is held out.
         let data_fingerprint = data.fingerprint();
-        let (data, held_out) = if config.eval_every > 0 {
-            data.split_held_out(config.seed.wrapping_add(3))
-        } else {
-            (data, None)
-        };
+        let (data, held_out) = data.held_out_of(config);
         let mut sample_real = Vec::with_capacity(count * X);
         data.sample(&mut picture_rng, count, &mut sample_real);
         let names = named_params(&critic);
