@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Tmux, metric_lines, wait_for};
+use common::{BIN, Tmux, metric_lines, wait_for};
 
 fn monitor_session(term: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -486,4 +486,39 @@ fn a_hang_up_detaches_and_the_run_goes_on() {
     wait_for("the background process to end", || {
         !Path::new(&format!("/proc/{background}")).exists()
     });
+}
+
+/// An alert reaches a person looking at another tmux window: the monitor's window gets the
+/// bell flag and the pane the alert in its title, and the sentence is on the screen.
+#[test]
+fn an_alert_rings_the_bell_and_names_itself_in_the_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // Lambda 0: the critic's gradient norm runs away, alerting at step 200.
+    let script = format!(
+        "env TERM=xterm-256color {BIN} --data toy:8gaussians --lambda 0 --batch 32 --seed 1 \
+         --steps 100000 --out {}; echo $? > {}/exit",
+        out.display(),
+        dir.path().display()
+    );
+    let tmux = Tmux::start("alert", &script);
+    assert!(tmux.run(&["new-window", "-d", "-t", "t"]).status.success());
+    tmux.wait("the alert under the status line", |s| {
+        s.contains("! step 200: the critic's")
+    });
+    let windows = tmux.run(&[
+        "list-windows",
+        "-t",
+        "t",
+        "-F",
+        "#{window_index} #{window_bell_flag} #{pane_title}",
+    ]);
+    let windows = String::from_utf8_lossy(&windows.stdout).into_owned();
+    assert_eq!(
+        windows.lines().next(),
+        Some("0 1 wgangp-tui: alert at step 200 (gradient_norm)"),
+        "{windows}"
+    );
+    tmux.keys("q");
+    wait_for("the monitor's exit", || dir.path().join("exit").exists());
 }
