@@ -110,7 +110,7 @@ impl Dataset {
                 let pick = Uniform::new(0, images.count);
                 for _ in 0..n {
                     let image = images.image(pick.sample(rng));
-                    out.extend(image.iter().map(|&p| p as f32 / 255.0));
+                    out.extend(image.iter().map(|&p| grey_value(p)));
                 }
             }
             Dataset::Toy(set) => toy::sample(*set, rng, n, out),
@@ -118,7 +118,7 @@ impl Dataset {
                 let pick = Uniform::new(0, folder.count);
                 for _ in 0..n {
                     let image = folder.image(pick.sample(rng));
-                    out.extend(image.iter().map(|&p| p as f32 / 127.5 - 1.0));
+                    out.extend(image.iter().map(|&p| colour_value(p)));
                 }
             }
         }
@@ -195,16 +195,13 @@ impl Dataset {
         match self {
             Dataset::Images(images) => {
                 let n = images.count.min(max) * images.rows * images.cols;
-                images.pixels[..n]
-                    .iter()
-                    .map(|&p| p as f32 / 255.0)
-                    .collect()
+                images.pixels[..n].iter().map(|&p| grey_value(p)).collect()
             }
             Dataset::Folder(folder) => {
                 let n = folder.count.min(max) * folder.image_len();
                 folder.pixels[..n]
                     .iter()
-                    .map(|&p| p as f32 / 127.5 - 1.0)
+                    .map(|&p| colour_value(p))
                     .collect()
             }
             Dataset::Toy(_) => Vec::new(),
@@ -267,6 +264,16 @@ impl Dataset {
 
 /// Loads a folder of pictures at `side`, from the cache when it has them; returns them and the
 /// lines that say what was found and which files were skipped.
+/// A grey pixel as the MNIST nets take it: [0, 1] (their generator ends in a sigmoid).
+fn grey_value(p: u8) -> f32 {
+    p as f32 / 255.0
+}
+
+/// A colour channel as the colour nets take it: [-1, 1] (their generator ends in tanh).
+fn colour_value(p: u8) -> f32 {
+    p as f32 / 127.5 - 1.0
+}
+
 /// Pictures of a set of `total` held out of training when the run evaluates: 2%, at least one
 /// of a set of two or more, at most 1,000.
 pub fn held_out_count(total: usize) -> usize {

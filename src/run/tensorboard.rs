@@ -376,45 +376,27 @@ impl RunEvents {
     /// pictures' sliced Wasserstein distance, mean and per level (of the averaged generator;
     /// `quality_raw/` of the raw one).
     pub fn evaluation(&mut self, e: &EvalRecord) -> Result<()> {
-        let mut scalars = vec![("eval/train_critic_cost", e.train_critic_cost)];
+        let mut tagged = vec![("eval/train_critic_cost".to_string(), e.train_critic_cost)];
         if let Some(cost) = e.held_out_critic_cost {
-            scalars.push(("eval/held_out_critic_cost", cost));
+            tagged.push(("eval/held_out_critic_cost".into(), cost));
         }
-        let groups = [
-            (
-                &e.toy,
-                [
-                    "quality/high_quality",
-                    "quality/modes_covered",
-                    "quality/mode_kl",
-                ],
-            ),
-            (
-                &e.toy_raw,
-                [
-                    "quality_raw/high_quality",
-                    "quality_raw/modes_covered",
-                    "quality_raw/mode_kl",
-                ],
-            ),
-        ];
-        for (scores, [high_quality, covered, kl]) in groups {
-            if let Some(t) = scores {
-                scalars.push((high_quality, t.high_quality));
-                scalars.push((covered, t.modes_covered as f64));
-                scalars.push((kl, t.mode_kl));
+        for (group, toy, swd) in [
+            ("quality", &e.toy, &e.swd),
+            ("quality_raw", &e.toy_raw, &e.swd_raw),
+        ] {
+            if let Some(t) = toy {
+                tagged.push((format!("{group}/high_quality"), t.high_quality));
+                tagged.push((format!("{group}/modes_covered"), t.modes_covered as f64));
+                tagged.push((format!("{group}/mode_kl"), t.mode_kl));
             }
-        }
-        let mut named: Vec<(String, f64)> = Vec::new();
-        for (group, scores) in [("quality", &e.swd), ("quality_raw", &e.swd_raw)] {
-            if let Some(swd) = scores {
-                named.push((format!("{group}/swd"), swd.mean));
+            if let Some(swd) = swd {
+                tagged.push((format!("{group}/swd"), swd.mean));
                 for &(side, d) in &swd.levels {
-                    named.push((format!("{group}/swd_{side}"), d));
+                    tagged.push((format!("{group}/swd_{side}"), d));
                 }
             }
         }
-        scalars.extend(named.iter().map(|(t, v)| (t.as_str(), *v)));
+        let scalars: Vec<(&str, f64)> = tagged.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         self.writer.scalars(e.step, &scalars)
     }
 
