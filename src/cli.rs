@@ -205,6 +205,30 @@ pub enum Sub {
     /// every family that runs on a device, on 3 batches each; prints one JSON line and fails
     /// when any batch's relative error exceeds 1e-3
     GpuCheck(GpuCheckArgs),
+    /// Train the MNIST classifier whose features the digits' quality scores use (the one in
+    /// assets/mnist/classifier.safetensors); prints its test accuracy
+    #[command(hide = true)]
+    TrainClassifier(TrainClassifierArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainClassifierArgs {
+    /// A folder with MNIST's IDX files: train10k-images-idx3-ubyte.gz and its labels to train
+    /// on, t10k-images-idx3-ubyte.gz and its labels to test on (assets/mnist)
+    #[arg(long, value_name = "DIR")]
+    pub mnist: PathBuf,
+
+    /// Where to write the weights (safetensors)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Passes over the training digits
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub epochs: u64,
+
+    /// Seed of the initial weights, the order and the distortions
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(clap::Args, Debug, Clone)]

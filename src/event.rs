@@ -207,7 +207,41 @@ pub struct ToyScores {
     pub per_mode: Vec<usize>,
 }
 
+/// The one quality figure the monitor draws for a run, of the averaged generator (of the
+/// generator where the run keeps no average) and of the raw one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Headline {
+    pub name: &'static str,
+    pub averaged: f64,
+    pub raw: Option<f64>,
+}
+
 impl EvalRecord {
+    /// The monitor's quality figure: the digits' classifier score (higher better), else the
+    /// pictures' SWD (lower better), else the toy share of points near a mode, in % (higher
+    /// better); `None` where nothing was measured (the Swiss roll).
+    pub fn headline(&self) -> Option<Headline> {
+        let headline = |name, averaged, raw| Headline {
+            name,
+            averaged,
+            raw,
+        };
+        if let Some(d) = &self.digits {
+            let raw = self.digits_raw.as_ref().map(|r| r.classifier_score);
+            return Some(headline("classifier score", d.classifier_score, raw));
+        }
+        if let Some(swd) = &self.swd {
+            return Some(headline(
+                "SWD",
+                swd.mean,
+                self.swd_raw.as_ref().map(|r| r.mean),
+            ));
+        }
+        let toy = self.toy.as_ref()?;
+        let raw = self.toy_raw.as_ref().map(|r| 100.0 * r.high_quality);
+        Some(headline("% near a mode", 100.0 * toy.high_quality, raw))
+    }
+
     /// The one number a run's evaluations are ranked by, lower better: the pictures' SWD mean,
     /// or the share of toy points that are not of high quality (`None` for the Swiss roll,
     /// and where nothing was measured).
@@ -228,6 +262,18 @@ pub struct SwdScores {
     /// The mean over the levels.
     pub mean: f64,
     /// Pictures in each set.
+    pub pictures: usize,
+}
+
+/// The digits' scores on the project's MNIST classifier (`quality::digits`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DigitScores {
+    /// The squared Frechet distance of the classifier's features from the real pictures'
+    /// (lower is better).
+    pub frechet: f64,
+    /// `exp(mean KL(p(y|x) || p(y)))` of the generated pictures, 1 to 10 (higher is better).
+    pub classifier_score: f64,
+    /// Generated pictures scored.
     pub pictures: usize,
 }
 
@@ -256,6 +302,12 @@ pub struct EvalRecord {
     pub swd: Option<SwdScores>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swd_raw: Option<SwdScores>,
+    /// MNIST: the digits' scores of the averaged generator's pictures against the held-out
+    /// ones (the generator's where the run keeps no average), and of the raw generator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<DigitScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits_raw: Option<DigitScores>,
     /// Seconds the evaluation took.
     pub seconds: f64,
 }

@@ -47,7 +47,7 @@ const ORDERS: &[(&[&str], &[&[&str]])] = &[
             &["toy"],
             &["deep"],
             &["mnist"],
-            &["cifar"],
+            &["classifier", "cifar"],
             &["dcgan64"],
         ],
     ),

@@ -686,6 +686,12 @@ fn eval_scores_toy_and_picture_checkpoints_and_refuses_what_it_cannot_score() {
         assert_eq!(v["swd"]["pictures"], count, "{v}");
         assert_eq!(v["swd"]["levels"].as_array().unwrap().len(), 2, "{v}");
         assert!(v.get("toy").is_none(), "{v}");
+        // The digits' scores on all 300 pictures drawn. An untrained generator's pictures are
+        // no digits: far from the real ones, and read as few digits.
+        assert_eq!(v["digits"]["pictures"], 300, "{v}");
+        assert!(v["digits"]["frechet"].as_f64().unwrap() > 10.0, "{v}");
+        let score = v["digits"]["classifier_score"].as_f64().unwrap();
+        assert!((1.0..5.0).contains(&score), "{v}");
     }
     assert_bad_input(
         &["eval", dir.path().join("none").to_str().unwrap()],

@@ -186,6 +186,14 @@ fn mnist_evaluates_on_held_out_digits_and_resumes_exactly() {
             assert_eq!(sides, [28, 14], "{e}");
             assert!(swd["mean"].as_f64().unwrap() > 0.0, "{e}");
         }
+        // And their Frechet distance and classifier score on the project's classifier.
+        for which in ["digits", "digits_raw"] {
+            let digits = &e[which];
+            assert_eq!(digits["pictures"], 200, "{e}");
+            assert!(digits["frechet"].as_f64().unwrap() > 0.0, "{e}");
+            let score = digits["classifier_score"].as_f64().unwrap();
+            assert!((1.0..=10.0).contains(&score), "{e}");
+        }
     }
     let timeless_evals =
         |run: &Path| -> Vec<Value> { of_kind(run, "eval").into_iter().map(timeless).collect() };

@@ -134,3 +134,49 @@ fn files_the_model_cannot_take_are_refused() {
         Err(DataError::Io { .. })
     ));
 }
+
+#[test]
+fn label_files_give_their_digits_and_broken_ones_the_reason() {
+    use wgangp_tui::data::idx::parse_labels;
+    let file = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/mnist/train10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let labels = parse_labels(&file).unwrap();
+    let mut counts = [0usize; 10];
+    labels.iter().for_each(|&l| counts[l as usize] += 1);
+    // The counts PROVENANCE.md gives for the 10k subset.
+    assert_eq!(
+        counts,
+        [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    );
+    assert_eq!(parse_labels(&gzip(&gunzip(&file))), Ok(labels));
+
+    let labels_file = |magic: u32, count: u32, body: &[u8]| {
+        let mut bytes = magic.to_be_bytes().to_vec();
+        bytes.extend(count.to_be_bytes());
+        bytes.extend(body);
+        bytes
+    };
+    assert_eq!(
+        parse_labels(&labels_file(0x801, 3, &[1, 2, 3])),
+        Ok(vec![1, 2, 3])
+    );
+    assert_eq!(
+        parse_labels(&labels_file(0x803, 3, &[1, 2, 3])),
+        Err(IdxError::BadLabelMagic(0x803))
+    );
+    assert_eq!(
+        parse_labels(&labels_file(0x801, 4, &[1, 2, 3])),
+        Err(IdxError::LabelCount {
+            count: 4,
+            actual: 3
+        })
+    );
+    assert_eq!(
+        parse_labels(&labels_file(0x801, 2, &[1, 12])),
+        Err(IdxError::NotADigit(12))
+    );
+    assert_eq!(parse_labels(&[0, 0, 8]), Err(IdxError::TooShort(3)));
+}

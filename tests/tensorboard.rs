@@ -120,6 +120,12 @@ fn a_run_writes_what_tensorboard_shows_and_a_resumed_run_a_second_file() {
             ("quality/swd", &e["swd"]["mean"]),
             ("quality/swd_14", &e["swd"]["levels"][1][1]),
             ("quality_raw/swd", &e["swd_raw"]["mean"]),
+            ("quality/frechet", &e["digits"]["frechet"]),
+            ("quality/classifier_score", &e["digits"]["classifier_score"]),
+            (
+                "quality_raw/classifier_score",
+                &e["digits_raw"]["classifier_score"],
+            ),
         ] {
             let (got, want) = (
                 scalar(&written[&(step, tag.to_string())]),

@@ -10,8 +10,8 @@ use wgangp_tui::cli::Cli;
 use wgangp_tui::config::{Hyper, PenaltyMode};
 use wgangp_tui::data::{EMBEDDED_MNIST, idx::parse_images};
 use wgangp_tui::event::{
-    Alert, AlertKind, Command, EvalRecord, Histogram, LayerStats, RunState, SampleSet, StepMetrics,
-    TrainEvent,
+    Alert, AlertKind, Command, DigitScores, EvalRecord, Histogram, LayerStats, RunState, SampleSet,
+    StepMetrics, TrainEvent,
 };
 use wgangp_tui::front::tui::app::{App, Link};
 use wgangp_tui::front::tui::keys::{Action, action};
@@ -993,17 +993,7 @@ fn the_losses_pane_draws_the_held_out_estimate() {
     let mut app = app("mnist", 1000);
     assert_eq!(light_blue_cells(&mut app), 0);
     for step in [100, 200, 300] {
-        app.on_event(TrainEvent::Eval(Box::new(EvalRecord {
-            step,
-            held_out_critic_cost: Some(-0.5),
-            train_critic_cost: -0.6,
-            samples: 200,
-            toy: None,
-            toy_raw: None,
-            swd: None,
-            swd_raw: None,
-            seconds: 0.1,
-        })));
+        app.on_event(TrainEvent::Eval(Box::new(digits_eval(step, 5.0, 4.0))));
     }
     // The line from step 100 to 300 and its legend.
     let full = light_blue_cells(&mut app);
@@ -1015,6 +1005,80 @@ fn the_losses_pane_draws_the_held_out_estimate() {
         recent < full / 2,
         "{recent} light blue cells in the recent window, {full} in all"
     );
+}
+
+/// An MNIST evaluation at `step` whose classifier scores are `averaged` and `raw`.
+fn digits_eval(step: u64, averaged: f64, raw: f64) -> EvalRecord {
+    let digits = |classifier_score| {
+        Some(DigitScores {
+            frechet: 100.0 / classifier_score,
+            classifier_score,
+            pictures: 200,
+        })
+    };
+    EvalRecord {
+        step,
+        held_out_critic_cost: Some(-0.5),
+        train_critic_cost: -0.6,
+        samples: 200,
+        toy: None,
+        toy_raw: None,
+        swd: None,
+        swd_raw: None,
+        digits: digits(averaged),
+        digits_raw: digits(raw),
+        seconds: 0.1,
+    }
+}
+
+/// The cells of `app` drawn at `w`x`h` whose symbol is not blank, by colour.
+fn cells_of(app: &App, w: u16, h: u16, color: Color) -> usize {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&p| buf[p].fg == color && buf[p].symbol() != " ")
+        .count()
+}
+
+/// The quality pane: before the first evaluation a line saying when it comes; then the
+/// classifier score of the averaged generator (light green) and of the raw one (grey) over the
+/// steps, the newest averaged score in the title; without evaluations, why there are none.
+#[test]
+fn the_quality_pane_draws_the_averaged_and_the_raw_generators_scores() {
+    let mut app = app("mnist", 500);
+    app.view.zoom = Some(Pane::Quality);
+    assert!(render(&app, 80, 24).contains("The first evaluation comes at step 100."));
+    assert_eq!(cells_of(&app, 80, 24, Color::LightGreen), 0);
+    for (i, step) in [100, 200, 300, 400, 500].into_iter().enumerate() {
+        let averaged = 2.0 + 1.5 * i as f64;
+        app.on_event(TrainEvent::Eval(Box::new(digits_eval(
+            step,
+            averaged,
+            averaged - 1.0,
+        ))));
+    }
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("6 Quality classifier score 8.000"),
+        "{screen}"
+    );
+    assert!(cells_of(&app, 80, 24, Color::LightGreen) > 30);
+    assert!(cells_of(&app, 80, 24, Color::Gray) > 30);
+    snapshot_in_colour("quality_zoomed", &app);
+    // Beside the other panes at 80x24.
+    app.view.zoom = None;
+    snapshot_in_colour("quality_beside", &app);
+
+    let argv = ["wgangp-tui", "--eval-every", "0", "--out", "runs/demo"];
+    let config = Cli::try_parse_from(argv).unwrap().to_config().unwrap();
+    let mut app = App::new(config, ColorMode::TrueColor, false);
+    app.view.zoom = Some(Pane::Quality);
+    assert!(render(&app, 80, 24).contains("--eval-every 0"));
+    // Without evaluations, no quality pane among the others.
+    app.view.zoom = None;
+    assert!(!render(&app, 80, 24).contains("Quality"));
 }
 
 /// The rows of the monitor drawn at 80x24 from its status line down (the line saying

@@ -11,7 +11,8 @@ use crate::checkpoint::Checkpoint;
 use crate::cli::EvalArgs;
 use crate::config::DataSpec;
 use crate::data::Dataset;
-use crate::event::{SwdScores, ToyScores};
+use crate::event::{DigitScores, SwdScores, ToyScores};
+use crate::quality::digits;
 use crate::quality::swd::{Pictures, swd};
 use crate::quality::toy::score;
 use crate::train::families::{check_checkpoint, picture_shape};
@@ -33,6 +34,10 @@ pub struct Evaluation {
     pub toy: Option<ToyScores>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swd: Option<SwdScores>,
+    /// Digits (IDX data): the Frechet distance and the classifier score, on `--count`
+    /// pictures (the SWD on as many as there are real pictures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digits: Option<DigitScores>,
     /// Which real pictures the SWD compares with: the run's held-out ones, or (a run that held
     /// none out) training pictures.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,6 +55,7 @@ pub fn run(args: &EvalArgs) -> Result<Evaluation> {
         generator: chosen_generator(&ck, args.raw).1,
         toy: None,
         swd: None,
+        digits: None,
         real: None,
     };
     let draw = |count: usize| -> Result<Vec<f32>> {
@@ -86,6 +92,8 @@ pub fn run(args: &EvalArgs) -> Result<Evaluation> {
             ck.data.as_deref().unwrap_or_default()
         ));
     }
+    // IDX pictures are taken to be handwritten digits.
+    let is_digits = matches!(data, Dataset::Images(_));
     let (training, held_out) = data.held_out_of(&ck.config);
     let (real, which) = match held_out {
         Some(held_out) => (
@@ -107,13 +115,17 @@ pub fn run(args: &EvalArgs) -> Result<Evaluation> {
             ck.config.data
         );
     }
-    let fakes = draw(n)?;
+    let fakes = draw(if is_digits { args.count as usize } else { n })?;
+    if is_digits {
+        evaluation.digits = Some(digits::scores(&fakes, &real));
+    }
+    let fakes = &fakes[..n * side * side * channels];
     let pictures = |values| Pictures {
         values,
         side,
         channels,
     };
-    let levels = swd(pictures(&fakes), pictures(&real), args.seed);
+    let levels = swd(pictures(fakes), pictures(&real), args.seed);
     let mean = levels.iter().map(|l| l.1).sum::<f64>() / levels.len() as f64;
     evaluation.swd = Some(SwdScores {
         levels,

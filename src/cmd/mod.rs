@@ -10,6 +10,7 @@ pub mod gpu_check;
 pub mod ls;
 pub mod sample;
 pub mod train;
+pub mod train_classifier;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -65,6 +66,10 @@ pub fn run(cli: &Cli) -> ExitCode {
                 }
                 Err(e) => fail(&format!("{e:#}"), FAILED),
             },
+            Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
+        },
+        Sub::TrainClassifier(args) => match train_classifier::run(args) {
+            Ok(trained) => print_json(&trained),
             Err(e) => fail(&format!("{e:#}"), BAD_INPUT),
         },
         Sub::GpuCheck(args) => {

@@ -40,21 +40,57 @@ pub enum IdxError {
     },
     #[error("no images in the file")]
     Empty,
+    #[error("bad magic number 0x{0:08x}: not an IDX label file (expected 0x00000801)")]
+    BadLabelMagic(u32),
+    #[error("the header says {count} labels, but {actual} bytes follow it")]
+    LabelCount { count: usize, actual: usize },
+    #[error("label {0} is not a digit 0-9")]
+    NotADigit(u8),
 }
 
 pub const IMAGE_MAGIC: u32 = 0x0000_0803;
+pub const LABEL_MAGIC: u32 = 0x0000_0801;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Parses IDX image bytes, gunzipping first when they start with the gzip magic.
 pub fn parse_images(bytes: &[u8]) -> Result<IdxImages, IdxError> {
-    if bytes.starts_with(&GZIP_MAGIC) {
-        let mut raw = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut raw)
-            .map_err(|e| IdxError::Gzip(e.to_string()))?;
-        return parse_raw(&raw);
+    parse_raw(&gunzipped(bytes)?)
+}
+
+/// Parses IDX label bytes (raw or gzipped): big-endian u32 magic 0x00000801, u32 count, then
+/// one byte per label, each a digit 0-9.
+pub fn parse_labels(bytes: &[u8]) -> Result<Vec<u8>, IdxError> {
+    let raw = gunzipped(bytes)?;
+    if raw.len() < 8 {
+        return Err(IdxError::TooShort(raw.len()));
     }
-    parse_raw(bytes)
+    let word = |i: usize| u32::from_be_bytes(raw[i * 4..i * 4 + 4].try_into().unwrap());
+    if word(0) != LABEL_MAGIC {
+        return Err(IdxError::BadLabelMagic(word(0)));
+    }
+    let (count, labels) = (word(1) as usize, &raw[8..]);
+    if count != labels.len() {
+        return Err(IdxError::LabelCount {
+            count,
+            actual: labels.len(),
+        });
+    }
+    if let Some(&bad) = labels.iter().find(|&&l| l > 9) {
+        return Err(IdxError::NotADigit(bad));
+    }
+    Ok(labels.to_vec())
+}
+
+/// The bytes, gunzipped when they start with the gzip magic.
+fn gunzipped(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, IdxError> {
+    if !bytes.starts_with(&GZIP_MAGIC) {
+        return Ok(bytes.into());
+    }
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut raw)
+        .map_err(|e| IdxError::Gzip(e.to_string()))?;
+    Ok(raw.into())
 }
 
 fn parse_raw(bytes: &[u8]) -> Result<IdxImages, IdxError> {

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod folder;
 pub mod idx;
+pub mod labelled;
 pub mod toy;
 
 use std::path::Path;

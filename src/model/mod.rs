@@ -9,6 +9,7 @@
 //! gradient can be written as ordinary taped ops (see [`Critic::input_gradient`]).
 
 pub mod cifar;
+pub mod classifier;
 pub mod dcgan64;
 pub mod deep;
 pub mod device;

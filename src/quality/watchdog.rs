@@ -446,6 +446,8 @@ mod tests {
             toy_raw: None,
             swd: None,
             swd_raw: None,
+            digits: None,
+            digits_raw: None,
             seconds: 0.0,
         }
     }

@@ -373,17 +373,21 @@ impl RunEvents {
     }
 
     /// An evaluation's figures: `eval/` the critic's costs, `quality/` the toy measures or the
-    /// pictures' sliced Wasserstein distance, mean and per level (of the averaged generator;
-    /// `quality_raw/` of the raw one).
+    /// pictures' sliced Wasserstein distance, mean and per level, and the digits' Frechet
+    /// distance and classifier score (of the averaged generator; `quality_raw/` of the raw one).
     pub fn evaluation(&mut self, e: &EvalRecord) -> Result<()> {
         let mut tagged = vec![("eval/train_critic_cost".to_string(), e.train_critic_cost)];
         if let Some(cost) = e.held_out_critic_cost {
             tagged.push(("eval/held_out_critic_cost".into(), cost));
         }
-        for (group, toy, swd) in [
-            ("quality", &e.toy, &e.swd),
-            ("quality_raw", &e.toy_raw, &e.swd_raw),
+        for (group, toy, swd, digits) in [
+            ("quality", &e.toy, &e.swd, &e.digits),
+            ("quality_raw", &e.toy_raw, &e.swd_raw, &e.digits_raw),
         ] {
+            if let Some(d) = digits {
+                tagged.push((format!("{group}/frechet"), d.frechet));
+                tagged.push((format!("{group}/classifier_score"), d.classifier_score));
+            }
             if let Some(t) = toy {
                 tagged.push((format!("{group}/high_quality"), t.high_quality));
                 tagged.push((format!("{group}/modes_covered"), t.modes_covered as f64));

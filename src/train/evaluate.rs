@@ -1,7 +1,8 @@
 //! The evaluations of `--eval-every`: the critic's cost on held-out data beside its cost on
 //! training data (the paper's `dev disc cost`: a critic that memorises the training data
 //! scores it above data it never saw), and the generator's quality measures: the toy
-//! mixtures' measures, or the pictures' sliced Wasserstein distance from the held-out ones.
+//! mixtures' measures, or the pictures' sliced Wasserstein distance from the held-out ones
+//! (and for digits their Frechet distance and classifier score).
 
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use crate::data::Dataset;
 use crate::event::{EvalRecord, SwdScores};
 use crate::model::{Batch, Critic, Generator};
 use crate::quality::swd::{self, Pictures};
-use crate::quality::toy;
+use crate::quality::{self, toy};
 
 /// Real samples each critic cost is taken on (fewer where fewer pictures are held out).
 pub const EVAL_SAMPLES: usize = 256;
@@ -61,10 +62,10 @@ where
         let held_out_critic_cost = (!held_out.is_empty()).then(|| cost(&held_out));
         let train_critic_cost = cost(&train);
 
-        let (mut swd, mut swd_raw) = (None, None);
+        let (mut swd, mut swd_raw, mut digits, mut digits_raw) = (None, None, None, None);
         if X != 2 && !held_out.is_empty() {
             let side = ((X / self.data.channels()) as f64).sqrt().round() as usize;
-            let score = |fakes: &[f32]| {
+            let swd_of = |fakes: &[f32]| {
                 let pictures = |values| Pictures {
                     values,
                     side,
@@ -78,15 +79,23 @@ where
                     pictures: n,
                 }
             };
+            // IDX pictures are taken to be handwritten digits.
+            let is_digits = matches!(self.data, Dataset::Images(_));
+            let digits_of =
+                |fakes: &[f32]| is_digits.then(|| quality::digits::scores(fakes, &held_out));
             match &self.averaged {
                 Some(averaged) => {
                     let z = noise::<Z>(&mut rng, n);
-                    swd = Some(score(
-                        &self.forward(&z, |z| averaged.net.generate(z).as_vec()),
-                    ));
-                    swd_raw = Some(score(&fakes));
+                    let averaged_fakes = self.forward(&z, |z| averaged.net.generate(z).as_vec());
+                    swd = Some(swd_of(&averaged_fakes));
+                    digits = digits_of(&averaged_fakes);
+                    swd_raw = Some(swd_of(&fakes));
+                    digits_raw = digits_of(&fakes);
                 }
-                None => swd = Some(score(&fakes)),
+                None => {
+                    swd = Some(swd_of(&fakes));
+                    digits = digits_of(&fakes);
+                }
             }
         }
         let (mut toy, mut toy_raw) = (None, None);
@@ -113,6 +122,8 @@ where
             toy_raw,
             swd,
             swd_raw,
+            digits,
+            digits_raw,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

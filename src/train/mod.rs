@@ -3,6 +3,7 @@
 //! benchmark's configurations (`reference`).
 
 pub mod average;
+pub mod classifier;
 pub mod device;
 pub mod evaluate;
 pub mod exact;

@@ -22,6 +22,10 @@ pub struct Curves {
     pub grad_norm_std: Series,
     /// The Wasserstein estimate on held-out data (minus the evaluations' held-out critic cost).
     pub held_out_wasserstein: Series,
+    /// The evaluations' quality figure (`EvalRecord::headline`), of the averaged generator and
+    /// of the raw one.
+    pub quality: Series,
+    pub quality_raw: Series,
 }
 
 impl Default for Curves {
@@ -35,6 +39,8 @@ impl Default for Curves {
             grad_norm_mean: Series::new(),
             grad_norm_std: Series::new(),
             held_out_wasserstein: Series::new(),
+            quality: Series::new(),
+            quality_raw: Series::new(),
         }
     }
 }
@@ -145,9 +151,15 @@ impl App {
             }
             TrainEvent::Samples(s) => self.samples = Some(*s),
             TrainEvent::Eval(e) => {
+                let (c, x) = (&mut self.curves, e.step as f64);
                 if let Some(cost) = e.held_out_critic_cost {
-                    let c = &mut self.curves;
-                    c.held_out_wasserstein.push(e.step as f64, -cost);
+                    c.held_out_wasserstein.push(x, -cost);
+                }
+                if let Some(h) = e.headline() {
+                    c.quality.push(x, h.averaged);
+                    if let Some(raw) = h.raw {
+                        c.quality_raw.push(x, raw);
+                    }
                 }
                 self.evaluation = Some(*e);
             }

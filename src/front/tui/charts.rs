@@ -23,6 +23,8 @@ pub const WASSERSTEIN: Color = Color::Yellow;
 pub const HELD_OUT_WASSERSTEIN: Color = Color::LightBlue;
 pub const WEIGHTED_PENALTY: Color = Color::Red;
 pub const GRAD_NORM: Color = Color::Green;
+pub const QUALITY: Color = Color::LightGreen;
+pub const QUALITY_RAW: Color = Color::Gray;
 
 /// One line of a chart.
 struct Line {
@@ -196,6 +198,34 @@ pub fn draw_losses(frame: &mut Frame, area: Rect, app: &App, block: Block) {
         let first = lines[2].points.first().map_or(f64::INFINITY, |p| p.0);
         held_out.points.retain(|p| p.0 >= first);
         lines.push(held_out);
+    }
+    chart(frame, area, app, block, lines, None, true);
+}
+
+/// The evaluations' quality figure (`EvalRecord::headline`) of the averaged and the raw
+/// generator, over the steps; a line saying when the first comes before there is one.
+pub fn draw_quality(frame: &mut Frame, area: Rect, app: &App, block: Block) {
+    let c = &app.curves;
+    if c.quality.last().is_none() {
+        let text = match (app.config.eval_every, &app.evaluation) {
+            (0, _) => "No evaluations: the run was started with --eval-every 0.".to_string(),
+            (_, Some(_)) => "Nothing to score on this data.".to_string(),
+            (every, None) => format!("The first evaluation comes at step {every}."),
+        };
+        let text = ratatui::widgets::Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .dim();
+        frame.render_widget(text.block(block), area);
+        return;
+    }
+    let averaged = if c.quality_raw.last().is_some() {
+        "averaged G"
+    } else {
+        "G"
+    };
+    let mut lines = vec![series(app, &c.quality, averaged, QUALITY)];
+    if c.quality_raw.last().is_some() {
+        lines.insert(0, series(app, &c.quality_raw, "raw G", QUALITY_RAW));
     }
     chart(frame, area, app, block, lines, None, true);
 }

@@ -197,8 +197,15 @@ const BINDINGS: &[Binding] = &[
         "zoom the next pane".into()
     }),
     Binding {
-        keys: &[Char('1'), Char('2'), Char('3'), Char('4'), Char('5')],
-        label: "1-5",
+        keys: &[
+            Char('1'),
+            Char('2'),
+            Char('3'),
+            Char('4'),
+            Char('5'),
+            Char('6'),
+        ],
+        label: "1-6",
         does: Does::ZoomByDigit,
         what: || "zoom a pane (again, or esc: all panes)".into(),
         change: None,

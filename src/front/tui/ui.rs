@@ -1,4 +1,4 @@
-//! Layout of the monitor: five panes and a status line, one pane zoomed on request, the help
+//! Layout of the monitor: five panes (six where the run evaluates) and a status line, one pane zoomed on request, the help
 //! overlay, and a clear message when the terminal is too small.
 
 use ratatui::Frame;
@@ -47,19 +47,25 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 Layout::vertical([Constraint::Percentage(58), Constraint::Fill(1)]).areas(main);
             let [curves, samples] =
                 Layout::horizontal([Constraint::Percentage(60), Constraint::Fill(1)]).areas(top);
-            let [penalty, grads, weights] = Layout::horizontal([
-                Constraint::Percentage(40),
-                Constraint::Percentage(30),
-                Constraint::Fill(1),
-            ])
-            .areas(bottom);
-            for (pane, rect) in [
-                (Pane::Curves, curves),
-                (Pane::Samples, samples),
-                (Pane::Penalty, penalty),
-                (Pane::Gradients, grads),
-                (Pane::Weights, weights),
-            ] {
+            // The quality pane takes a share of the bottom row where the run evaluates.
+            let row: &[(Pane, Constraint)] = if app.config.eval_every > 0 {
+                &[
+                    (Pane::Penalty, Constraint::Percentage(28)),
+                    (Pane::Gradients, Constraint::Percentage(25)),
+                    (Pane::Weights, Constraint::Percentage(22)),
+                    (Pane::Quality, Constraint::Fill(1)),
+                ]
+            } else {
+                &[
+                    (Pane::Penalty, Constraint::Percentage(40)),
+                    (Pane::Gradients, Constraint::Percentage(30)),
+                    (Pane::Weights, Constraint::Fill(1)),
+                ]
+            };
+            let rects = Layout::horizontal(row.iter().map(|r| r.1)).split(bottom);
+            let mut panes = vec![(Pane::Curves, curves), (Pane::Samples, samples)];
+            panes.extend(row.iter().map(|r| r.0).zip(rects.iter().copied()));
+            for (pane, rect) in panes {
                 draw_pane(frame, rect, app, pane);
             }
         }
@@ -92,6 +98,10 @@ fn draw_pane(frame: &mut Frame, area: Rect, app: &App, pane: Pane) {
                 Style::new().fg(charts::GRAD_NORM),
             ),
         ],
+        (Pane::Quality, _) => match app.evaluation.as_ref().and_then(|e| e.headline()) {
+            Some(h) => vec![value(h.name, h.averaged, charts::QUALITY)],
+            None => Vec::new(),
+        },
         _ => Vec::new(),
     };
     let mut title = vec![
@@ -109,6 +119,7 @@ fn draw_pane(frame: &mut Frame, area: Rect, app: &App, pane: Pane) {
         Pane::Samples => samples::draw(frame, area, app, block),
         Pane::Gradients => health::draw_gradients(frame, area, app, block),
         Pane::Weights => health::draw_weights(frame, area, app, block),
+        Pane::Quality => charts::draw_quality(frame, area, app, block),
     }
 }
 

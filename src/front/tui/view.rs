@@ -8,15 +8,17 @@ pub enum Pane {
     Samples,
     Gradients,
     Weights,
+    Quality,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 5] = [
+    pub const ALL: [Pane; 6] = [
         Pane::Curves,
         Pane::Penalty,
         Pane::Samples,
         Pane::Gradients,
         Pane::Weights,
+        Pane::Quality,
     ];
 
     pub fn title(self) -> &'static str {
@@ -26,6 +28,7 @@ impl Pane {
             Pane::Samples => "Samples",
             Pane::Gradients => "Critic gradients",
             Pane::Weights => "Critic weights",
+            Pane::Quality => "Quality",
         }
     }
 
