@@ -7,8 +7,8 @@ use clap::{Parser, ValueEnum};
 
 use crate::config::{
     CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_EMA, DEFAULT_EVAL_EVERY, DEFAULT_KEEP, DataSpec,
-    Family, FixedGenerator, Hyper, MAX_CRITIC_STEPS, PenaltyMode, ToySet, TrainConfig, check_betas,
-    check_clip, check_ema, check_lambda, check_lr, check_n_critic,
+    Family, FixedGenerator, Hyper, MAX_CRITIC_STEPS, OnNan, PenaltyMode, ToySet, TrainConfig,
+    check_betas, check_clip, check_ema, check_lambda, check_lr, check_n_critic,
 };
 use crate::front::tui::OnHangup;
 use crate::model::device::DeviceChoice;
@@ -116,6 +116,13 @@ pub struct Cli {
     #[arg(long, value_name = "CMD")]
     pub on_alert: Option<String>,
 
+    /// What a step whose loss or gradient is not finite leads to (nothing of it is applied):
+    /// `pause` pauses the run and says why (headless: ends it with status 1); `rollback` goes
+    /// back to the newest checkpoint's weights and optimizer state with the learning rates
+    /// halved, at most 3 times, then pauses
+    #[arg(long, value_enum, default_value = "pause", value_name = "WHAT")]
+    pub on_nan: OnNan,
+
     /// Write sample pictures every N generator steps
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_every: u64,
@@ -170,7 +177,7 @@ pub struct Cli {
     /// Go on with a run from its newest checkpoint (DIR: the run folder) or from a given
     /// checkpoint folder, with the configuration and hyperparameters saved in it. Only
     /// --steps, --threads, --device, --paused, --checkpoint-every, --keep, --no-tensorboard,
-    /// --no-ui, --ascii, --on-hangup and --on-alert may be given too
+    /// --no-ui, --ascii, --on-hangup, --on-alert and --on-nan may be given too
     #[arg(
         long,
         value_name = "DIR",
@@ -498,6 +505,7 @@ impl Cli {
             ema: self.ema,
             eval_every: self.eval_every,
             on_alert: self.on_alert.clone(),
+            on_nan: self.on_nan,
         })
     }
 
@@ -520,6 +528,7 @@ impl Cli {
         if self.on_alert.is_some() {
             config.on_alert = self.on_alert.clone();
         }
+        config.on_nan = self.on_nan;
         config
     }
 }
@@ -576,6 +585,11 @@ value_enum!(BenchConfig {
     BenchConfig::Mnist => "mnist": "embedded MNIST, the DCGAN-like nets, batch 50, lambda 10",
     BenchConfig::Cifar32 => "cifar32": "the paper's CIFAR-10 nets on uniform random 32x32 colour pictures, batch 64, lambda 10",
     BenchConfig::Face64 => "face64": "gan-zoo's 64x64 nets on uniform random colour pictures, batch 64, lambda 10, Adam (0.9, 0.999)",
+});
+
+value_enum!(OnNan {
+    OnNan::Pause => "pause",
+    OnNan::Rollback => "rollback",
 });
 
 value_enum!(OnHangup {

@@ -177,6 +177,22 @@ pub enum FixedGenerator {
     Noise,
 }
 
+/// What a run does when a step turns a loss or a gradient non-finite (`--on-nan`); nothing of
+/// that step is applied either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNan {
+    /// Pause and say why (a headless run ends with status 1).
+    #[default]
+    Pause,
+    /// Go back to the newest checkpoint's weights and optimizer state with the learning rates
+    /// halved, at most [`MAX_ROLLBACKS`] times; then pause.
+    Rollback,
+}
+
+/// Rollbacks a run makes at most (`--on-nan rollback`).
+pub const MAX_ROLLBACKS: u32 = 3;
+
 /// Everything that defines a training run. Written to `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -221,6 +237,9 @@ pub struct TrainConfig {
     /// A shell command run on each alert of the watchdog (`--on-alert`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_alert: Option<String>,
+    /// What a non-finite step leads to (`--on-nan`).
+    #[serde(default)]
+    pub on_nan: OnNan,
 }
 
 fn default_tensorboard() -> bool {

@@ -129,3 +129,75 @@ fn a_huge_learning_rate_alerts_non_finite() {
     let found = alerts(&run);
     assert!(found.iter().any(|(k, _)| k == "non_finite"), "{found:?}");
 }
+
+/// `--on-nan rollback`: a learning rate of 10 turns the run non-finite at step 42; it goes
+/// back to the checkpoint of step 40 with the learning rates halved, says so, and trains on to
+/// the end, every step recorded once and finite.
+#[test]
+fn a_rollback_goes_back_to_the_newest_checkpoint_with_halved_learning_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let flags = [
+        "--lr",
+        "10",
+        "--on-nan",
+        "rollback",
+        "--checkpoint-every",
+        "10",
+        "--eval-every",
+        "0",
+    ];
+    let out = toy_run(&run, "60", &flags);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let all = records(&run);
+    let rollbacks: Vec<&Value> = all.iter().filter(|r| r["alert"] == "non_finite").collect();
+    assert_eq!(rollbacks.len(), 1, "{rollbacks:?}");
+    let message = rollbacks[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("state of step 40") && message.contains("rollback 1 of 3"),
+        "{message}"
+    );
+    assert!(stderr.contains("rollback 1 of 3"), "{stderr}");
+    let metrics: Vec<&Value> = all.iter().filter(|r| r["kind"] == "metrics").collect();
+    let steps: Vec<u64> = metrics
+        .iter()
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=60).collect::<Vec<_>>());
+    let rolled_at = rollbacks[0]["step"].as_u64().unwrap();
+    for m in &metrics {
+        assert!(m["critic_loss"].as_f64().unwrap().is_finite(), "{m}");
+        let halved = m["step"].as_u64().unwrap() >= rolled_at;
+        let want = if halved { 5.0 } else { 10.0 };
+        assert_eq!(m["lr_critic"].as_f64(), Some(want), "{m}");
+        assert_eq!(m["lr_generator"].as_f64(), Some(want), "{m}");
+    }
+}
+
+/// A run that stays non-finite however often it goes back pauses after the third rollback
+/// (headless: ends with status 1), having halved its learning rates three times.
+#[test]
+fn a_run_that_cannot_recover_stops_after_three_rollbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = toy_run(&run, "50", &["--lr", "1e30", "--on-nan", "rollback"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all = records(&run);
+    let messages: Vec<&str> = all
+        .iter()
+        .filter(|r| r["alert"] == "non_finite")
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    for (i, m) in messages[..3].iter().enumerate() {
+        assert!(m.contains(&format!("rollback {} of 3", i + 1)), "{m}");
+    }
+    let last_lr = all
+        .iter()
+        .filter(|r| r["kind"] == "hyper")
+        .map(|r| r["hyper"]["lr_critic"].as_f64().unwrap())
+        .last();
+    assert_eq!(last_lr, Some(1e30 / 8.0));
+    assert_eq!(all.last().unwrap()["state"], "non_finite");
+}

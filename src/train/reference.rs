@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use crate::config::{
-    CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper, PenaltyMode, ToySet,
-    TrainConfig,
+    CPU_DEVICE, DEFAULT_CHECKPOINT_EVERY, DEFAULT_KEEP, DataSpec, Hyper, OnNan, PenaltyMode,
+    ToySet, TrainConfig,
 };
 
 /// The configurations of the PyTorch reference benchmark (`wgangp_ref.py`), which `bench` and
@@ -79,5 +79,6 @@ pub fn reference(which: BenchConfig, threads: usize, seed: u64) -> TrainConfig {
         ema: 0.0,
         eval_every: 0,
         on_alert: None,
+        on_nan: OnNan::Pause,
     }
 }

@@ -10,7 +10,7 @@ use dfdx::prelude::*;
 use super::families::{FamilyJob, dispatch};
 use super::trainer::{IterationStats, StepError, Trainer};
 use crate::checkpoint::{Best, Checkpoint};
-use crate::config::TrainConfig;
+use crate::config::{Hyper, MAX_ROLLBACKS, OnNan, TrainConfig};
 use crate::data::Dataset;
 use crate::event::{Alert, AlertKind, Change, Command, RunState, StepMetrics, TrainEvent};
 use crate::model::device;
@@ -144,6 +144,10 @@ struct TrainingLoop<G, D, const Z: usize, const X: usize> {
     watchdog: Watchdog,
     /// The best evaluation so far; a new best is checkpointed at once.
     best: Option<Best>,
+    /// With `--on-nan rollback`: the newest checkpoint, to go back to.
+    rollback_point: Option<Box<Checkpoint>>,
+    /// Rollbacks made so far.
+    rollbacks: u32,
 }
 
 fn train_loop<G, D, const Z: usize, const X: usize>(
@@ -193,9 +197,20 @@ fn train_loop<G, D, const Z: usize, const X: usize>(
         last_log: (now, trainer.step),
         watchdog: Watchdog::new(),
         best: from.as_ref().and_then(|ck| ck.best),
+        rollback_point: None,
+        rollbacks: 0,
         config,
         trainer,
     };
+    if run.config.on_nan == OnNan::Rollback {
+        // Something to go back to before the first checkpoint: the state training starts from.
+        let wall_s = run.started.elapsed().as_secs_f64();
+        run.rollback_point = run
+            .trainer
+            .checkpoint(&run.config, wall_s)
+            .ok()
+            .map(Box::new);
+    }
     let _ = run.events.send(TrainEvent::Started {
         config: Box::new(run.config.clone()),
         generator_params: run.trainer.generator.num_trainable_params(),
@@ -236,6 +251,11 @@ where
                 Ok(stats) => {
                     if !self.after_iteration(&stats) {
                         return; // nobody listens any more
+                    }
+                }
+                Err(StepError::NonFinite(e)) if self.can_roll_back() => {
+                    if !self.roll_back(&e.to_string()) {
+                        return;
                     }
                 }
                 Err(e) => {
@@ -343,12 +363,61 @@ where
         }
     }
 
+    fn can_roll_back(&self) -> bool {
+        self.rollback_point.is_some() && self.rollbacks < MAX_ROLLBACKS
+    }
+
+    /// Goes back to the newest checkpoint's weights and optimizer state with the learning
+    /// rates in force halved, and trains on; the step count goes on (the steps since that
+    /// checkpoint were trained, then undone). False when nobody listens any more.
+    fn roll_back(&mut self, what: &str) -> bool {
+        let point = self.rollback_point.as_ref().expect("can_roll_back");
+        let (step, before) = (self.trainer.step, self.trainer.hyper.clone());
+        if let Err(e) = self.trainer.restore(point) {
+            self.paused = true;
+            return self.state(RunState::Paused, Some(format!("the rollback failed: {e}")));
+        }
+        self.trainer.step = step;
+        self.rollbacks += 1;
+        let hyper = Hyper {
+            lr_generator: before.lr_generator / 2.0,
+            lr_critic: before.lr_critic / 2.0,
+            ..before.clone()
+        };
+        self.trainer.set_hyper(hyper.clone());
+        let message = format!(
+            "{what}; went back to the weights and optimizer state of step {} and halved the \
+             learning rates to {:.3e} (generator) and {:.3e} (critic): rollback {} of {}",
+            point.step, hyper.lr_generator, hyper.lr_critic, self.rollbacks, MAX_ROLLBACKS
+        );
+        self.send(TrainEvent::Alert(Alert {
+            step: step + 1,
+            kind: AlertKind::NonFinite,
+            message,
+        }));
+        self.send(TrainEvent::HyperChanged {
+            step,
+            change: format!(
+                "rollback to step {}: lr {:.3e}/{:.3e} -> {:.3e}/{:.3e}",
+                point.step,
+                before.lr_generator,
+                before.lr_critic,
+                hyper.lr_generator,
+                hyper.lr_critic
+            ),
+            hyper,
+        })
+    }
+
     fn send_checkpoint(&mut self) {
         self.last_checkpoint = Some(self.trainer.step);
         let wall_s = self.started.elapsed().as_secs_f64();
         match self.trainer.checkpoint(&self.config, wall_s) {
             Ok(mut ck) => {
                 ck.best = self.best;
+                if self.config.on_nan == OnNan::Rollback {
+                    self.rollback_point = Some(Box::new(ck.clone()));
+                }
                 self.send(TrainEvent::Checkpoint(Box::new(ck)));
             }
             Err(e) => {
