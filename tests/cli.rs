@@ -446,10 +446,15 @@ fn bench_prints_one_json_line_of_figures() {
         "gflop_per_iter",
         "achieved_gflops",
         "peak_gflops",
+        "eval_ms_median",
     ] {
         let x = v[key].as_f64().unwrap_or(f64::NAN);
         assert!(x.is_finite() && x > 0.0, "{key} = {x}");
     }
+    // An evaluation at the defaults: 256 samples, a share of the run's time between 0 and 1.
+    assert_eq!(v["eval_samples"], 256);
+    let share = v["eval_share_at_defaults"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "{share}");
     // Nothing crosses to a device on the CPU.
     for key in [
         "host_to_device_mb_per_iter",

@@ -186,6 +186,11 @@ where
         }
     }
 
+    /// Evaluates against `held_out` from now on (`bench` measures an evaluation with it).
+    pub fn set_held_out(&mut self, held_out: Dataset) {
+        self.held_out = Some(held_out);
+    }
+
     pub(super) fn batch_tensor<const N: usize>(&self, values: Vec<f32>) -> Batch<N, f32> {
         let n = values.len() / N;
         self.dev.tensor_from_vec(values, (n, Const::<N>))
