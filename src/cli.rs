@@ -106,7 +106,9 @@ pub struct Cli {
 
     /// Evaluate every N generator steps: the critic's cost on data held out of training (2% of
     /// a picture set, at most 1000 pictures; fresh points for toy data) beside its cost on
-    /// training data, and the toy mixtures' quality measures; 0: no evaluation, nothing held out
+    /// training data, and the generator's quality measures (toy mixtures: points near a mode;
+    /// pictures: the sliced Wasserstein distance; digits: also the Frechet distance and the
+    /// classifier score); 0: no evaluation, nothing held out
     #[arg(long, default_value_t = DEFAULT_EVAL_EVERY, value_name = "N")]
     pub eval_every: u64,
 
@@ -195,7 +197,8 @@ pub enum Sub {
     /// Score a checkpoint's generator on samples it draws now (the toy mixtures: the share of
     /// points within 3 standard deviations of a mode, the modes covered, the KL divergence of
     /// the modes' histogram from uniform; pictures: the sliced Wasserstein distance from the
-    /// run's held-out pictures); prints one JSON line
+    /// run's held-out pictures, and for digits the Frechet distance and the classifier score on
+    /// the project's MNIST classifier); prints one JSON line
     Eval(EvalArgs),
     /// Time the training work of the PyTorch reference benchmark; prints one JSON line
     Bench(BenchArgs),
