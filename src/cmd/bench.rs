@@ -49,7 +49,8 @@ pub struct BenchResult {
     pub gen_iter_ms_median: f64,
     pub gen_iter_ms_min: f64,
     pub gen_iter_ms_max: f64,
-    /// Peak resident set size of the whole process (VmHWM).
+    /// Peak resident set size of the whole process (VmHWM) while it trained: before the
+    /// evaluations and the peak measurement.
     pub peak_rss_mb: f64,
     /// The most device memory the run held at once (0 on the CPU).
     pub device_peak_mb: f64,
@@ -101,6 +102,7 @@ struct Times {
     critic: Vec<f64>,
     evaluations: Vec<f64>,
     eval_samples: usize,
+    training_rss_mb: f64,
 }
 
 /// Times the reference's work: one generator step, then the critic steps, `warmup` untimed
@@ -141,6 +143,7 @@ impl FamilyJob for Measure<'_> {
             critic: Vec::new(),
             evaluations: Vec::new(),
             eval_samples: 0,
+            training_rss_mb: 0.0,
         };
         let (mut flops_before, mut transfers_before) = (flops(), transfers());
         for i in 0..warmup + iters {
@@ -172,6 +175,8 @@ impl FamilyJob for Measure<'_> {
         }
         times.flops = flops() - flops_before;
         times.transfers = transfers().since(transfers_before);
+        // The training's peak memory, before the evaluations' (reported apart from it).
+        times.training_rss_mb = peak_rss_mb();
         // The reference keeps no average; a run at the defaults does, and scores both.
         trainer.averaged = Some(Averaged::new(&trainer.generator, DEFAULT_EMA));
         trainer.set_held_out(held_out);
@@ -221,8 +226,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchResult> {
         iters,
     };
     let times = pool.install(|| dispatch(config.family, job))?;
-    // Before the peak measurement's own 48 MB of matrices.
-    let rss = peak_rss_mb();
+    let rss = times.training_rss_mb;
     let peak_gflops = pool.install(|| peak_gflops(2048, 5));
     let total: f64 = times.iterations.iter().sum();
     let (it, c, g) = (
