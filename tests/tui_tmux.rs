@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{BIN, Tmux, metric_lines, wait_for};
+use common::{BIN, Tmux, metric_lines, records, wait_for};
 
 fn monitor_session(term: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -518,6 +518,67 @@ fn an_alert_rings_the_bell_and_names_itself_in_the_title() {
         windows.lines().next(),
         Some("0 1 wgangp-tui: alert at step 200 (gradient_norm)"),
         "{windows}"
+    );
+    tmux.keys("q");
+    wait_for("the monitor's exit", || dir.path().join("exit").exists());
+}
+
+/// The quality pane in a real terminal: a toy run evaluating every 20 steps shows the share of
+/// points near a mode in the pane's title at 80x24; zoomed (`6`), the averaged generator's
+/// line in light green and the raw one's in grey, named in the legend.
+#[test]
+fn the_quality_pane_draws_the_evaluations_in_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let script = format!(
+        "env TERM=xterm-256color {BIN} --data toy:8gaussians --eval-every 20 --seed 1 \
+         --steps 100000 --out {}; echo $? > {}/exit",
+        out.display(),
+        dir.path().display()
+    );
+    let tmux = Tmux::start("quality", &script);
+    tmux.wait("the quality figure in the pane's title", |s| {
+        s.contains("6 Quality % near")
+    });
+    // Two evaluations make a line.
+    wait_for("a second evaluation", || {
+        records(&out).iter().filter(|r| r["kind"] == "eval").count() >= 2
+    });
+    tmux.keys("6");
+    tmux.wait("the zoomed pane's legend", |s| {
+        s.contains("raw G") && s.contains("averaged G")
+    });
+    let coloured = tmux.run(&["capture-pane", "-e", "-p", "-t", "t"]);
+    let coloured = String::from_utf8_lossy(&coloured.stdout).into_owned();
+    // Braille cells by foreground colour, following the SGR sequences: ratatui's light green
+    // and grey are the 16 colours' bright green and white (92 or 38;5;10, 37 or 38;5;7).
+    let (mut light_green, mut grey, mut fg) = (0, 0, "");
+    for piece in coloured.split("\x1b[") {
+        let (params, text) = piece.split_once('m').unwrap_or(("", piece));
+        let params: Vec<&str> = params.split(';').collect();
+        for (i, p) in params.iter().enumerate() {
+            let next = |k: usize| params.get(i + k).copied();
+            fg = match (*p, next(1), next(2)) {
+                ("92", ..) | ("38", Some("5"), Some("10")) => "light green",
+                ("37", ..) | ("38", Some("5"), Some("7")) => "grey",
+                ("0" | "" | "39", ..) => "",
+                (p, ..) if p.len() == 2 && (p.starts_with('3') || p.starts_with('9')) => "other",
+                _ => fg,
+            };
+        }
+        let braille = text
+            .chars()
+            .filter(|c| ('\u{2800}'..='\u{28ff}').contains(c))
+            .count();
+        match fg {
+            "light green" => light_green += braille,
+            "grey" => grey += braille,
+            _ => {}
+        }
+    }
+    assert!(
+        light_green > 10 && grey > 10,
+        "{light_green} {grey}:\n{coloured}"
     );
     tmux.keys("q");
     wait_for("the monitor's exit", || dir.path().join("exit").exists());
